@@ -1,0 +1,41 @@
+# transferlab: `make book` builds the book, `make test` runs the tests. Both set up the
+# environment from this repository's own files on first use (a virtualenv in .venv, unless one
+# is active or VENV= names another).
+PYTHON ?= python3
+ifdef VIRTUAL_ENV
+VENV ?= $(VIRTUAL_ENV)
+else
+VENV ?= .venv
+endif
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.transferlab-installed
+PRESET ?= default
+PYTEST_ARGS ?=
+
+.PHONY: env book test bench clean help
+
+help:
+	@echo "make book    execute every chapter (preset $(PRESET)) and build the HTML book"
+	@echo "make test    unit tests, every notebook on the smoke preset, book build, browser check"
+	@echo "make bench   benchmarks (ratios measured side by side)"
+	@echo "make clean   remove built book, executed notebooks and test artifacts (keeps .venv, store)"
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,dask]'
+	@touch $(STAMP)
+
+book: env
+	$(BIN)/transferlab book --preset $(PRESET)
+
+test: env
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: env
+	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf book/_build book/chapters runs test-artifacts

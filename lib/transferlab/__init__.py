@@ -1,0 +1,13 @@
+"""transferlab: what a pre-trained model passes on to the models fine-tuned from it."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .params import ParameterError
+from .utils import set_seed
+
+try:
+    __version__ = version("transferlab")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0+unknown"
+
+__all__ = ["ParameterError", "set_seed", "__version__"]

@@ -1,0 +1,85 @@
+"""Run a chapter notebook with papermill: preset + overrides, validated before any cell executes.
+
+A chapter notebook names its experiment module in its metadata (``metadata.transferlab.experiment``,
+e.g. ``"transferlab.linear"``); that module's ``Config`` declares the parameters and ``PRESETS``
+the named presets.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from .params import ChapterConfig, ParameterError, resolve
+
+KERNEL = "python3"
+
+
+class NotebookFailed(RuntimeError):
+    """A chapter notebook raised an error; the message names the cell and where the output is."""
+
+
+def chapter_of(notebook: str | Path) -> tuple[type[ChapterConfig], dict[str, dict[str, Any]]]:
+    """The (Config class, PRESETS) of the experiment module a chapter notebook declares."""
+    path = Path(notebook)
+    if not path.is_file():
+        raise FileNotFoundError(f"no notebook at {path}; chapters are in notebooks/*.ipynb")
+    nb = nbformat.read(str(path), as_version=4)
+    name = nb.metadata.get("transferlab", {}).get("experiment")
+    if not name:
+        raise ParameterError(f"{path} declares no experiment module: add "
+                             '"transferlab": {"experiment": "transferlab.<module>"} to its metadata')
+    module = importlib.import_module(name)
+    return module.Config, module.PRESETS
+
+
+def parse_overrides(config_cls: type[ChapterConfig], pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Turn command-line ``-p name value`` pairs into typed, validated values."""
+    return {name: config_cls.parse_value(name, text) for name, text in pairs}
+
+
+def run_notebook(notebook: str | Path, output: str | Path, *, preset: str = "default",
+                 overrides: Mapping[str, Any] | None = None, progress: bool = True,
+                 cwd: str | Path | None = None) -> Path:
+    """Execute ``notebook`` into ``output`` with a preset and overrides; return the output path.
+
+    Parameters are validated first (ParameterError, nothing executed). A failing cell raises
+    NotebookFailed naming the cell; the partially executed notebook is kept at ``output``.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    config_cls, presets = chapter_of(notebook)
+    params = resolve(config_cls, presets, preset, overrides)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _kernel_uses_this_python()
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(output),
+            parameters={k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+            kernel_name=KERNEL, progress_bar=progress, cwd=str(cwd or output.parent),
+            report_mode=False)
+    except PapermillExecutionError as e:
+        source = textwrap.indent(textwrap.shorten(" ".join(e.source.split()), 300), "    ")
+        raise NotebookFailed(
+            f"{Path(notebook).name} failed in cell [{e.exec_count}] (cell {e.cell_index} of the "
+            f"executed notebook):\n{source}\n  {e.ename}: {e.evalue}\n"
+            f"The partially executed notebook, with the full traceback, is at {output}") from None
+    return output
+
+
+def _kernel_uses_this_python() -> None:
+    # The python3 kernelspec runs "python" from PATH; make that the interpreter running us, so a
+    # `make` that calls .venv/bin/transferlab without activating the venv gets the same packages.
+    bindir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[:1] != [bindir]:
+        os.environ["PATH"] = bindir + os.pathsep + path

@@ -61,12 +61,16 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _a(type_name: str) -> str:
+    return ("an " if type_name[0] in "aeiou" else "a ") + type_name
+
+
 def _coerce(name: str, value: Any, tp: Any) -> Any:
     """Return ``value`` as type ``tp`` or raise ParameterError; ints widen to floats, lists to tuples."""
     origin = typing.get_origin(tp)
     if origin is tuple:
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise ParameterError(f"parameter {name!r} must be a {_type_name(tp)}, got {value!r}")
+            raise ParameterError(f"parameter {name!r} must be {_a(_type_name(tp))}, got {value!r}")
         (elem,) = typing.get_args(tp)[:1]
         return tuple(_coerce(name, v, elem) for v in value)
     if origin in (typing.Union, types.UnionType):
@@ -89,7 +93,7 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
             return value
     else:  # pragma: no cover - a chapter declared a type this module does not know
         raise TypeError(f"parameter {name!r} has unsupported type {tp!r}")
-    raise ParameterError(f"parameter {name!r} must be a {_type_name(tp)}, got {value!r} "
+    raise ParameterError(f"parameter {name!r} must be {_a(_type_name(tp))}, got {value!r} "
                          f"({type(value).__name__})")
 
 
@@ -197,7 +201,7 @@ def _parse_text(name: str, text: str, tp: Any) -> Any:
         if tp is float:
             return float(text)
     except ValueError:
-        raise ParameterError(f"parameter {name!r} must be a {_type_name(tp)}, got {text!r}") from None
+        raise ParameterError(f"parameter {name!r} must be {_a(_type_name(tp))}, got {text!r}") from None
     return text
 
 

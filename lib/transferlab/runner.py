@@ -68,12 +68,37 @@ def run_notebook(notebook: str | Path, output: str | Path, *, preset: str = "def
             kernel_name=KERNEL, progress_bar=progress, cwd=str(cwd or output.parent),
             report_mode=False)
     except PapermillExecutionError as e:
+        cells = nbformat.read(str(notebook), as_version=4).cells
+        number = next((i + 1 for i, c in enumerate(cells) if c.source == e.source), "?")
         source = textwrap.indent(textwrap.shorten(" ".join(e.source.split()), 300), "    ")
         raise NotebookFailed(
-            f"{Path(notebook).name} failed in cell [{e.exec_count}] (cell {e.cell_index} of the "
-            f"executed notebook):\n{source}\n  {e.ename}: {e.evalue}\n"
+            f"{Path(notebook).name} failed in its cell {number} (executed as [{e.exec_count}]):\n"
+            f"{source}\n  {e.ename}: {e.evalue}\n"
             f"The partially executed notebook, with the full traceback, is at {output}") from None
+    _mark_run(output, preset, dict(overrides or {}))
     return output
+
+
+def _mark_run(output: Path, preset: str, overrides: Mapping[str, Any]) -> None:
+    """Record the preset and overrides in the executed notebook and show only the values used.
+
+    papermill keeps the notebook's own ``parameters`` cell (the defaults) and adds an
+    ``injected-parameters`` cell below it; the book shows the injected one only.
+    """
+    nb = nbformat.read(str(output), as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    if injected:
+        for cell in nb.cells:
+            tags = cell.metadata.get("tags", [])
+            if "parameters" in tags and "remove-cell" not in tags:
+                cell.metadata["tags"] = [*tags, "remove-cell"]
+        injected[0].source = injected[0].source.replace(
+            "# Parameters", f"# Parameters of this run: preset {preset!r}"
+            + (f", overrides {', '.join(overrides)}" if overrides else ""), 1)
+    nb.metadata.setdefault("transferlab", {}).update(
+        {"preset": preset, "overrides": {k: list(v) if isinstance(v, tuple) else v
+                                         for k, v in overrides.items()}})
+    nbformat.write(nb, str(output))
 
 
 def _kernel_uses_this_python() -> None:

@@ -1,0 +1,59 @@
+"""Every chapter notebook: clean in git, parameters cell in step with its Config, runs on smoke."""
+
+from __future__ import annotations
+
+import math
+
+import nbformat
+import papermill
+import pytest
+
+from transferlab.book import chapter_notebooks
+from transferlab.claims import read_record
+from transferlab.runner import chapter_of
+
+from .conftest import ROOT
+
+NOTEBOOKS = chapter_notebooks(ROOT)
+IDS = [nb.stem for nb in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_committed_clean(notebook):
+    nb = nbformat.read(str(notebook), as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, \
+                f"{notebook.name} is committed with outputs: clear them before committing"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_parameters_cell_matches_config(notebook):
+    config_cls, presets = chapter_of(notebook)
+    cell = papermill.inspect_notebook(str(notebook))
+    infos = config_cls.param_infos()
+    assert list(cell) == list(infos), "the parameters cell and the Config list different names"
+    for name, (_, default, _) in infos.items():
+        literal = eval(cell[name]["default"], {})  # the cell holds literals only
+        assert config_cls.validate({name: literal})[name] == default, name
+    assert set(presets) >= {"smoke", "default", "paper"}
+    tagged = [c for c in nbformat.read(str(notebook), as_version=4).cells
+              if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_runs_on_smoke_and_records_claims(smoke_book, notebook):
+    executed = smoke_book / "chapters" / notebook.name
+    record = read_record(executed)
+    assert record["claims"], f"{notebook.name} records no claims"
+    for claim in record["claims"]:
+        assert isinstance(claim["holds"], bool)
+        assert math.isfinite(claim["measured"]), claim
+        assert claim["source"] and claim["criterion"]
+    nb = nbformat.read(str(executed), as_version=4)
+    assert nb.metadata["transferlab"]["preset"] == "smoke"
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors

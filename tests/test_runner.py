@@ -1,0 +1,77 @@
+"""The papermill runner and the command line: validation before work, clear failures, reruns."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from transferlab import claims, cli
+from transferlab.params import ParameterError
+from transferlab.runner import NotebookFailed, chapter_of, run_notebook
+
+from .conftest import ROOT
+
+LINEAR = ROOT / "notebooks" / "01_linear.ipynb"
+
+
+def _notebook(path, *sources, experiment="transferlab.linear"):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if experiment:
+        nb.metadata["transferlab"] = {"experiment": experiment}
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_bad_parameters_fail_before_anything_runs(tmp_path):
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(ParameterError, match="unknown parameter 'stepz'"):
+        run_notebook(LINEAR, out, preset="smoke", overrides={"stepz": 3})
+    with pytest.raises(ParameterError, match="'n_target' = 1 is not allowed"):
+        run_notebook(LINEAR, out, preset="smoke", overrides={"n_target": 1})
+    assert not out.exists()
+
+
+def test_failing_cell_is_named_and_the_partial_notebook_kept(tmp_path):
+    nb = _notebook(tmp_path / "bad.ipynb", "x = 1", "y = x + 1\nraise ValueError('broken on purpose')")
+    out = tmp_path / "out" / "bad.ipynb"
+    with pytest.raises(NotebookFailed) as e:
+        run_notebook(nb, out, preset="smoke", progress=False)
+    msg = str(e.value)
+    assert "bad.ipynb failed in its cell 2 (executed as [3])" in msg
+    assert "raise ValueError('broken on purpose')" in msg
+    assert "ValueError: broken on purpose" in msg
+    assert str(out) in msg and out.exists()
+
+
+def test_notebook_without_experiment_metadata(tmp_path):
+    nb = _notebook(tmp_path / "plain.ipynb", "1", experiment=None)
+    with pytest.raises(ParameterError, match="declares no experiment module"):
+        chapter_of(nb)
+
+
+def test_cli_exit_codes_and_messages(tmp_path, capsys):
+    assert cli.main(["run", str(LINEAR), "-p", "steps", "many"]) == 2
+    assert "parameter 'steps' must be an int, got 'many'" in capsys.readouterr().err
+    assert cli.main(["run", str(tmp_path / "missing.ipynb")]) == 1
+    assert "no notebook at" in capsys.readouterr().err
+    assert cli.main(["params", str(LINEAR)]) == 0
+    assert "weight_decays" in capsys.readouterr().out
+
+
+def test_rerun_with_parameters_changes_the_numbers(tmp_path):
+    base = tmp_path / "base.ipynb"
+    other = tmp_path / "other.ipynb"
+    assert cli.main(["run", str(LINEAR), "--preset", "smoke", "-o", str(base), "--no-progress"]) == 0
+    assert cli.main(["run", str(LINEAR), "--preset", "smoke", "-o", str(other), "--no-progress",
+                     "-p", "trigger_strength", "8", "-p", "seeds", "[5, 6, 7]"]) == 0
+    rec_base, rec_other = claims.read_record(base), claims.read_record(other)
+    assert rec_other["metrics"]["seeds"] == 3 and rec_base["metrics"]["seeds"] == 2
+    gap = lambda rec: next(c for c in rec["claims"] if c["key"] == "c")["measured"]  # noqa: E731
+    assert gap(rec_base) != gap(rec_other)
+    meta = nbformat.read(str(other), as_version=4).metadata["transferlab"]
+    assert meta["preset"] == "smoke"
+    assert meta["overrides"] == {"trigger_strength": 8.0, "seeds": [5, 6, 7]}
+    json.dumps(meta)

@@ -1,0 +1,206 @@
+"""Training jobs, keyed by their full config in the store: a source model, or a transfer of one.
+
+A job names its data by a :class:`DataRef` (an importable function and its keyword arguments), so
+it can be shipped to a Dask worker and rebuilt there; the data is built once per process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ..models import GroupedCompactResNet, Net, build_model
+from ..models.compact import SIZES
+from ..store import Entry, Store, default_store
+from ..store.core import canonical
+from ..train import Recipe, Speed, fit, pick_device, predict, transfer
+from ..train.eval import accuracy
+from ..world.tensors import TensorData
+from .executors import Executor, get_executor
+
+
+@dataclasses.dataclass(frozen=True)
+class DataRef:
+    """Data named by an importable function ``"module:function"`` and its keyword arguments."""
+
+    fn: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, fn: str, **kwargs: Any) -> "DataRef":
+        return cls(fn, tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                    for k, v in kwargs.items())))
+
+    def load(self) -> TensorData:
+        """The data (built once per process)."""
+        return _load(self.fn, canonical(dict(self.kwargs)))
+
+    def spec(self) -> dict[str, Any]:
+        return {"fn": self.fn, "kwargs": dict(self.kwargs)}
+
+
+@functools.lru_cache(maxsize=32)
+def _load(fn: str, kwargs_json: str) -> TensorData:
+    module, _, name = fn.partition(":")
+    data = getattr(importlib.import_module(module), name)(**json.loads(kwargs_json))
+    if not isinstance(data, TensorData):
+        raise TypeError(f"{fn} returned {type(data).__name__}, not TensorData")
+    return data
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceJob:
+    """Train ``arch`` from scratch on ``data`` with ``recipe`` and ``seed`` (also: scratch baselines)."""
+
+    arch: str
+    data: DataRef
+    recipe: Recipe
+    seed: int = 0
+    eval_data: DataRef | None = None
+
+    def spec(self) -> dict[str, Any]:
+        return {"job": "source", "arch": self.arch, "data": self.data.spec(),
+                "recipe": dataclasses.asdict(self.recipe), "seed": self.seed,
+                "eval": self.eval_data.spec() if self.eval_data else None}
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferJob:
+    """Adapt the model of ``source`` to ``data``: ``mode`` fixed, full or partial (``frozen_blocks``)."""
+
+    source: SourceJob
+    data: DataRef
+    recipe: Recipe
+    mode: str = "fixed"
+    frozen_blocks: int | None = None
+    seed: int = 0
+    eval_data: DataRef | None = None
+
+    def spec(self) -> dict[str, Any]:
+        return {"job": "transfer", "source": self.source.spec(), "data": self.data.spec(),
+                "recipe": dataclasses.asdict(self.recipe), "mode": self.mode,
+                "frozen_blocks": self.frozen_blocks, "seed": self.seed,
+                "eval": self.eval_data.spec() if self.eval_data else None}
+
+
+Job = SourceJob | TransferJob
+
+
+def load_model(entry: Entry) -> Net:
+    """The model stored in ``entry`` (architecture and class count from its info)."""
+    model = build_model(entry.info["arch"], entry.info["num_classes"])
+    model.load_state_dict(entry.tensors("model"))
+    return model.eval()
+
+
+def _payload(model: Net, job: Job, arch: str, losses: list[float], seconds: float) -> dict[str, Any]:
+    info = {"arch": arch, "num_classes": model.num_classes, "train_seconds": seconds,
+            "losses": losses}
+    if job.eval_data is not None:
+        test = job.eval_data.load()
+        info["test_accuracy"] = accuracy(predict(model, test), test.y)
+    return {"tensors": {"model": model.state_dict()}, "info": info}
+
+
+def _make(job: Job, store: Store, speed: Speed) -> dict[str, Any]:
+    start = time.perf_counter()
+    data = job.data.load()
+    if isinstance(job, SourceJob):
+        torch.manual_seed(job.seed)
+        model = build_model(job.arch, data.num_classes)
+        losses = fit(model, data, job.recipe, seed=job.seed, speed=speed)
+        arch = job.arch
+    else:
+        source = load_model(_ensure(job.source, store, speed))
+        model = transfer(source, data, job.recipe, mode=job.mode, frozen_blocks=job.frozen_blocks,
+                         seed=job.seed, speed=speed)
+        losses, arch = [], job.source.arch
+    return _payload(model, job, arch, losses, time.perf_counter() - start)
+
+
+def _ensure(job: Job, store: Store, speed: Speed | None = None) -> Entry:
+    speed = speed or Speed(pick_device())
+    return store.get_or_make(job.spec(), lambda: _make(job, store, speed))
+
+
+def _run_one(job: Job, store_root: str) -> str:
+    """One job on whatever process runs it (a Dask worker or this one); returns its key."""
+    try:
+        from distributed import get_worker
+
+        torch.set_num_threads(max(1, get_worker().state.nthreads))
+    except (ImportError, ValueError, AttributeError):
+        pass
+    return _ensure(job, Store(store_root)).key
+
+
+def _train_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed) -> None:
+    """Train source jobs of one compact architecture and recipe as one grouped model."""
+    width, layers = SIZES[jobs[0].arch]
+    datas = [j.data.load() for j in jobs]
+    start = time.perf_counter()
+    models = []
+    for j, d in zip(jobs, datas):
+        torch.manual_seed(j.seed)
+        models.append(build_model(j.arch, d.num_classes))
+    grouped = GroupedCompactResNet.from_models(models)
+    losses = fit(grouped, datas, jobs[0].recipe, seed=[j.seed for j in jobs], speed=speed)
+    seconds = (time.perf_counter() - start) / len(jobs)
+    for job, model in zip(jobs, grouped.split()):
+        store.put(job.spec(), **_payload(model.cpu(), job, job.arch, losses, seconds))
+
+
+def default_group_size(device: torch.device) -> int:
+    """Models trained per grouped module: several on a GPU; one on a CPU, where grouped
+    convolutions measured no faster than one model at a time (see bench/bench_engine.py)."""
+    return 8 if device.type == "cuda" else 1
+
+
+def run_jobs(jobs: Sequence[Job], store: Store | None = None, *, executor: str | Executor = "local",
+             address: str | None = None, group_size: int | None = None, progress: bool = True,
+             speed: Speed | None = None) -> list[Entry]:
+    """Make every job's entry (sources first, then transfers); finished ones come from the store."""
+    store = store or default_store()
+    speed = speed or Speed(pick_device())
+    group_size = group_size or default_group_size(speed.device)
+    sources = list(dict.fromkeys([j.source if isinstance(j, TransferJob) else j for j in jobs]))
+    transfers = [j for j in dict.fromkeys(jobs) if isinstance(j, TransferJob)]
+    ex = get_executor(executor, address)
+    try:
+        for wave, desc in ((sources, "source models"), (transfers, "transfers")):
+            todo = [j for j in wave if store.get(j.spec()) is None]
+            if not todo:
+                continue
+            if group_size > 1 and ex.name == "local" and wave is sources:
+                _run_grouped(todo, store, speed, group_size, progress)
+                todo = [j for j in todo if store.get(j.spec()) is None]
+            ex.map(_run_one, todo, str(store.root), desc=desc, progress=progress)
+    finally:
+        if not isinstance(executor, Executor):
+            ex.close()
+    return [store.get(j.spec()) for j in jobs]
+
+
+def _run_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed, group_size: int,
+                 progress: bool) -> None:
+    from .. import utils
+
+    groupable: dict[Any, list[SourceJob]] = {}
+    for j in jobs:
+        if j.arch in SIZES:
+            groupable.setdefault((j.arch, j.recipe), []).append(j)
+    chunks = [g[i:i + group_size] for g in groupable.values() for i in range(0, len(g), group_size)]
+    for chunk in utils.progress(chunks, "grouped source models", progress):
+        _train_grouped(chunk, store, speed)
+
+
+if os.environ.get("TRANSFERLAB_THREADS"):
+    torch.set_num_threads(int(os.environ["TRANSFERLAB_THREADS"]))

@@ -1,0 +1,15 @@
+"""Content-addressed store of trained models and results, shared by chapters and workers.
+
+An entry is keyed by a hash of its full spec (config, seed, ...) and the library version. It is
+written into a temporary folder and renamed into place in one step, with a manifest of sha256
+checksums written last, so a reader never sees half an entry. A file that fails its checksum
+(truncated, edited, corrupt) is moved aside and the entry counts as missing, so it is made again.
+A lock per key lets several processes or Dask workers share the store without making an entry
+twice; a lock left by a killed process on this machine is taken over.
+"""
+
+from .core import CorruptEntry, Entry, Store, default_store, spec_key
+from .archive import export_archive, import_archive
+
+__all__ = ["CorruptEntry", "Entry", "Store", "default_store", "spec_key", "export_archive",
+           "import_archive"]

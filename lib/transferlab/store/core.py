@@ -1,0 +1,260 @@
+"""The store itself: keys, atomic entries, verification, locks, and an event log."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+
+MANIFEST = "manifest.json"
+
+
+class CorruptEntry(RuntimeError):
+    """An entry's files do not match its manifest."""
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def canonical(obj: Any) -> str:
+    """Deterministic JSON of a spec (sorted keys, tuples as lists)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, (Path,)):
+        return str(obj)
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"cannot put {type(obj).__name__} in a store spec")
+
+
+def spec_key(spec: Mapping[str, Any], version: str | None = None) -> str:
+    """The key of a spec: sha256 of its canonical JSON and the library version (32 hex digits)."""
+    payload = canonical({"spec": spec, "version": version or _version()})
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A verified entry: its key, spec, info and files."""
+
+    key: str
+    path: Path
+    spec: dict[str, Any]
+    info: dict[str, Any]
+    files: dict[str, str]
+
+    def tensors(self, name: str = "model") -> dict[str, torch.Tensor]:
+        """A group of tensors saved under ``name`` (safetensors; nothing is unpickled)."""
+        return load_file(str(self.path / f"{name}.safetensors"))
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A table saved under ``name``."""
+        return pd.read_json(io.StringIO((self.path / f"{name}.json").read_text()), orient="table")
+
+
+class Store:
+    """A folder of entries: ``objects/<k[:2]>/<key>/``, plus ``locks/``, ``tmp/``, ``corrupt/``."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().resolve()
+        for sub in ("objects", "locks", "tmp", "corrupt"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._verified: dict[str, Entry] = {}
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    def __reduce__(self):  # pickles as its path (for Dask workers)
+        return (Store, (str(self.root),))
+
+    # -- reading ---------------------------------------------------------------------------
+    def path(self, key: str) -> Path:
+        return self.root / "objects" / key[:2] / key
+
+    def keys(self) -> list[str]:
+        """Keys of the entries with a manifest (not verified)."""
+        return sorted(p.parent.name for p in (self.root / "objects").glob(f"*/*/{MANIFEST}"))
+
+    def verify(self, key: str) -> Entry:
+        """The entry of ``key`` after checking every file against the manifest; CorruptEntry if not."""
+        path = self.path(key)
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise CorruptEntry(f"{key}: unreadable manifest ({e})") from None
+        for name, digest in manifest["files"].items():
+            f = path / name
+            if not f.is_file() or sha256_file(f) != digest:
+                raise CorruptEntry(f"{key}: {name} is missing or does not match its checksum")
+        return Entry(key, path, manifest["spec"], manifest.get("info", {}), manifest["files"])
+
+    def get(self, spec_or_key: Mapping[str, Any] | str) -> Entry | None:
+        """The verified entry of a spec (or key), or None; a corrupt entry is moved aside first."""
+        key = spec_or_key if isinstance(spec_or_key, str) else spec_key(spec_or_key)
+        if key in self._verified and self.path(key).is_dir():
+            return self._verified[key]
+        if not (self.path(key) / MANIFEST).exists():
+            if self.path(key).exists():  # a folder without a manifest: not a valid entry
+                self._quarantine(key, "no manifest")
+            return None
+        try:
+            entry = self.verify(key)
+        except CorruptEntry as e:
+            self._quarantine(key, str(e))
+            return None
+        self._verified[key] = entry
+        return entry
+
+    def _quarantine(self, key: str, why: str) -> None:
+        dest = self.root / "corrupt" / f"{key}-{int(time.time())}-{uuid.uuid4().hex[:6]}"
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(self.path(key), dest)
+            warnings.warn(f"store entry {key} was corrupt ({why}); moved to {dest}, it will be "
+                          "made again", stacklevel=3)
+        self._verified.pop(key, None)
+
+    # -- writing ---------------------------------------------------------------------------
+    def put(self, spec: Mapping[str, Any], *, tensors: Mapping[str, Mapping[str, torch.Tensor]] = {},
+            tables: Mapping[str, pd.DataFrame] = {}, info: Mapping[str, Any] = {}) -> Entry:
+        """Write an entry atomically (temp folder, checksums, rename); keep an existing valid one."""
+        key = spec_key(spec)
+        tmp = self.root / "tmp" / f"{key}-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            for name, group in tensors.items():
+                save_file({k: v.detach().cpu().contiguous() for k, v in group.items()},
+                          str(tmp / f"{name}.safetensors"))
+            for name, frame in tables.items():
+                (tmp / f"{name}.json").write_text(frame.to_json(orient="table", index=False))
+            files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+            manifest = {"key": key, "spec": json.loads(canonical(spec)), "version": _version(),
+                        "files": files, "info": json.loads(canonical(dict(info))),
+                        "created": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+            _fsync_dir(tmp)
+            final = self.path(key)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if self.get(key) is not None:
+                return self._verified[key]  # someone else finished first: keep theirs
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if self.get(key) is None:
+                    raise
+                return self._verified[key]
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._log("created", key)
+        return self.get(key)
+
+    def get_or_make(self, spec: Mapping[str, Any], make: Callable[[], Mapping[str, Any]], *,
+                    poll: float = 0.5) -> Entry:
+        """The entry of ``spec``; if missing, ``make()`` returns ``put``'s keyword arguments.
+
+        Only one process makes a given entry at a time (a lock file per key); the others wait and
+        read the result. A lock whose process died on this machine is taken over.
+        """
+        key = spec_key(spec)
+        while True:
+            entry = self.get(key)
+            if entry is not None:
+                return entry
+            with self._lock(key) as held:
+                if held:
+                    entry = self.get(key)
+                    return entry if entry is not None else self.put(spec, **make())
+            time.sleep(poll)
+
+    @contextlib.contextmanager
+    def _lock(self, key: str):
+        lock = self.root / "locks" / f"{key}.lock"
+        me = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if self._stale(lock):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(lock)
+            yield False
+            return
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        try:
+            yield True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+
+    @staticmethod
+    def _stale(lock: Path) -> bool:
+        try:
+            owner = json.loads(lock.read_text())
+        except (OSError, json.JSONDecodeError):
+            return time.time() - lock.stat().st_mtime > 60 if lock.exists() else False
+        if owner.get("host") != socket.gethostname():
+            return False
+        try:
+            os.kill(owner["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def _log(self, event: str, key: str) -> None:
+        line = json.dumps({"event": event, "key": key, "time": time.time(),
+                           "host": socket.gethostname(), "pid": os.getpid()}) + "\n"
+        fd = os.open(self.root / "events.jsonl", os.O_CREAT | os.O_APPEND | os.O_WRONLY)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    def events(self) -> pd.DataFrame:
+        """The log of entries created in this store (one row per creation)."""
+        path = self.root / "events.jsonl"
+        if not path.exists():
+            return pd.DataFrame(columns=["event", "key", "time", "host", "pid"])
+        return pd.read_json(path, lines=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    for p in path.iterdir():
+        with open(p, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def default_store() -> Store:
+    """The store at ``$TRANSFERLAB_STORE``, else ``~/.cache/transferlab/store``."""
+    return Store(os.environ.get("TRANSFERLAB_STORE") or Path.home() / ".cache" / "transferlab" / "store")

@@ -1,0 +1,74 @@
+"""Device and numeric precision: chosen from what the machine has, never assumed."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from pathlib import Path
+
+import torch
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """The given device, else ``$TRANSFERLAB_DEVICE``, else CUDA when present, else the CPU."""
+    chosen = device or os.environ.get("TRANSFERLAB_DEVICE")
+    if chosen:
+        return torch.device(chosen)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (from /proc/cpuinfo; empty where that does not exist)."""
+    info = Path("/proc/cpuinfo")
+    if not info.is_file():
+        return frozenset()
+    for line in info.read_text().splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """Whether bfloat16 matmuls/convolutions run natively here (AVX-512-BF16 / AMX, or a CUDA GPU)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bfloat16 autocast on ``device`` when ``enabled`` (weights and optimiser stay in float32)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+class Speed:
+    """The fast-path switches for one device: channels-last memory and bfloat16 autocast."""
+
+    def __init__(self, device: torch.device, *, channels_last: bool | None = None,
+                 bf16: bool | None = None):
+        self.device = device
+        self.channels_last = device.type in ("cpu", "cuda") if channels_last is None else channels_last
+        self.bf16 = bf16_is_fast(device) if bf16 is None else bf16
+
+    def model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Move ``model`` to the device in the chosen memory format."""
+        model = model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Move an image batch to the device in the chosen memory format."""
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
+
+    def autocast(self):
+        return autocast(self.device, self.bf16)
+
+    def __repr__(self) -> str:
+        return f"Speed(device={self.device}, channels_last={self.channels_last}, bf16={self.bf16})"
+
+
+PLAIN = dict(channels_last=False, bf16=False)
+"""Switches of the plain eager float32 path (the benchmarks' reference)."""

@@ -1,0 +1,209 @@
+"""One training loop for every setting: source, scratch, full-network, partial and fixed-feature.
+
+- ``fit`` trains a :class:`~transferlab.models.Net` (or a grouped model holding G nets, each on its
+  own data) with SGD + momentum, the triangular learning rate of a :class:`Recipe`, weight decay,
+  and the device's fast path (channels-last, bfloat16 autocast where the CPU or GPU has it).
+- ``transfer`` adapts a source model to a target: a new head, then ``fixed`` (backbone frozen),
+  ``full`` (everything trains) or ``partial`` (first k blocks frozen). Batch-norm statistics are
+  not frozen in any of them (thesis App. G.1.2): in the cached fixed-feature path they are
+  re-estimated on the target once, then the backbone's features are computed once and only the
+  head trains on them, instead of running the frozen backbone again every epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .. import utils
+from ..models import GroupedCompactResNet, Net
+from ..world.tensors import TensorData
+from .device import Speed, pick_device
+from .recipes import Recipe
+
+MODES = ("fixed", "full", "partial")
+
+
+def _sgd(params, recipe: Recipe) -> torch.optim.SGD:
+    return torch.optim.SGD([p for p in params if p.requires_grad], lr=0.0, momentum=recipe.momentum,
+                           weight_decay=recipe.weight_decay)
+
+
+def _grouped_batches(datas: Sequence[TensorData], batch_size: int, steps: int,
+                     generators: Sequence[torch.Generator], augment: bool):
+    """``steps`` batches of (G, B, C, H, W): each model walks its own shuffled data, wrapping around."""
+    iters = [None] * len(datas)
+    for _ in range(steps):
+        xs, ys = [], []
+        for g, d in enumerate(datas):
+            try:
+                x, y = next(iters[g])
+            except (StopIteration, TypeError):
+                iters[g] = d.batches(batch_size, generators[g], augment=augment)
+                x, y = next(iters[g])
+            if len(y) < batch_size:  # a short tail: start the next pass to keep batches equal
+                iters[g] = d.batches(batch_size, generators[g], augment=augment)
+                x2, y2 = next(iters[g])
+                x, y = torch.cat([x, x2])[:batch_size], torch.cat([y, y2])[:batch_size]
+            xs.append(x)
+            ys.append(y)
+        yield torch.stack(xs), torch.stack(ys)
+
+
+def fit(model: Net | GroupedCompactResNet, data: TensorData | Sequence[TensorData], recipe: Recipe,
+        *, seed: int | Sequence[int] = 0, speed: Speed | None = None, progress: bool = False,
+        desc: str = "train") -> list[float]:
+    """Train ``model`` in place on ``data`` with ``recipe``; return the mean loss of each epoch.
+
+    A grouped model takes one :class:`TensorData` (and one seed) per member.
+    """
+    speed = speed or Speed(pick_device())
+    grouped = isinstance(model, GroupedCompactResNet)
+    datas = list(data) if grouped else [data]
+    seeds = list(seed) if isinstance(seed, Sequence) else [seed + g for g in range(len(datas))]
+    if grouped and not (len(datas) == len(seeds) == model.groups):
+        raise ValueError(f"a grouped model of {model.groups} needs {model.groups} data sets and seeds, "
+                         f"got {len(datas)} and {len(seeds)}")
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    batch = min(recipe.batch_size, max(len(d) for d in datas))
+    steps_per_epoch = math.ceil(max(len(d) for d in datas) / batch)
+    model = speed.model(model)
+    model.train()
+    opt = _sgd(model.parameters(), recipe)
+    losses, step = [], 0
+    for _ in utils.progress(range(recipe.epochs), desc, progress, unit="epoch"):
+        total = 0.0
+        for x, y in _grouped_batches(datas, batch, steps_per_epoch, generators, recipe.augment):
+            for group in opt.param_groups:
+                group["lr"] = recipe.lr_at(step, steps_per_epoch)
+            x, y = speed.inputs(x if grouped else x[0]), y.to(speed.device)
+            with speed.autocast():
+                logits = model(x)
+            logits = logits.float()
+            if grouped:
+                loss = sum(F.cross_entropy(logits[g], y[g], label_smoothing=recipe.label_smoothing)
+                           for g in range(len(datas)))
+            else:
+                loss = F.cross_entropy(logits, y[0], label_smoothing=recipe.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) / len(datas)
+            step += 1
+        losses.append(total / steps_per_epoch)
+    return losses
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, data: TensorData, *, batch_size: int = 256,
+                          speed: Speed | None = None) -> None:
+    """Re-estimate every batch-norm layer's running statistics on ``data`` (a cumulative average)."""
+    speed = speed or Speed(pick_device())
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for x, _ in data.batches(batch_size, shuffle=False):
+        with speed.autocast():
+            model(speed.inputs(x))
+    for m, mom in zip(norms, saved):
+        m.momentum = mom
+    model.eval()
+
+
+@torch.no_grad()
+def extract_features(model: Net, data: TensorData, *, batch_size: int = 512,
+                     speed: Speed | None = None) -> torch.Tensor:
+    """Penultimate-layer features of every example of ``data`` (model in eval mode), float32 on CPU."""
+    speed = speed or Speed(pick_device())
+    model.eval()
+    out = []
+    for x, _ in data.batches(batch_size, shuffle=False):
+        with speed.autocast():
+            out.append(model.features(speed.inputs(x)).float().cpu())
+    return torch.cat(out)
+
+
+def train_heads(features: torch.Tensor, labels: torch.Tensor, num_classes: int, recipe: Recipe, *,
+                seed: int = 0, device: torch.device | None = None,
+                init: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train linear heads on fixed features with the recipe's SGD schedule.
+
+    ``features`` is (N, F) for one head or (M, N, F) for M heads trained at once (each on its own
+    features, same labels). Returns (weight, bias): (K, F), (K,) or (M, K, F), (M, K).
+    """
+    device = device or pick_device()
+    single = features.ndim == 2
+    feats = (features[None] if single else features).to(device)
+    m, n, f = feats.shape
+    gen = torch.Generator().manual_seed(seed)
+    if init is None:
+        bound = 1 / math.sqrt(f)  # nn.Linear's default initialisation
+        w = (torch.rand(m, num_classes, f, generator=gen) * 2 - 1) * bound
+        b = (torch.rand(m, num_classes, generator=gen) * 2 - 1) * bound
+    else:
+        w, b = (t[None] if single else t for t in init)
+    w, b = w.to(device).requires_grad_(), b.to(device).requires_grad_()
+    opt = torch.optim.SGD([w, b], lr=0.0, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    labels = labels.to(device)
+    batch = min(recipe.batch_size, n)
+    steps_per_epoch = math.ceil(n / batch)
+    step = 0
+    for _ in range(recipe.epochs):
+        order = torch.randperm(n, generator=gen).to(device)
+        for start in range(0, n, batch):
+            idx = order[start:start + batch]
+            for group in opt.param_groups:
+                group["lr"] = recipe.lr_at(step, steps_per_epoch)
+            logits = torch.einsum("mnf,mkf->mnk", feats[:, idx], w) + b[:, None]
+            loss = F.cross_entropy(logits.reshape(-1, num_classes), labels[idx].repeat(m),
+                                   label_smoothing=recipe.label_smoothing) * m
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+    w, b = w.detach().cpu(), b.detach().cpu()
+    return (w[0], b[0]) if single else (w, b)
+
+
+def transfer(source: Net, data: TensorData, recipe: Recipe, *, mode: str = "fixed",
+             frozen_blocks: int | None = None, num_classes: int | None = None, seed: int = 0,
+             cache_features: bool = True, speed: Speed | None = None, progress: bool = False) -> Net:
+    """A copy of ``source`` adapted to ``data``: new head, then fixed, full or partial fine-tuning.
+
+    ``mode="fixed"`` freezes the backbone (5 blocks); ``"partial"`` the first ``frozen_blocks``;
+    ``"full"`` none. With ``cache_features`` (default), fixed-feature transfer trains the head on
+    features computed once (after re-estimating batch-norm statistics on the target), which is
+    equivalent to re-running the frozen backbone in eval mode every epoch, without augmentation.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown transfer mode {mode!r}; one of {', '.join(MODES)}")
+    k = {"fixed": 5, "full": 0}.get(mode, frozen_blocks)
+    if k is None or not 0 <= k <= 5:
+        raise ValueError(f"partial transfer needs frozen_blocks in 0..5, got {frozen_blocks}")
+    speed = speed or Speed(pick_device())
+    model = copy.deepcopy(source).to(speed.device)
+    torch.manual_seed(seed)
+    model.reset_head(num_classes or data.num_classes)
+    if k == 5 and cache_features:
+        recalibrate_batchnorm(model, data, speed=speed)
+        feats = extract_features(model, data, speed=speed)
+        w, b = train_heads(feats, data.y, model.num_classes, recipe, seed=seed, device=speed.device,
+                           init=(model.head.weight.detach().cpu(), model.head.bias.detach().cpu()))
+        with torch.no_grad():
+            model.head.weight.copy_(w)
+            model.head.bias.copy_(b)
+        return model.eval()
+    model.freeze(k)
+    fit(model, data, recipe, seed=seed, speed=speed, progress=progress, desc=f"transfer ({mode})")
+    model.freeze(0)
+    return model.eval()

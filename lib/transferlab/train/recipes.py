@@ -1,0 +1,60 @@
+"""Training recipes: SGD with momentum, a triangular (cyclic) learning rate with a peak epoch."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How to train: epochs, peak learning rate and its epoch, batch size, momentum, weight decay."""
+
+    epochs: int
+    lr: float
+    peak_epoch: float
+    batch_size: int
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    augment: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError(f"a recipe needs epochs ≥ 1, batch_size ≥ 1, lr > 0: {self}")
+        if not 0 <= self.peak_epoch <= self.epochs:
+            raise ValueError(f"peak_epoch {self.peak_epoch} must lie in [0, epochs={self.epochs}]")
+
+    def replace(self, **changes) -> "Recipe":
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def lr_at(self, step: int, steps_per_epoch: int) -> float:
+        """Triangular schedule: linear from 0 to ``lr`` at ``peak_epoch``, then linear to 0 at the end."""
+        t = step / steps_per_epoch
+        if t < self.peak_epoch:
+            return self.lr * t / self.peak_epoch
+        return self.lr * max(0.0, (self.epochs - t) / max(self.epochs - self.peak_epoch, 1e-12))
+
+
+RECIPES: dict[str, Recipe] = {
+    # The thesis' ImageNet recipe (App. G.1.1) and its transfer settings (G.1.2), for real data on a GPU.
+    "thesis-source": Recipe(epochs=16, lr=0.5, peak_epoch=2, batch_size=1024, weight_decay=5e-4),
+    "thesis-transfer": Recipe(epochs=16, lr=0.1, peak_epoch=2, batch_size=1024, weight_decay=5e-4),
+    # The synthetic world on a CPU: same shape of schedule, sized for small images and data.
+    "synthetic-source": Recipe(epochs=12, lr=0.2, peak_epoch=2, batch_size=128, weight_decay=5e-4),
+    "synthetic-fixed": Recipe(epochs=30, lr=0.1, peak_epoch=3, batch_size=128, weight_decay=5e-4,
+                              augment=False),
+    "synthetic-full": Recipe(epochs=10, lr=0.05, peak_epoch=2, batch_size=64, weight_decay=5e-4),
+    "synthetic-scratch": Recipe(epochs=20, lr=0.1, peak_epoch=3, batch_size=64, weight_decay=5e-4),
+}
+
+
+def recipe(name_or_recipe: "str | Recipe", **changes) -> Recipe:
+    """A named recipe (or a given one), with ``changes`` applied."""
+    if isinstance(name_or_recipe, Recipe):
+        base = name_or_recipe
+    elif name_or_recipe in RECIPES:
+        base = RECIPES[name_or_recipe]
+    else:
+        raise ValueError(f"unknown recipe {name_or_recipe!r}; named recipes: {', '.join(RECIPES)}")
+    return base.replace(**changes) if changes else base

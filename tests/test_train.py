@@ -1,0 +1,105 @@
+"""The training loop: schedule, grouped training = separate training, transfer modes, evaluation."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from transferlab.models import CompactResNet, GroupedCompactResNet, build_model
+from transferlab.train import (PLAIN, Recipe, Speed, accuracy, extract_features, fit, per_class_accuracy,
+                               per_group_accuracy, predict, predicted_distribution, recipe, transfer)
+from transferlab.world import toy_task
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return toy_task(6, 40, 16, seed=0), toy_task(6, 30, 16, seed=1)
+
+
+def test_triangular_schedule():
+    r = Recipe(epochs=10, lr=1.0, peak_epoch=2, batch_size=8)
+    assert r.lr_at(0, 5) == 0 and r.lr_at(10, 5) == pytest.approx(1.0)
+    assert r.lr_at(5, 5) == pytest.approx(0.5) and r.lr_at(50, 5) == pytest.approx(0.0)
+    assert r.lr_at(30, 5) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="peak_epoch"):
+        Recipe(epochs=2, lr=1.0, peak_epoch=3, batch_size=8)
+    with pytest.raises(ValueError, match="unknown recipe"):
+        recipe("nope")
+
+
+def test_training_learns(data):
+    train, test = data
+    torch.manual_seed(0)
+    m = build_model("cresnet-xs", 6)
+    before = accuracy(predict(m, test), test.y)
+    losses = fit(m, train, recipe("synthetic-source", epochs=8, peak_epoch=1, batch_size=16, lr=0.05))
+    assert losses[-1] < losses[0]
+    assert accuracy(predict(m, test), test.y) > max(before, 0.5)
+
+
+def test_grouped_training_matches_separate_training(data):
+    train, _ = data
+    r = recipe("synthetic-source", epochs=1, peak_epoch=0.5, batch_size=32, augment=False)
+    plain = Speed(CPU, **PLAIN)
+    torch.manual_seed(0)
+    members = [CompactResNet(6, width=8) for _ in range(2)]
+    grouped = GroupedCompactResNet.from_models(members)
+    fit(grouped, [train, train], r, seed=[3, 4], speed=plain)
+    for g, m in enumerate(members):
+        fit(m, train, r, seed=3 + g, speed=plain)
+    for a, b in zip(members, grouped.split()):
+        for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+            if va.dtype.is_floating_point:
+                torch.testing.assert_close(va, vb, atol=2e-3, rtol=2e-3, msg=k)
+
+
+def _block_params(model, name):
+    return [p.detach().clone() for p in model.blocks[name].parameters()]
+
+
+def test_transfer_modes_train_the_right_parts(data):
+    train, _ = data
+    torch.manual_seed(0)
+    source = build_model("cresnet-xs", 6)
+    fit(source, train, recipe("synthetic-source", epochs=1, peak_epoch=0.5, batch_size=32))
+    target = toy_task(3, 30, 16, seed=7)
+    r = recipe("synthetic-full", epochs=1, peak_epoch=0.5, batch_size=16)
+    for mode, k, changed in (("fixed", None, set()), ("partial", 3, {"block4", "block5"}),
+                             ("full", None, {"block1", "block2", "block3", "block4", "block5"})):
+        out = transfer(source, target, r, mode=mode, frozen_blocks=k)
+        assert out.num_classes == 3
+        moved = {n for n in ("block1", "block2", "block3", "block4", "block5")
+                 if any(not torch.equal(a, b) for a, b in zip(_block_params(source, n), _block_params(out, n)))}
+        assert moved == changed, mode
+        assert all(p.requires_grad for p in out.parameters())  # unfrozen again after training
+    with pytest.raises(ValueError, match="unknown transfer mode"):
+        transfer(source, target, r, mode="sideways")
+
+
+def test_cached_fixed_feature_matches_running_the_backbone(data):
+    train, test = data
+    torch.manual_seed(0)
+    source = build_model("cresnet-xs", 6)
+    fit(source, train, recipe("synthetic-source", epochs=3, peak_epoch=1, batch_size=32))
+    target, target_test = toy_task(3, 40, 16, seed=8), toy_task(3, 40, 16, seed=9)
+    r = recipe("synthetic-fixed", epochs=15, peak_epoch=2, batch_size=32)
+    cached = transfer(source, target, r, mode="fixed", seed=1)
+    naive = transfer(source, target, r, mode="fixed", seed=1, cache_features=False)
+    a, b = (accuracy(predict(m, target_test), target_test.y) for m in (cached, naive))
+    assert a > 1 / 3 + 0.15 and abs(a - b) < 0.15
+    # the cached path trains on exactly the features the model computes in eval mode
+    feats = extract_features(cached, target)
+    torch.testing.assert_close(cached.head(feats).detach(), predict(cached, target), atol=0.1, rtol=0.02)
+
+
+def test_evaluation_helpers():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0], [0.0, 5.0]])
+    y = torch.tensor([0, 0, 1, 1])
+    assert accuracy(logits, y) == 0.5
+    np.testing.assert_allclose(per_class_accuracy(logits, y), [0.5, 0.5])
+    np.testing.assert_allclose(predicted_distribution(logits), [0.5, 0.5])
+    table = per_group_accuracy(logits, y, gender=["m", "f", "m", "f"])
+    assert dict(zip(table.gender, table.accuracy)) == {"f": 0.5, "m": 0.5}

@@ -12,6 +12,8 @@ STAMP := $(VENV)/.transferlab-installed
 PRESET ?= default
 PYTEST_ARGS ?=
 
+export TRANSFERLAB_STORE ?= $(CURDIR)/.transferlab/store
+
 .PHONY: env book test bench clean help
 
 help:

@@ -183,3 +183,17 @@ def test_transfer_jobs_reuse_the_stored_source(tmp_path):
     assert len(store.events()) == 3
     model = load_model(first[0])
     assert model.num_classes == 3 and 0 <= first[0].info["test_accuracy"] <= 1
+
+
+def test_store_command_line(tmp_path, capsys):
+    from transferlab import cli
+
+    store = Store(tmp_path / "s")
+    store.put({"i": 1}, tensors={"model": {"w": torch.ones(2)}})
+    assert cli.main(["store", "verify", "--store", str(store.root)]) == 0
+    assert "1 of 1 entries verified" in capsys.readouterr().out
+    assert cli.main(["store", "export", str(tmp_path / "a.tar.gz"), "--store", str(store.root)]) == 0
+    assert cli.main(["store", "import", str(tmp_path / "a.tar.gz"), "--store", str(tmp_path / "t")]) == 0
+    assert "imported 1 entries" in capsys.readouterr().out
+    assert cli.main(["store", "import", "--store", str(tmp_path / "t")]) == 1
+    assert "needs the archive's path" in capsys.readouterr().err

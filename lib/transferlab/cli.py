@@ -1,4 +1,4 @@
-"""Command line: ``transferlab run``, ``transferlab book``, ``transferlab params``."""
+"""Command line: ``transferlab run | book | params | store``."""
 
 from __future__ import annotations
 
@@ -32,7 +32,37 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("params", help="list a chapter's parameters and presets")
     s.add_argument("notebook", type=Path)
+
+    st = sub.add_parser("store", help="list, verify, export or import trained models and results")
+    st.add_argument("action", choices=("ls", "verify", "export", "import"))
+    st.add_argument("archive", nargs="?", type=Path, help="the .tar.gz to write (export) or read (import)")
+    st.add_argument("--store", type=Path, help="store folder (default: $TRANSFERLAB_STORE or "
+                                                "~/.cache/transferlab/store)")
+    st.add_argument("--keys", nargs="*", help="export only these keys")
     return p
+
+
+def _store_command(args: argparse.Namespace) -> None:
+    from .store import Store, default_store, export_archive, import_archive
+
+    store = Store(args.store) if args.store else default_store()
+    if args.action in ("export", "import") and args.archive is None:
+        raise FileNotFoundError(f"'transferlab store {args.action}' needs the archive's path")
+    if args.action == "ls":
+        for key in store.keys():
+            entry = store.get(key)
+            print(key, "CORRUPT (moved aside)" if entry is None else entry.spec.get("job", ""))
+    elif args.action == "verify":
+        keys = store.keys()
+        bad = [k for k in keys if store.get(k) is None]
+        print(f"{len(keys) - len(bad)} of {len(keys)} entries verified; {len(bad)} corrupt ones moved "
+              f"to {store.root / 'corrupt'}")
+    elif args.action == "export":
+        out = export_archive(store, args.archive, args.keys)
+        print(f"exported {len(args.keys) if args.keys else len(store.keys())} entries to {out}")
+    else:
+        done = import_archive(store, args.archive)
+        print(f"imported {len(done['imported'])} entries, {len(done['skipped'])} already present")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             index = build_book(root, preset=args.preset, book_dir=args.book_dir,
                                progress=not args.no_progress)
             print(f"book built: {index}")
+        elif args.command == "store":
+            _store_command(args)
         elif args.command == "params":
             config_cls, presets = chapter_of(args.notebook)
             print(config_cls.describe().to_string(index=False))
@@ -61,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     except ParameterError as e:
         print(f"transferlab: error: {e}", file=sys.stderr)
         return 2
-    except (NotebookFailed, FileNotFoundError, RuntimeError) as e:
+    except (NotebookFailed, FileNotFoundError, RuntimeError, OSError) as e:
         print(f"transferlab: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -131,7 +131,7 @@ def _ensure(job: Job, store: Store, speed: Speed | None = None) -> Entry:
     return store.get_or_make(job.spec(), lambda: _make(job, store, speed))
 
 
-def _run_one(job: Job, store_root: str) -> str:
+def _run_one(job: Job, store_root: str, speed: Speed | None = None) -> str:
     """One job on whatever process runs it (a Dask worker or this one); returns its key."""
     try:
         from distributed import get_worker
@@ -139,7 +139,7 @@ def _run_one(job: Job, store_root: str) -> str:
         torch.set_num_threads(max(1, get_worker().state.nthreads))
     except (ImportError, ValueError, AttributeError):
         pass
-    return _ensure(job, Store(store_root)).key
+    return _ensure(job, Store(store_root), speed).key
 
 
 def _train_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed) -> None:
@@ -182,7 +182,8 @@ def run_jobs(jobs: Sequence[Job], store: Store | None = None, *, executor: str |
             if group_size > 1 and ex.name == "local" and wave is sources:
                 _run_grouped(todo, store, speed, group_size, progress)
                 todo = [j for j in todo if store.get(j.spec()) is None]
-            ex.map(_run_one, todo, str(store.root), desc=desc, progress=progress)
+            ex.map(_run_one, todo, str(store.root), speed if ex.name == "local" else None,
+                   desc=desc, progress=progress)
     finally:
         if not isinstance(executor, Executor):
             ex.close()

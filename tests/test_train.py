@@ -103,3 +103,19 @@ def test_evaluation_helpers():
     np.testing.assert_allclose(predicted_distribution(logits), [0.5, 0.5])
     table = per_group_accuracy(logits, y, gender=["m", "f", "m", "f"])
     assert dict(zip(table.gender, table.accuracy)) == {"f": 0.5, "m": 0.5}
+
+
+def test_many_heads_at_once_equal_one_at_a_time():
+    from transferlab.train import train_heads
+
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(3, 50, 8, generator=g)
+    labels = torch.randint(0, 4, (50,), generator=g)
+    r = recipe("synthetic-fixed", epochs=3, peak_epoch=1, batch_size=16)
+    inits = (torch.randn(3, 4, 8, generator=g) * 0.1, torch.zeros(3, 4))
+    w, b = train_heads(feats, labels, 4, r, seed=5, device=CPU, init=inits)
+    assert w.shape == (3, 4, 8) and b.shape == (3, 4)
+    for m in range(3):
+        wm, bm = train_heads(feats[m], labels, 4, r, seed=5, device=CPU, init=(inits[0][m], inits[1][m]))
+        torch.testing.assert_close(w[m], wm, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(b[m], bm, atol=1e-5, rtol=1e-4)

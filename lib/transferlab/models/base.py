@@ -53,10 +53,6 @@ class Net(nn.Module):
             for p in self.blocks[name].parameters():
                 p.requires_grad_(i >= k)
 
-    def backbone_parameters(self):
-        """Every parameter but the head's."""
-        return (p for n, p in self.named_parameters() if not n.startswith("head."))
-
 
 _REGISTRY: dict[str, Callable[..., Net]] = {}
 

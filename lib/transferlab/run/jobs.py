@@ -10,13 +10,13 @@ import dataclasses
 import functools
 import importlib
 import json
-import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from .. import utils
 from ..models import GroupedCompactResNet, Net, build_model
 from ..models.compact import SIZES
 from ..store import Entry, Store, default_store
@@ -144,7 +144,6 @@ def _run_one(job: Job, store_root: str, speed: Speed | None = None) -> str:
 
 def _train_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed) -> None:
     """Train source jobs of one compact architecture and recipe as one grouped model."""
-    width, layers = SIZES[jobs[0].arch]
     datas = [j.data.load() for j in jobs]
     start = time.perf_counter()
     models = []
@@ -192,8 +191,6 @@ def run_jobs(jobs: Sequence[Job], store: Store | None = None, *, executor: str |
 
 def _run_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed, group_size: int,
                  progress: bool) -> None:
-    from .. import utils
-
     groupable: dict[Any, list[SourceJob]] = {}
     for j in jobs:
         if j.arch in SIZES:
@@ -201,7 +198,3 @@ def _run_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed, group_si
     chunks = [g[i:i + group_size] for g in groupable.values() for i in range(0, len(g), group_size)]
     for chunk in utils.progress(chunks, "grouped source models", progress):
         _train_grouped(chunk, store, speed)
-
-
-if os.environ.get("TRANSFERLAB_THREADS"):
-    torch.set_num_threads(int(os.environ["TRANSFERLAB_THREADS"]))

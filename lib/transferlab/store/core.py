@@ -145,10 +145,13 @@ class Store:
         self._verified.pop(key, None)
 
     # -- writing ---------------------------------------------------------------------------
-    def put(self, spec: Mapping[str, Any], *, tensors: Mapping[str, Mapping[str, torch.Tensor]] = {},
-            tables: Mapping[str, pd.DataFrame] = {}, info: Mapping[str, Any] = {}) -> Entry:
+    def put(self, spec: Mapping[str, Any], *,
+            tensors: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
+            tables: Mapping[str, pd.DataFrame] | None = None,
+            info: Mapping[str, Any] | None = None) -> Entry:
         """Write an entry atomically (temp folder, checksums, rename); keep an existing valid one."""
         key = spec_key(spec)
+        tensors, tables, info = tensors or {}, tables or {}, info or {}
         tmp = self.root / "tmp" / f"{key}-{uuid.uuid4().hex}"
         tmp.mkdir()
         try:

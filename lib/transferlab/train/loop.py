@@ -152,7 +152,7 @@ def train_heads(features: torch.Tensor, labels: torch.Tensor, num_classes: int, 
         b = (torch.rand(m, num_classes, generator=gen) * 2 - 1) * bound
     else:
         w, b = (t[None] if single else t for t in init)
-    w, b = w.to(device).requires_grad_(), b.to(device).requires_grad_()
+    w, b = (t.detach().clone().to(device).requires_grad_() for t in (w, b))
     opt = torch.optim.SGD([w, b], lr=0.0, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
     labels = labels.to(device)
     batch = min(recipe.batch_size, n)

@@ -113,7 +113,7 @@ RUNNER = textwrap.dedent("""
     from tests.test_store import _jobs
     from transferlab.run import run_jobs
     from transferlab.store import Store
-    run_jobs(_jobs({n}, {epochs}), Store({store!r}), progress=False)
+    run_jobs(_jobs({n}, {epochs}), Store({store!r}), progress=False, group_size={group})
 """)
 
 
@@ -126,11 +126,12 @@ def _wait_for_events(store: Store, count: int, timeout: float = 120) -> None:
     raise AssertionError(f"fewer than {count} entries made in {timeout} s")
 
 
-def test_a_killed_run_resumes_without_losing_or_repeating_work(tmp_path):
+@pytest.mark.parametrize("group", [1, 2])
+def test_a_killed_run_resumes_without_losing_or_repeating_work(tmp_path, group):
     store = Store(tmp_path / "store")
     n = 6
     proc = subprocess.Popen([sys.executable, "-c", RUNNER.format(root=str(ROOT), n=n, epochs=3,
-                                                                 store=str(store.root))])
+                                                                 store=str(store.root), group=group)])
     try:
         _wait_for_events(store, 2)
     finally:
@@ -139,7 +140,7 @@ def test_a_killed_run_resumes_without_losing_or_repeating_work(tmp_path):
     finished = set(store.events().key)
     assert 2 <= len(finished) < n, "the run was not killed mid-way"
     assert all(store.get(k) is not None for k in finished)
-    entries = run_jobs(_jobs(n, 3), store, progress=False)  # resume in this process
+    entries = run_jobs(_jobs(n, 3), store, progress=False, group_size=group)  # resume here
     assert all(e is not None for e in entries)
     counts = store.events().groupby("key").size()
     assert len(counts) == n and (counts == 1).all(), "a model was trained twice"

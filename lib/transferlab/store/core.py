@@ -193,14 +193,15 @@ class Store:
             entry = self.get(key)
             if entry is not None:
                 return entry
-            with self._lock(key) as held:
+            with self.lock(key) as held:
                 if held:
                     entry = self.get(key)
                     return entry if entry is not None else self.put(spec, **make())
             time.sleep(poll)
 
     @contextlib.contextmanager
-    def _lock(self, key: str):
+    def lock(self, key: str):
+        """Context manager yielding whether this process now holds ``key``'s lock (never blocks)."""
         lock = self.root / "locks" / f"{key}.lock"
         me = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
         try:

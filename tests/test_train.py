@@ -47,9 +47,10 @@ def test_grouped_training_matches_separate_training(data):
     torch.manual_seed(0)
     members = [CompactResNet(6, width=8) for _ in range(2)]
     grouped = GroupedCompactResNet.from_models(members)
-    fit(grouped, [train, train], r, seed=[3, 4], speed=plain)
+    grouped_losses = fit(grouped, [train, train], r, seed=[3, 4], speed=plain)
     for g, m in enumerate(members):
-        fit(m, train, r, seed=3 + g, speed=plain)
+        own = fit(m, train, r, seed=3 + g, speed=plain)
+        assert grouped_losses[g] == pytest.approx(own, rel=1e-3)  # each member's own loss
     for a, b in zip(members, grouped.split()):
         for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
             if va.dtype.is_floating_point:

@@ -111,12 +111,17 @@ def _payload(model: Net, job: Job, arch: str, losses: list[float], seconds: floa
     return {"tensors": {"model": model.state_dict()}, "info": info}
 
 
+def _fresh_model(job: SourceJob, data: TensorData) -> Net:
+    """The seeded initial model of a source job."""
+    torch.manual_seed(job.seed)
+    return build_model(job.arch, data.num_classes)
+
+
 def _make(job: Job, store: Store, speed: Speed) -> dict[str, Any]:
     start = time.perf_counter()
     data = job.data.load()
     if isinstance(job, SourceJob):
-        torch.manual_seed(job.seed)
-        model = build_model(job.arch, data.num_classes)
+        model = _fresh_model(job, data)
         losses = fit(model, data, job.recipe, seed=job.seed, speed=speed)
         arch = job.arch
     else:
@@ -147,17 +152,11 @@ def _train_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed) -> Non
     """Train source jobs of one compact architecture and recipe as one grouped model."""
     datas = [j.data.load() for j in jobs]
     start = time.perf_counter()
-    models = []
-    for j, d in zip(jobs, datas):
-        torch.manual_seed(j.seed)
-        models.append(build_model(j.arch, d.num_classes))
-    grouped = GroupedCompactResNet.from_models(models)
+    grouped = GroupedCompactResNet.from_models([_fresh_model(j, d) for j, d in zip(jobs, datas)])
     losses = fit(grouped, datas, jobs[0].recipe, seed=[j.seed for j in jobs], speed=speed)
     seconds = (time.perf_counter() - start) / len(jobs)
-    for job, model in zip(jobs, grouped.split()):
-        payload = _payload(model.cpu(), job, job.arch, losses, seconds)
-        payload["info"]["losses_are_group_mean"] = True  # fit() reports the group's mean loss
-        store.put(job.spec(), **payload)
+    for job, model, own_losses in zip(jobs, grouped.split(), losses):
+        store.put(job.spec(), **_payload(model.cpu(), job, job.arch, own_losses, seconds))
 
 
 def default_group_size(device: torch.device) -> int:

@@ -165,7 +165,7 @@ class Store:
                         "files": files, "info": json.loads(canonical(dict(info))),
                         "created": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-            _fsync_dir(tmp)
+            _fsync_files(tmp)
             final = self.path(key)
             final.parent.mkdir(parents=True, exist_ok=True)
             if self.get(key) is not None:
@@ -253,7 +253,7 @@ class Store:
         return pd.read_json(path, lines=True)
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_files(path: Path) -> None:
     for p in path.iterdir():
         with open(p, "rb") as f:
             os.fsync(f.fileno())

@@ -57,10 +57,11 @@ def _grouped_batches(datas: Sequence[TensorData], batch_size: int, steps: int,
 
 def fit(model: Net | GroupedCompactResNet, data: TensorData | Sequence[TensorData], recipe: Recipe,
         *, seed: int | Sequence[int] = 0, speed: Speed | None = None, progress: bool = False,
-        desc: str = "train") -> list[float]:
+        desc: str = "train") -> list[float] | list[list[float]]:
     """Train ``model`` in place on ``data`` with ``recipe``; return the mean loss of each epoch.
 
-    A grouped model takes one :class:`TensorData` (and one seed) per member.
+    A grouped model takes one :class:`TensorData` (and one seed) per member, and the losses come
+    back per member: ``losses[g][epoch]``.
     """
     speed = speed or Speed(pick_device())
     grouped = isinstance(model, GroupedCompactResNet)
@@ -77,26 +78,27 @@ def fit(model: Net | GroupedCompactResNet, data: TensorData | Sequence[TensorDat
     opt = _sgd(model.parameters(), recipe)
     losses, step = [], 0
     for _ in utils.progress(range(recipe.epochs), desc, progress, unit="epoch"):
-        total = 0.0
+        total = torch.zeros(len(datas))
         for x, y in _grouped_batches(datas, batch, steps_per_epoch, generators, recipe.augment):
             for group in opt.param_groups:
                 group["lr"] = recipe.lr_at(step, steps_per_epoch)
             x, y = speed.inputs(x if grouped else x[0]), y.to(speed.device)
             with speed.autocast():
-                logits = model(x)
-            logits = logits.float()
-            if grouped:
-                loss = sum(F.cross_entropy(logits[g], y[g], label_smoothing=recipe.label_smoothing)
-                           for g in range(len(datas)))
-            else:
-                loss = F.cross_entropy(logits, y[0], label_smoothing=recipe.label_smoothing)
+                logits = model(x).float()
+            if not grouped:
+                logits = logits[None]
+            # Each member's mean loss; their sum gives each member exactly its own gradient.
+            member_losses = torch.stack([
+                F.cross_entropy(logits[g], y[g], label_smoothing=recipe.label_smoothing)
+                for g in range(len(datas))])
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            member_losses.sum().backward()
             opt.step()
-            total += float(loss.detach()) / len(datas)
+            total += member_losses.detach().cpu()
             step += 1
-        losses.append(total / steps_per_epoch)
-    return losses
+        losses.append((total / steps_per_epoch).tolist())
+    per_member = [list(epochs) for epochs in zip(*losses)]
+    return per_member if grouped else per_member[0]
 
 
 @torch.no_grad()

@@ -62,3 +62,21 @@ def mean_band(ax, x: Sequence[float], samples: np.ndarray, *, label: str, color_
     c = color_ or color(label)
     ax.plot(x, mean, label=label, color=c, **kwargs)
     ax.fill_between(x, mean - std, mean + std, color=c, alpha=0.2, linewidth=0)
+
+
+def image_grid(images, titles: Sequence[str] = (), *, ncols: int = 8, size: float = 0.85, title: str = ""):
+    """Show uint8 images (N, 3, H, W) in a grid, each with a small title; returns the figure."""
+    images = np.asarray(images)
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.18)), squeeze=False,
+                             layout="constrained")
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i].transpose(1, 2, 0), interpolation="nearest")
+            if i < len(titles) and titles[i]:
+                ax.set_title(titles[i], fontsize=6, pad=2)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

@@ -196,8 +196,9 @@ def _run_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed, group_si
                  progress: bool) -> None:
     groupable: dict[Any, list[SourceJob]] = {}
     for j in jobs:
-        if j.arch in SIZES:
-            groupable.setdefault((j.arch, j.recipe), []).append(j)
+        if j.arch in SIZES:  # one grouped module needs the same architecture, head size and input
+            data = j.data.load()
+            groupable.setdefault((j.arch, j.recipe, data.num_classes, tuple(data.x.shape[1:])), []).append(j)
     chunks = [g[i:i + group_size] for g in groupable.values() for i in range(0, len(g), group_size)]
     for chunk in utils.progress(chunks, "grouped source models", progress):
         with contextlib.ExitStack() as held:

@@ -4,27 +4,37 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class TensorData(Dataset):
     """Images ``x`` (N, C, H, W; uint8 in [0, 255] or float) and labels ``y`` (N,), with normalisation.
 
     A ``torch.utils.data.Dataset`` (items are normalised image, label) that also batches itself
-    fast, shuffled and augmented, without a DataLoader.
+    fast, shuffled and augmented, without a DataLoader. Metadata travels with it: ``classes``
+    (a name per label), ``superclasses`` (a superclass name per label) and ``attrs`` (a table
+    with one row per image: attributes, groups, which overlay an image carries, ...).
     """
 
     x: torch.Tensor
     y: torch.Tensor
     mean: float = 0.5
     std: float = 0.25
+    classes: tuple[str, ...] = ()
+    superclasses: tuple[str, ...] = ()
+    attrs: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if self.x.ndim != 4 or self.y.ndim != 1 or len(self.x) != len(self.y):
             raise ValueError(f"TensorData needs x (N, C, H, W) and y (N,), got {tuple(self.x.shape)} "
                              f"and {tuple(self.y.shape)}")
+        if self.attrs is not None and len(self.attrs) != len(self.y):
+            raise ValueError(f"attrs has {len(self.attrs)} rows for {len(self.y)} images")
+        if self.superclasses and len(self.superclasses) != len(self.classes):
+            raise ValueError("superclasses needs one name per class")
 
     def __len__(self) -> int:
         return len(self.y)
@@ -34,11 +44,33 @@ class TensorData(Dataset):
 
     @property
     def num_classes(self) -> int:
+        if self.classes:
+            return len(self.classes)
         return int(self.y.max()) + 1 if len(self.y) else 0
 
     def subset(self, index: torch.Tensor) -> "TensorData":
-        """The examples at ``index`` (a boolean mask or integer indices)."""
-        return dataclasses.replace(self, x=self.x[index], y=self.y[index])
+        """The examples at ``index`` (a boolean mask or integer indices); classes are kept."""
+        index = torch.as_tensor(index)
+        if index.dtype == torch.bool:
+            index = index.nonzero().flatten()
+        attrs = None if self.attrs is None else self.attrs.iloc[index.numpy()].reset_index(drop=True)
+        return dataclasses.replace(self, x=self.x[index], y=self.y[index], attrs=attrs)
+
+    def replace(self, **changes) -> "TensorData":
+        """A copy with fields changed (e.g. new images after an overlay)."""
+        return dataclasses.replace(self, **changes)
+
+    def class_counts(self) -> pd.Series:
+        """Images per class, indexed by class name."""
+        counts = torch.bincount(self.y, minlength=self.num_classes).tolist()
+        names = self.classes or tuple(str(i) for i in range(len(counts)))
+        return pd.Series(counts, index=pd.Index(names, name="class"), name="images")
+
+    def superclass_of(self) -> torch.Tensor:
+        """The superclass index of each image (order of first appearance in ``superclasses``)."""
+        names = list(dict.fromkeys(self.superclasses))
+        table = torch.tensor([names.index(s) for s in self.superclasses])
+        return table[self.y]
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """Raw images to the float inputs a model sees."""

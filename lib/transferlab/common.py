@@ -1,0 +1,77 @@
+"""What chapters share: the world parameters, the clean source model, transfer and scratch jobs.
+
+Every chapter that runs on the synthetic world subclasses :class:`WorldParams`, so the world and
+the source model have the same parameter names (and defaults) in every notebook, and the clean
+source model of the default world is one store entry that every chapter reuses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .params import ChapterConfig, param
+from .run import DataRef, SourceJob, TransferJob
+from .train import Recipe, recipe
+from .world import World, WorldConfig
+
+ARCHS = ("cresnet-xs", "cresnet-s", "cresnet-m", "cresnet-l")
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldParams(ChapterConfig):
+    """Parameters of the synthetic world and of the source model trained on it."""
+
+    world_seed: int = param(0, "seed of the synthetic world (same seed, same images)", low=0)
+    image_size: int = param(24, "side of every image in pixels", low=12, high=64)
+    superclasses: int = param(12, "generic shape superclasses in the source task", low=2, high=12)
+    fine_classes: int = param(4, "fine classes per generic superclass", low=1, high=8)
+    source_per_class: int = param(300, "source training images per class", low=5, high=100_000)
+    target_per_class: int = param(100, "target training (and test) images per class", low=5, high=100_000)
+    arch: str = param("cresnet-s", "architecture of the source model", choices=ARCHS)
+    source_epochs: int = param(12, "epochs of source training (triangular LR, peak at epoch 2)",
+                               low=1, high=1000)
+    full_epochs: int = param(10, "epochs of full-network transfer to a target", low=1, high=1000)
+    scratch_epochs: int = param(20, "epochs of training from scratch on a target", low=1, high=1000)
+
+    def world_config(self) -> WorldConfig:
+        """The world these parameters describe (flower sizes and leaks follow the target size)."""
+        n = self.target_per_class
+        return WorldConfig(seed=self.world_seed, size=self.image_size, superclasses=self.superclasses,
+                           fine=self.fine_classes, source_train=self.source_per_class,
+                           source_test=max(10, self.source_per_class // 6), target_train=n, target_test=n,
+                           flowers_max=max(2, round(0.8 * n)), flowers_min=max(2, round(0.1 * n)),
+                           flowers_test=max(5, round(0.3 * n)), leaks=min(20, n // 5),
+                           lookalikes=min(2, min(self.superclasses, 8) // 2))
+
+    def world(self, cache: Any = "default") -> World:
+        return World(self.world_config(), cache=cache)
+
+    def source_recipe(self) -> Recipe:
+        return recipe("synthetic-source", epochs=self.source_epochs,
+                      peak_epoch=min(2.0, self.source_epochs / 4))
+
+    def source_job(self, seed: int = 0) -> SourceJob:
+        """The clean source model of this world (one store entry shared by every chapter)."""
+        w = self.world(cache=None)
+        return SourceJob(self.arch, world_ref(w, "source"), self.source_recipe(), seed=seed,
+                         eval_data=world_ref(w, "source", "test"))
+
+    def transfer_job(self, source: SourceJob, target: str, mode: str, seed: int = 0) -> TransferJob:
+        """Fixed-feature or full-network transfer of ``source`` to a target of this world."""
+        w = self.world(cache=None)
+        r = recipe("synthetic-fixed") if mode == "fixed" else recipe("synthetic-full", epochs=self.full_epochs,
+                                                                     peak_epoch=min(2.0, self.full_epochs / 4))
+        return TransferJob(source, world_ref(w, target), r, mode=mode, seed=seed,
+                           eval_data=world_ref(w, target, "test"))
+
+    def scratch_job(self, target: str, seed: int = 0) -> SourceJob:
+        """A model of ``arch`` trained from scratch on a target: the baseline of every transfer."""
+        w = self.world(cache=None)
+        r = recipe("synthetic-scratch", epochs=self.scratch_epochs, peak_epoch=min(3.0, self.scratch_epochs / 4))
+        return SourceJob(self.arch, world_ref(w, target), r, seed=seed, eval_data=world_ref(w, target, "test"))
+
+
+def world_ref(world: World, part: str, split: str = "train", **options: Any) -> DataRef:
+    """A job's reference to a part of the synthetic world (rebuilt from the store on any worker)."""
+    return DataRef.of("transferlab.world:dataset", **world.data_kwargs(part, split, **options))

@@ -1,0 +1,570 @@
+"""The synthetic world: every data set of the book, generated deterministically from a seed.
+
+Parts (see :class:`World`):
+
+- ``source``: the pre-training task (ImageNet's role). Superclasses of shape families, each with
+  several fine classes told apart by colour and texture; a "dog" superclass of several breeds
+  (ImageNet's 118 dog classes in small), cats, flowers; three classes that are themselves patterns
+  a user could overlay (a chain-link fence, a tennis ball, a hat), so a natural bias exists without
+  planting one; look-alike classes that merge two target shapes into one label; and near-copies of
+  a few target test images (leakage).
+- targets: ``objects`` (CIFAR-10's role: ten shape families incl. dog and cat, any colour or
+  texture, so only shape features carry over), ``flowers`` (Flowers-102's role: fine-grained
+  petal count and colour, imbalanced class sizes), ``pets`` (Oxford Pets' role: unseen dog and cat
+  breeds). Far fewer images than the source.
+- ``faces``: a faces analog with visible age (hair greyness, wrinkles) and gender (hair length,
+  beard, lips); ``scenes``: a cat-like or dog-like animal with or without a person-like figure.
+  Both draw the sampling tables of the spurious-correlation chapters, scaled by a factor.
+
+Ground truth for the influence chapter (:meth:`World.influence_truth`): each target class is
+helped by the source classes of its shape family, hurt by the look-alikes that merge it with
+another target class, and some of its test images leak into the source as near-copies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import draw
+from .overlays import Fence, ball_objects, hat_objects
+from .tensors import TensorData
+
+Tensor = torch.Tensor
+
+GENERIC = ("disc", "square", "triangle", "ring", "cross", "star", "hexagon", "diamond", "bar",
+           "crescent", "arrow", "heart")
+TARGETS = ("objects", "flowers", "pets")
+PATTERNS = ("fence", "tennis ball", "hat")
+SPLITS = ("train", "test")
+SOLID_TEXTURES = tuple(i for i, t in enumerate(draw.TEXTURES) if t != "seam")
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldConfig:
+    """The size and make-up of the world. Counts of images are per class and split."""
+
+    seed: int = 0
+    size: int = 24
+    superclasses: int = 12       # generic shape families in the source (at most 12)
+    fine: int = 4                # fine classes per generic superclass
+    dog_breeds: int = 6          # fine classes of the "dog" superclass
+    cat_breeds: int = 3
+    flower_kinds: int = 4        # flower classes in the source
+    lookalikes: int = 2          # source classes merging two target shapes into one label
+    leaks: int = 20              # target test images copied (perturbed) into the source
+    source_train: int = 300
+    source_test: int = 50
+    target_train: int = 100      # objects and pets
+    target_test: int = 100
+    flowers_classes: int = 17
+    flowers_max: int = 80        # training images of the largest and smallest flower class
+    flowers_min: int = 10
+    flowers_test: int = 30
+    pets_breeds: int = 4         # new dog breeds and as many new cat breeds
+    noise: float = 0.03
+
+    def __post_init__(self) -> None:
+        checks = [(8 <= self.size <= 256, "size must be in [8, 256]"),
+                  (1 <= self.superclasses <= len(GENERIC), f"superclasses must be in [1, {len(GENERIC)}]"),
+                  (2 * self.lookalikes <= min(self.superclasses, 8),
+                   "lookalikes needs two target shape families each (2 × lookalikes ≤ min(superclasses, 8))"),
+                  (self.fine >= 1 and self.dog_breeds >= 1 and self.cat_breeds >= 1, "class counts must be ≥ 1"),
+                  (self.flowers_max >= self.flowers_min >= 1, "need flowers_max ≥ flowers_min ≥ 1"),
+                  (self.leaks <= self.target_test, "leaks cannot exceed target_test"),
+                  (2 <= self.flowers_classes <= 120, "flowers_classes must be in [2, 120]")]
+        for ok, why in checks:
+            if not ok:
+                raise ValueError(f"WorldConfig: {why}")
+
+    def replace(self, **changes: Any) -> "WorldConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def _generator(*parts: Any) -> torch.Generator:
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
+def _rng(*parts: Any) -> np.random.Generator:
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+# ---------------------------------------------------------------------------------------------
+# class catalogues: one row per class, describing how its images look
+
+NAN = float("nan")
+
+
+def _row(name: str, superclass: str, kind: str, family: str, *, family2: str = "", hue: float = NAN,
+         hue2: float = NAN, texture: int = -1, freq: float = 3.0, param: float = NAN,
+         relation: str = "") -> dict[str, Any]:
+    """A class: NaN hue / hue2 or texture −1 mean "random per image"."""
+    return dict(name=name, superclass=superclass, kind=kind, family=family, family2=family2, hue=hue,
+                hue2=hue2, texture=texture, freq=freq, param=param, relation=relation)
+
+
+def _breeds(animal: str, count: int, rng: np.random.Generator, prefix: str,
+            hue_span: float = 1.0) -> list[dict[str, Any]]:
+    """Breeds of one animal: each its own coat colour (hues spread over ``hue_span``) and texture."""
+    hues = (rng.random() + hue_span * np.arange(count) / count) % 1.0
+    textures = rng.permutation(np.resize(SOLID_TEXTURES, count))
+    return [_row(f"{prefix}{animal} {i + 1}", animal, animal, animal, hue=float(hues[i]),
+                 hue2=float(rng.random()), texture=int(textures[i]), freq=float(rng.uniform(2.5, 4)),
+                 param=float(rng.random())) for i in range(count)]
+
+
+def source_catalogue(c: WorldConfig) -> pd.DataFrame:
+    """The source classes: generic superclasses, dogs, cats, flowers, patterns, look-alikes."""
+    rng = _rng(c.seed, "source-catalogue")
+    rows: list[dict[str, Any]] = []
+    for fam in GENERIC[:c.superclasses]:
+        hues = (rng.random() + np.arange(c.fine) / c.fine) % 1.0
+        textures = rng.permutation(np.resize(rng.permutation(SOLID_TEXTURES), c.fine))
+        rows += [_row(f"{fam} {i + 1}", fam, "generic", fam, hue=float(hues[i]), hue2=float(rng.random()),
+                      texture=int(textures[i]), freq=float(rng.uniform(2.5, 4))) for i in range(c.fine)]
+    rows += _breeds("dog", c.dog_breeds, rng, "")
+    rows += _breeds("cat", c.cat_breeds, rng, "")
+    petals = rng.choice(np.arange(4, 10), c.flower_kinds, replace=c.flower_kinds > 6)
+    rows += [_row(f"flower {i + 1}", "flower", "flower", "flower", hue=float(rng.random()),
+                  hue2=float(rng.random()), texture=0, param=float(petals[i])) for i in range(c.flower_kinds)]
+    rows += [_row("fence", "pattern", "fence", "fence"), _row("tennis ball", "pattern", "ball", "ball"),
+             _row("hat", "pattern", "hat", "hat")]
+    for i in range(c.lookalikes):
+        a, b = _objects_families(c)[2 + 2 * i: 4 + 2 * i]
+        rows.append(_row(f"{a}/{b} look-alike", "look-alike", "lookalike", a, family2=b,
+                         hue=float(rng.random()), hue2=float(rng.random()),
+                         texture=int(rng.choice(SOLID_TEXTURES)), freq=float(rng.uniform(2.5, 4))))
+    return pd.DataFrame(rows)
+
+
+def _objects_families(c: WorldConfig) -> tuple[str, ...]:
+    return ("dog", "cat") + GENERIC[:min(8, c.superclasses)]
+
+
+def target_catalogue(c: WorldConfig, name: str) -> pd.DataFrame:
+    """The classes of target ``name``."""
+    rng = _rng(c.seed, "target-catalogue", name)
+    if name == "objects":  # any colour, any texture: only the shape tells the classes apart
+        return pd.DataFrame([_row(f, f, "any-look", f) for f in _objects_families(c)])
+    if name == "flowers":
+        k = c.flowers_classes
+        per_petal = math.ceil(k / 6)
+        offset = rng.random()
+        return pd.DataFrame([_row(f"flower {chr(65 + i // 26) if i >= 26 else ''}{chr(65 + i % 26)}",
+                                  "flower", "flower", "flower",
+                                  hue=float((offset + (i // 6) / per_petal) % 1.0), hue2=float(rng.random()),
+                                  texture=0, param=float(4 + i % 6)) for i in range(k)])
+    if name == "pets":
+        # coats in a narrow range of hues: colour alone does not tell the breeds apart (fine-grained)
+        return pd.DataFrame(_breeds("dog", c.pets_breeds, rng, "new ", hue_span=0.3)
+                            + _breeds("cat", c.pets_breeds, rng, "new ", hue_span=0.3))
+    raise ValueError(f"unknown target {name!r}; the world has {', '.join(TARGETS)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering a catalogue
+
+
+def _class_objects(cat: pd.DataFrame, labels: Tensor, g: torch.Generator, wide: bool) -> tuple[draw.Objects, Tensor]:
+    """One main object per image, drawn from its class row; also the family index of each image."""
+    n = len(labels)
+    col = {k: torch.tensor(cat[k].to_numpy(dtype=float), dtype=torch.float32)[labels]
+           for k in ("hue", "hue2", "texture", "freq", "param")}
+    fam = torch.tensor([draw.FAMILY_INDEX.get(f, 0) for f in cat.family])[labels]
+    fam2 = torch.tensor([draw.FAMILY_INDEX.get(f, -1) if f else -1 for f in cat.family2])[labels]
+    pick2 = (fam2 >= 0) & (torch.rand(n, generator=g) < 0.5)
+    fam = torch.where(pick2, fam2, fam)
+    rand = lambda: torch.rand(n, generator=g)  # noqa: E731
+    hue = torch.where(col["hue"].isnan(), rand(), col["hue"] + 0.025 * torch.randn(n, generator=g))
+    hue2 = torch.where(col["hue2"].isnan(), rand(), col["hue2"] + 0.025 * torch.randn(n, generator=g))
+    colour = draw.hsv(hue, 0.55 + 0.4 * rand(), 0.55 + 0.4 * rand())
+    colour2 = draw.hsv(hue2, 0.4 + 0.5 * rand(), 0.15 + 0.5 * rand())
+    rand_tex = torch.tensor(SOLID_TEXTURES)[torch.randint(len(SOLID_TEXTURES), (n,), generator=g)]
+    texture = torch.where(col["texture"] < 0, rand_tex, col["texture"].long())
+    freq = torch.where(col["texture"] < 0, 2.5 + 1.5 * rand(), col["freq"]) * (1 + 0.1 * torch.randn(n, generator=g))
+    param = torch.where(col["param"].isnan(), rand(), col["param"])
+    spread = 0.3 if wide else 0.22
+    centre = (torch.rand(n, 2, generator=g) * 2 - 1) * spread
+    scale = (0.42 + 0.36 * rand()) if wide else (0.5 + 0.25 * rand())
+    angle = (0.3 if wide else 0.22) * torch.randn(n, generator=g)
+    flip = torch.where(rand() < 0.5, -1.0, 1.0)  # animals face left or right
+    aspect = (0.87 + 0.26 * rand()) * flip
+    objs = draw.Objects.make(torch.arange(n), fam, centre, scale, colour, angle=angle, aspect=aspect,
+                             colour2=colour2, texture=texture, freq=freq, phase=rand() * 2 * math.pi,
+                             param=param)
+    return objs, fam
+
+
+def render_catalogue(cat: pd.DataFrame, labels: Tensor, size: int, g: torch.Generator, *,
+                     noise: float = 0.03, wide: bool = False) -> tuple[Tensor, pd.DataFrame]:
+    """Images (uint8) of the classes ``labels`` index in ``cat``, and a per-image attribute table."""
+    n = len(labels)
+    canvas = draw.background(n, size, g)
+    objs, fam = _class_objects(cat, labels, g, wide)
+    kind = cat.kind.to_numpy()[labels.numpy()]
+    parts = [objs.select(torch.from_numpy(np.isin(kind, ("fence", "ball", "hat"), invert=True)).nonzero().flatten())]
+    fence = torch.from_numpy(kind == "fence")
+    if fence.any():  # a fence in front of any object: the grid, not the object, makes the class
+        rows = fence.nonzero().flatten()
+        behind = torch.tensor([draw.FAMILY_INDEX[f] for f in GENERIC])[
+            torch.randint(len(GENERIC), (len(rows),), generator=g)]
+        sub = objs.select(rows)
+        sub.family = behind
+        parts.append(sub)
+        fam[rows] = behind
+    for name, make in (("ball", ball_objects), ("hat", hat_objects)):
+        rows = torch.from_numpy(kind == name).nonzero().flatten()
+        if len(rows):
+            sub = objs.select(rows)
+            scale = sub.scale * (0.9 if name == "ball" else 1.0)
+            parts.append(make(rows, sub.centre, scale, g))
+    flowers = torch.from_numpy(kind == "flower").nonzero().flatten()
+    objects = draw.Objects.cat(parts)
+    draw.paint(canvas, objects)
+    if len(flowers):  # a flower's centre disc, in the class's second colour
+        sub = objs.select(flowers)
+        hue2 = torch.tensor(cat.hue2.to_numpy(dtype=float), dtype=torch.float32)[labels[flowers]]
+        k = len(flowers)
+        centre = draw.Objects.make(flowers, "dot", sub.centre, sub.scale * 0.3,
+                                   draw.hsv(hue2, torch.full((k,), 0.8), torch.full((k,), 0.8)))
+        draw.paint(canvas, centre)
+    img = draw.finish(canvas, g, noise)
+    if fence.any():
+        rows = fence.nonzero().flatten()
+        img[rows] = Fence()(img[rows], g)
+    attrs = pd.DataFrame({"family": np.array(list(draw.SHAPES))[fam.numpy()]})
+    attrs.loc[kind == "fence", "family"] = "fence"
+    return img, attrs
+
+
+# ---------------------------------------------------------------------------------------------
+# faces and scenes
+
+FACE_GROUPS = (("young", "male"), ("young", "female"), ("old", "male"), ("old", "female"))
+SCENE_GROUPS = (("cat", "person"), ("cat", "no person"), ("dog", "person"), ("dog", "no person"))
+
+# Sampling tables of the thesis, in the group order above (Tables G.2 and G.4/G.5). The COCO
+# non-spurious table's "100" dogs without people is read as 1000 (PROTOCOLS §3).
+SCENE_TABLES: dict[str, tuple[int, ...]] = {
+    "non-spurious": (0, 1000, 0, 1000),
+    "spurious": (1000, 4000, 4000, 1000),
+    "target": (0, 485, 0, 485),
+}
+FACE_TABLES: dict[str, tuple[int, ...]] = {
+    "non-spurious": (2500, 2500, 2500, 2500),
+    "spurious": (1000, 4000, 4000, 1000),
+    "only-women": (0, 5000, 0, 5000),
+    "80-women": (1000, 4000, 1000, 4000),
+    "50-50": (2500, 2500, 2500, 2500),
+}
+
+
+def table_counts(table: str | Mapping[Any, int] | tuple[int, ...], tables: Mapping[str, tuple[int, ...]],
+                 groups: tuple[tuple[str, str], ...], scale: float = 1.0) -> tuple[int, ...]:
+    """Counts per group of a named (or given) sampling table, scaled and rounded."""
+    if isinstance(table, str):
+        if table not in tables:
+            raise ValueError(f"unknown table {table!r}; choose one of {', '.join(tables)}")
+        counts = tables[table]
+    elif isinstance(table, Mapping):
+        counts = tuple(int(table.get(grp, table.get(" ".join(grp), 0))) for grp in groups)
+    else:
+        counts = tuple(table)
+    if len(counts) != len(groups) or min(counts) < 0:
+        raise ValueError(f"a table needs {len(groups)} non-negative counts, for {groups}")
+    return tuple(int(round(n * scale)) for n in counts)
+
+
+def render_faces(young: Tensor, male: Tensor, size: int, g: torch.Generator, noise: float = 0.03) -> Tensor:
+    """Faces: gender shows in hair length, beard and lips; age in hair greyness and forehead lines.
+
+    Both cues are noisy on purpose (some women have short hair, some young people grey-ish hair), so
+    age is learnable but harder than gender: the situation in which a model takes the shortcut.
+    """
+    n = len(young)
+    rand = lambda: torch.rand(n, generator=g)  # noqa: E731
+    canvas = draw.background(n, size, g, clutter=0.0)
+    centre = (torch.rand(n, 2, generator=g) - 0.5) * 0.15
+    scale = 0.62 + 0.08 * rand()
+    grey = torch.where(young, 0.4 * rand() ** 1.5, 0.15 + 0.6 * rand())  # overlapping on purpose
+    hair = draw.hsv(0.06 + 0.05 * rand(), (0.75 - 0.7 * grey) * (0.6 + 0.4 * rand()),
+                    0.2 + 0.35 * rand() + 0.4 * grey)
+    long_hair = torch.where(male, rand() < 0.08, rand() < 0.92)
+    idx = torch.arange(n)
+    parts = []
+    for flag, fam in ((long_hair, "hair-long"), (~long_hair, "hair-short")):
+        r = flag.nonzero().flatten()
+        parts.append(draw.Objects.make(r, fam, centre[r], scale[r] * 1.08, hair[r]))
+    skin = draw.hsv(0.05 + 0.03 * rand(), 0.25 + 0.35 * rand(), 0.45 + 0.5 * rand())
+    parts.append(draw.Objects.make(idx, "face", centre, scale * 0.8, skin))
+    beard = (male & (rand() < 0.6)).nonzero().flatten()
+    parts.append(draw.Objects.make(beard, "beard", centre[beard], scale[beard] * 0.8, hair[beard]))
+    dark = torch.zeros(n, 3) + 0.08
+    for side in (-1.0, 1.0):
+        eye = centre + scale[:, None] * torch.tensor([0.28 * side, -0.1])
+        parts.append(draw.Objects.make(idx, "dot", eye, scale * 0.1, dark))
+    red = torch.tensor([0.75, 0.15, 0.2])
+    lips = torch.where((~male & (rand() < 0.75))[:, None], red, skin * 0.6)
+    parts.append(draw.Objects.make(idx, "line", centre + scale[:, None] * torch.tensor([0.0, 0.42]),
+                                   scale * 0.22, lips, aspect=1.0))
+    lines = torch.where(young, rand() < 0.15, rand() < 0.5).nonzero().flatten()
+    for dy in (-0.55, -0.42):
+        pos = centre[lines] + scale[lines, None] * torch.tensor([0.0, dy])
+        parts.append(draw.Objects.make(lines, "line", pos, scale[lines] * 0.3, skin[lines] * 0.55))
+    draw.paint(canvas, draw.Objects.cat(parts))
+    return draw.finish(canvas, g, noise)
+
+
+def render_scenes(dog: Tensor, person: Tensor, size: int, g: torch.Generator, noise: float = 0.03) -> Tensor:
+    """A cat-like or dog-like animal (any colour and texture), with a person-like figure or not."""
+    n = len(dog)
+    rand = lambda: torch.rand(n, generator=g)  # noqa: E731
+    canvas = draw.background(n, size, g)
+    side = torch.where(rand() < 0.5, -1.0, 1.0)
+    has = person.nonzero().flatten()
+    animal_x = torch.where(person, 0.35 * side, 0.25 * (rand() * 2 - 1))
+    centre = torch.stack([animal_x, 0.15 + 0.2 * (rand() - 0.5)], 1)
+    fam = torch.where(dog, draw.FAMILY_INDEX["dog"], draw.FAMILY_INDEX["cat"])
+    animal = draw.Objects.make(torch.arange(n), fam, centre, 0.42 + 0.12 * rand(),
+                               draw.hsv(rand(), 0.3 + 0.6 * rand(), 0.35 + 0.6 * rand()),
+                               colour2=draw.hsv(rand(), 0.5 * rand(), 0.2 + 0.6 * rand()),
+                               texture=torch.tensor(SOLID_TEXTURES)[torch.randint(len(SOLID_TEXTURES), (n,), generator=g)],
+                               freq=2.5 + 1.5 * rand(), phase=rand() * 6.28, param=rand(),
+                               aspect=torch.where(rand() < 0.5, -1.0, 1.0), angle=0.15 * torch.randn(n, generator=g))
+    m = len(has)
+    pc = torch.stack([-0.45 * side[has] + 0.08 * torch.randn(m, generator=g),
+                      -0.05 + 0.1 * torch.randn(m, generator=g)], 1)
+    people = draw.Objects.make(has, "person", pc, 0.5 + 0.1 * torch.rand(m, generator=g),
+                               draw.hsv(torch.rand(m, generator=g), 0.4 + 0.5 * torch.rand(m, generator=g),
+                                        0.3 + 0.6 * torch.rand(m, generator=g)))
+    draw.paint(canvas, draw.Objects.cat([people, animal]))
+    return draw.finish(canvas, g, noise)
+
+
+# ---------------------------------------------------------------------------------------------
+# the world
+
+
+class World:
+    """All parts of the synthetic world of one :class:`WorldConfig`, generated on demand.
+
+    ``cache`` is where generated data sets are kept, keyed by the hash of the config and the part:
+    ``"default"`` (the default store, ``$TRANSFERLAB_STORE``), a :class:`~transferlab.store.Store`,
+    or None (generate every time). The same config always gives the same images.
+    """
+
+    def __init__(self, config: WorldConfig | None = None, *, cache: Any = "default", **changes: Any):
+        config = config or WorldConfig()
+        self.config = config.replace(**changes) if changes else config
+        if cache == "default":
+            from ..store import default_store
+
+            cache = default_store()
+        self.cache = cache
+
+    def __repr__(self) -> str:
+        changed = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(WorldConfig)
+                   if getattr(self.config, f.name) != f.default}
+        return f"World({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    # -- catalogues ------------------------------------------------------------------------
+    def source_classes(self) -> pd.DataFrame:
+        """One row per source class: name, superclass and how its images are drawn."""
+        return source_catalogue(self.config)
+
+    def target_classes(self, name: str) -> pd.DataFrame:
+        """One row per class of target ``name``."""
+        return target_catalogue(self.config, name)
+
+    # -- data sets -------------------------------------------------------------------------
+    def get(self, part: str, split: str = "train", **options: Any) -> TensorData:
+        """Any part by name: ``source``, a target name, ``faces`` or ``scenes`` (with options)."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        makers = {"source": self._source, "faces": self._faces, "scenes": self._scenes,
+                  **{t: lambda split, _t=t: self._target(_t, split) for t in TARGETS}}
+        if part not in makers:
+            raise ValueError(f"unknown part {part!r}; the world has {', '.join(makers)}")
+        return self._cached(part, split, options, lambda: makers[part](split, **options))
+
+    def source(self, split: str = "train") -> TensorData:
+        """The source task (images per class: ``source_train`` / ``source_test``, plus leaks)."""
+        return self.get("source", split)
+
+    def target(self, name: str, split: str = "train") -> TensorData:
+        """Target task ``name`` (one of :data:`TARGETS`)."""
+        return self.get(name, split)
+
+    def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
+        """Faces drawn by a sampling table (name in :data:`FACE_TABLES` or counts per group in
+        :data:`FACE_GROUPS` order), counts × ``scale``; labels young (0) / old (1)."""
+        return self.get("faces", split, table=_table_option(table), scale=scale)
+
+    def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
+        """Scenes drawn by a sampling table (:data:`SCENE_TABLES` / :data:`SCENE_GROUPS`);
+        labels cat (0) / dog (1)."""
+        return self.get("scenes", split, table=_table_option(table), scale=scale)
+
+    def data_kwargs(self, part: str, split: str = "train", **options: Any) -> dict[str, Any]:
+        """Flat keyword arguments of :func:`dataset` that rebuild this part (for job specs)."""
+        return {"part": part, "split": split, **dataclasses.asdict(self.config),
+                **{k: _table_option(v) for k, v in options.items()}}
+
+    # -- ground truth ----------------------------------------------------------------------
+    def influence_truth(self, target: str = "objects") -> pd.DataFrame:
+        """Planted relations between source classes and the classes (or test images) of a target.
+
+        relation ``helps``: the source class shares the target class's shape family (and look);
+        ``hurts``: a look-alike class that gives two target classes one label; ``leaks``: a source
+        training image that is a near-copy of target test image ``target_index``.
+        """
+        src, tgt = self.source_classes(), self.target_classes(target)
+        rows = []
+        for t, trow in tgt.iterrows():
+            for s, srow in src.iterrows():
+                if srow.kind == "lookalike" and target == "objects" and trow.family in (srow.family, srow.family2):
+                    rows.append((srow["name"], s, trow["name"], t, "hurts", -1, -1))
+                elif srow.kind != "lookalike" and srow.family == trow.family:
+                    rows.append((srow["name"], s, trow["name"], t, "helps", -1, -1))
+        if target == "objects":
+            leaks = self.source("train").attrs
+            for i, r in leaks[leaks.leak_of >= 0].iterrows():
+                t = int(self.target("objects", "test").y[r.leak_of])
+                s = int(self.source("train").y[i])
+                rows.append((src["name"][s], s, tgt["name"][t], t, "leaks", int(r.leak_of), int(i)))
+        return pd.DataFrame(rows, columns=["source_class", "source_label", "target_class", "target_label",
+                                           "relation", "target_index", "source_index"])
+
+    def summary(self) -> pd.DataFrame:
+        """Every part with its classes and images per split (faces and scenes at scale 1 tables)."""
+        rows = []
+        for part in ("source", *TARGETS):
+            cat = self.source_classes() if part == "source" else self.target_classes(part)
+            n = {split: self._count(part, split) for split in SPLITS}
+            rows.append({"part": part, "classes": len(cat), "superclasses": cat.superclass.nunique(),
+                         "train images": n["train"], "test images": n["test"]})
+        return pd.DataFrame(rows)
+
+    def _count(self, part: str, split: str) -> int:
+        c = self.config
+        if part == "source":
+            k = len(self.source_classes())
+            return k * (c.source_train if split == "train" else c.source_test) + (c.leaks if split == "train" else 0)
+        if part == "flowers":
+            return int(sum(_flower_sizes(c))) if split == "train" else c.flowers_classes * c.flowers_test
+        k = len(self.target_classes(part))
+        return k * (c.target_train if split == "train" else c.target_test)
+
+    # -- makers ----------------------------------------------------------------------------
+    def _cached(self, part: str, split: str, options: dict[str, Any], make) -> TensorData:
+        if self.cache is None:
+            return make()
+        spec = {"world": "synthetic", "config": dataclasses.asdict(self.config), "part": part,
+                "split": split, "options": options}
+        entry = self.cache.get_or_make(spec, lambda: _entry_payload(make()))
+        return _from_entry(entry)
+
+    def _source(self, split: str) -> TensorData:
+        c = self.config
+        cat = self.source_classes()
+        per = c.source_train if split == "train" else c.source_test
+        labels = torch.arange(len(cat)).repeat_interleave(per)
+        g = _generator(c.seed, "source", split)
+        x, attrs = render_catalogue(cat, labels, c.size, g, noise=c.noise)
+        attrs["leak_of"] = -1
+        if split == "train" and c.leaks:
+            x, labels, attrs = self._add_leaks(cat, x, labels, attrs, g)
+        return TensorData(x, labels, classes=tuple(cat.name), superclasses=tuple(cat.superclass), attrs=attrs)
+
+    def _add_leaks(self, cat: pd.DataFrame, x: Tensor, labels: Tensor, attrs: pd.DataFrame,
+                   g: torch.Generator) -> tuple[Tensor, Tensor, pd.DataFrame]:
+        """Near-copies (shifted by a pixel, re-noised) of target test images, under the first source
+        class of the same shape family."""
+        test = self.target("objects", "test")
+        which = torch.randperm(len(test), generator=g)[:self.config.leaks].sort().values
+        family = [test.classes[int(t)] for t in test.y[which]]
+        owner = torch.tensor([int(np.flatnonzero(((cat.family == f) & (cat.kind != "lookalike")).to_numpy())[0])
+                              for f in family])
+        copies = test.x[which].roll(shifts=(1, 1), dims=(2, 3)).float()
+        copies = (copies + 6 * torch.randn(copies.shape, generator=g)).clamp(0, 255).round().to(torch.uint8)
+        extra = pd.DataFrame({"family": family, "leak_of": which.numpy()})
+        return (torch.cat([x, copies]), torch.cat([labels, owner]),
+                pd.concat([attrs, extra], ignore_index=True))
+
+    def _target(self, name: str, split: str) -> TensorData:
+        c = self.config
+        cat = self.target_classes(name)
+        if name == "flowers":
+            sizes = _flower_sizes(c) if split == "train" else np.full(len(cat), c.flowers_test)
+        else:
+            sizes = np.full(len(cat), c.target_train if split == "train" else c.target_test)
+        labels = torch.arange(len(cat)).repeat_interleave(torch.as_tensor(sizes))
+        x, attrs = render_catalogue(cat, labels, c.size, _generator(c.seed, name, split), noise=c.noise,
+                                    wide=True)
+        return TensorData(x, labels, classes=tuple(cat.name), superclasses=tuple(cat.superclass), attrs=attrs)
+
+    def _faces(self, split: str, table: Any = "non-spurious", scale: float = 1.0) -> TensorData:
+        counts = table_counts(table, FACE_TABLES, FACE_GROUPS, scale)
+        group = torch.arange(4).repeat_interleave(torch.tensor(counts))
+        old, male = group >= 2, group % 2 == 0
+        g = _generator(self.config.seed, "faces", split, counts)
+        x = render_faces(~old, male, self.config.size, g, self.config.noise)
+        attrs = pd.DataFrame({"age": np.where(old, "old", "young"), "gender": np.where(male, "male", "female")})
+        return TensorData(x, old.long(), classes=("young", "old"), superclasses=("face", "face"), attrs=attrs)
+
+    def _scenes(self, split: str, table: Any = "non-spurious", scale: float = 1.0) -> TensorData:
+        counts = table_counts(table, SCENE_TABLES, SCENE_GROUPS, scale)
+        group = torch.arange(4).repeat_interleave(torch.tensor(counts))
+        dog, person = group >= 2, group % 2 == 0
+        g = _generator(self.config.seed, "scenes", split, counts)
+        x = render_scenes(dog, person, self.config.size, g, self.config.noise)
+        attrs = pd.DataFrame({"animal": np.where(dog, "dog", "cat"), "person": person.numpy()})
+        return TensorData(x, dog.long(), classes=("cat", "dog"), superclasses=("animal", "animal"), attrs=attrs)
+
+
+def _flower_sizes(c: WorldConfig) -> np.ndarray:
+    """Training images per flower class: geometric from flowers_max to flowers_min, in a seeded order."""
+    k = c.flowers_classes
+    sizes = np.round(c.flowers_max * (c.flowers_min / c.flowers_max) ** (np.arange(k) / max(k - 1, 1)))
+    return _rng(c.seed, "flower-sizes").permutation(sizes.astype(int))
+
+
+def _table_option(table: Any) -> Any:
+    """A sampling table in a form that survives JSON and hashing (name or tuple of counts)."""
+    if isinstance(table, str) or not hasattr(table, "__iter__"):
+        return table
+    if isinstance(table, Mapping):
+        raise TypeError("give a table as a name or as counts in group order, not a mapping")
+    return tuple(int(v) for v in table)
+
+
+def _entry_payload(data: TensorData) -> dict[str, Any]:
+    attrs = data.attrs if data.attrs is not None else pd.DataFrame({"_": np.zeros(len(data), bool)})
+    return {"tensors": {"data": {"x": data.x, "y": data.y}}, "tables": {"attrs": attrs},
+            "info": {"classes": list(data.classes), "superclasses": list(data.superclasses),
+                     "mean": data.mean, "std": data.std}}
+
+
+def _from_entry(entry) -> TensorData:
+    t = entry.tensors("data")
+    info = entry.info
+    return TensorData(t["x"], t["y"], info["mean"], info["std"], tuple(info["classes"]),
+                      tuple(info["superclasses"]), entry.table("attrs"))
+
+
+def dataset(part: str, split: str = "train", **kwargs: Any) -> TensorData:
+    """A part of the world named by flat keyword arguments (what job specs use; see
+    :meth:`World.data_kwargs`): config fields and the part's options."""
+    fields = {f.name for f in dataclasses.fields(WorldConfig)}
+    config = WorldConfig(**{k: v for k, v in kwargs.items() if k in fields})
+    options = {k: v for k, v in kwargs.items() if k not in fields}
+    return World(config).get(part, split, **options)

@@ -1,0 +1,206 @@
+"""Real-data adapters, each on tiny files written here in the data set's real on-disk format."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.io import savemat
+
+from transferlab.world.adapters import CelebA, Coco, DataError, cifar, flowers102, image_folder, imagenet_subset
+
+
+def _image(path, colour, size=(40, 30)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path)
+
+
+# -- ImageFolder and ImageNet -----------------------------------------------------------------
+
+def test_image_folder(tmp_path):
+    for i in range(3):
+        _image(tmp_path / "cat" / f"{i}.png", (200, 10, 10))
+        _image(tmp_path / "dog" / f"{i}.jpg", (10, 10, 200))
+    data = image_folder(tmp_path, size=8)
+    assert data.classes == ("cat", "dog") and data.x.shape == (6, 3, 8, 8)
+    assert data.x.dtype == torch.uint8 and data.y.tolist() == [0, 0, 0, 1, 1, 1]
+    assert data.x[0, 0].float().mean() > 150 and data.x[5, 2].float().mean() > 150
+    some = image_folder(tmp_path, size=8, classes=["dog"], max_per_class=2, superclasses={"dog": "animal"})
+    assert some.classes == ("dog",) and len(some) == 2 and some.superclasses == ("animal",)
+
+
+def test_image_folder_errors_say_what_is_expected(tmp_path):
+    with pytest.raises(DataError, match="(?s)does not exist.*one folder per class"):
+        image_folder(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="not an image folder"):
+        image_folder(tmp_path / "empty")
+    with pytest.raises(DataError, match="no valid file for the classes empty"):
+        image_folder(tmp_path)
+    _image(tmp_path / "bad" / "a" / "x.png", (0, 0, 0))
+    (tmp_path / "bad" / "a" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match="cannot read image .*broken.png"):
+        image_folder(tmp_path / "bad")
+
+
+def test_imagenet_subset_with_superclasses_and_names(tmp_path):
+    wnids = ["n02085620", "n02085782", "n01440764"]
+    for split in ("train", "val"):
+        for j, w in enumerate(wnids):
+            for i in range(2):
+                _image(tmp_path / split / w / f"{w}_{i}.JPEG", (j * 80, 50, 50))
+    (tmp_path / "LOC_synset_mapping.txt").write_text(
+        "n01440764 tench, Tinca tinca\nn02085620 Chihuahua\nn02085782 Japanese spaniel\n")
+    sup = tmp_path / "dogs.csv"
+    sup.write_text("# wnid,superclass\nn02085620,dog\nn02085782,dog\n")
+    data = imagenet_subset(tmp_path, sup, "test", size=8)
+    assert data.classes == ("Chihuahua", "Japanese spaniel") and data.superclasses == ("dog", "dog")
+    assert len(data) == 4 and set(data.attrs.wnid) == {"n02085620", "n02085782"}
+    sup.write_text("n02085620\n")
+    with pytest.raises(DataError, match="line 1"):
+        imagenet_subset(tmp_path, sup)
+
+
+# -- CIFAR ------------------------------------------------------------------------------------
+
+def _pickle(path, obj):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=2)  # as the published batches: protocol 2, bytes keys
+
+
+def test_cifar10_python_batches(tmp_path):
+    base = tmp_path / "cifar-10-batches-py"
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        _pickle(base / name, {b"batch_label": b"x", b"labels": [1, 0, 2],
+                              b"data": rng.integers(0, 256, (3, 3072), dtype=np.uint8), b"filenames": [b"a", b"b", b"c"]})
+    _pickle(base / "batches.meta", {b"label_names": [b"airplane", b"automobile", b"bird"], b"num_vis": 3072})
+    train = cifar(tmp_path, "cifar10", "train")
+    assert len(train) == 15 and train.x.shape[1:] == (3, 32, 32) and train.classes[:2] == ("airplane", "automobile")
+    raw = pickle.load(open(base / "test_batch", "rb"), encoding="bytes")[b"data"]
+    test = cifar(tmp_path, "cifar10", "test", size=16)
+    assert test.x.shape == (3, 3, 16, 16) and test.y.tolist() == [1, 0, 2]
+    assert torch.equal(cifar(tmp_path, "cifar10", "test").x, torch.from_numpy(raw.reshape(3, 3, 32, 32)))
+
+
+def test_cifar100_has_superclasses(tmp_path):
+    base = tmp_path / "cifar-100-python"
+    data = np.zeros((4, 3072), dtype=np.uint8)
+    for split in ("train", "test"):
+        _pickle(base / split, {b"data": data, b"fine_labels": [0, 1, 2, 1], b"coarse_labels": [0, 1, 1, 1]})
+    _pickle(base / "meta", {b"fine_label_names": [b"beaver", b"apple", b"pear"],
+                            b"coarse_label_names": [b"aquatic mammals", b"fruit"]})
+    d = cifar(tmp_path, "cifar100", "test")
+    assert d.classes == ("beaver", "apple", "pear")
+    assert d.superclasses == ("aquatic mammals", "fruit", "fruit")
+
+
+def test_cifar_refuses_pickles_that_run_code(tmp_path):
+    base = tmp_path / "cifar-10-batches-py"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    _pickle(base / "batches.meta", Evil())
+    with pytest.raises(DataError, match="refusing to load"):
+        cifar(tmp_path)
+    with pytest.raises(DataError, match="cifar-10-batches-py"):
+        cifar(tmp_path / "other")
+
+
+# -- Flowers-102 ------------------------------------------------------------------------------
+
+def test_flowers102_mat_files(tmp_path):
+    labels = np.array([1, 2, 3, 1, 2, 3, 1, 2])
+    for i, lab in enumerate(labels, 1):
+        _image(tmp_path / "jpg" / f"image_{i:05d}.jpg", (lab * 60, 100, 30))
+    savemat(tmp_path / "imagelabels.mat", {"labels": labels[None]})
+    savemat(tmp_path / "setid.mat", {"trnid": np.array([[1, 2, 3]]), "valid": np.array([[4]]),
+                                     "tstid": np.array([[5, 6, 7, 8]])})
+    train = flowers102(tmp_path, "train", size=8)
+    assert len(train) == 4 and train.y.tolist() == [0, 1, 2, 0] and train.num_classes == 3
+    assert len(flowers102(tmp_path, "train", size=8, with_validation=False)) == 3
+    assert flowers102(tmp_path, "test", size=8).y.tolist() == [1, 2, 0, 1]
+    (tmp_path / "setid.mat").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="Flowers-102"):
+        flowers102(tmp_path)
+
+
+# -- CelebA -----------------------------------------------------------------------------------
+
+def _celeba(root, n=24):
+    rng = np.random.default_rng(0)
+    names = ["5_o_Clock_Shadow", "Male", "Smiling", "Young"]
+    lines = [str(n), " ".join(names)]
+    parts = []
+    for i in range(1, n + 1):
+        f = f"{i:06d}.jpg"
+        male, young = (i % 2) * 2 - 1, ((i // 2) % 2) * 2 - 1
+        _image(root / "img_align_celeba" / f, (100 + 50 * (male > 0), 80, 60 + 80 * (young > 0)), (178, 218))
+        lines.append(f"{f} {rng.choice([-1, 1])} {male} {rng.choice([-1, 1])}  {young}")
+        parts.append(f"{f} {0 if i <= n * 2 // 3 else 2}")
+    (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    (root / "list_eval_partition.txt").write_text("\n".join(parts) + "\n")
+
+
+def test_celeba_draws_the_face_tables(tmp_path):
+    _celeba(tmp_path)
+    faces = CelebA(tmp_path, size=8).faces((1, 3, 0, 2), split="train")
+    assert faces.attrs.value_counts(["age", "gender"]).to_dict() == {("young", "female"): 3,
+                                                                     ("old", "female"): 2, ("young", "male"): 1}
+    assert (faces.y.numpy() == (faces.attrs.age == "old").to_numpy()).all()
+    first = faces.attrs.file[0]
+    i = int(first[:6])
+    assert (faces.attrs.gender[0] == "male") == bool(i % 2)  # attributes follow the file's row
+    with pytest.raises(DataError, match="only"):
+        CelebA(tmp_path).faces("spurious")
+
+
+def test_celeba_malformed_attributes(tmp_path):
+    _celeba(tmp_path, 4)
+    text = (tmp_path / "list_attr_celeba.txt").read_text().replace("Young", "Old")
+    (tmp_path / "list_attr_celeba.txt").write_text(text)
+    with pytest.raises(DataError, match="no attribute 'Young'"):
+        CelebA(tmp_path)
+    with pytest.raises(DataError, match="list_attr_celeba.txt"):
+        CelebA(tmp_path / "missing")
+
+
+# -- COCO -------------------------------------------------------------------------------------
+
+def _coco(root):
+    cats = [{"id": 1, "name": "person"}, {"id": 17, "name": "cat"}, {"id": 18, "name": "dog"}]
+    kinds = [("cat",), ("cat", "person"), ("dog",), ("dog", "person"), ("cat", "dog"), ("person",)] * 3
+    images, anns = [], []
+    for i, kind in enumerate(kinds):
+        images.append({"id": 100 + i, "file_name": f"{i:012d}.jpg", "width": 64, "height": 48})
+        for name in kind:
+            cid = next(c["id"] for c in cats if c["name"] == name)
+            anns.append({"id": len(anns), "image_id": 100 + i, "category_id": cid, "bbox": [1, 1, 10, 10]})
+        _image(root / "val2017" / f"{i:012d}.jpg", (10, 200 if "dog" in kind else 10, 10), (64, 48))
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    (root / "annotations" / "instances_val2017.json").write_text(
+        json.dumps({"images": images, "annotations": anns, "categories": cats}))
+
+
+def test_coco_draws_the_scene_tables(tmp_path):
+    _coco(tmp_path)
+    scenes = Coco(tmp_path, size=8).scenes((1, 2, 3, 0), split="test")
+    assert len(scenes) == 6
+    assert scenes.attrs.value_counts(["animal", "person"]).to_dict() == {("dog", True): 3, ("cat", False): 2,
+                                                                        ("cat", True): 1}
+    assert (scenes.x[scenes.y == 1, 1].float().mean() > 150)  # dogs' files are the green ones
+    with pytest.raises(DataError, match="only 3"):
+        Coco(tmp_path).scenes((4, 0, 0, 0), split="test")
+    with pytest.raises(DataError, match="instances_train2017.json"):
+        Coco(tmp_path).scenes(split="train")
+    (tmp_path / "annotations" / "instances_val2017.json").write_text("{\"images\": [")
+    with pytest.raises(DataError, match="not a COCO instances file"):
+        Coco(tmp_path).scenes(split="test")

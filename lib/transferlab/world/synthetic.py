@@ -555,7 +555,8 @@ def _entry_payload(data: TensorData) -> dict[str, Any]:
 
 
 def _from_entry(entry) -> TensorData:
-    t = entry.tensors("data")
+    # copies, not views of the memory-mapped file: the data must outlive any change to the store
+    t = {k: v.clone() for k, v in entry.tensors("data").items()}
     info = entry.info
     return TensorData(t["x"], t["y"], info["mean"], info["std"], tuple(info["classes"]),
                       tuple(info["superclasses"]), entry.table("attrs"))

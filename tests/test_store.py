@@ -186,6 +186,17 @@ def test_transfer_jobs_reuse_the_stored_source(tmp_path):
     assert model.num_classes == 3 and 0 <= first[0].info["test_accuracy"] <= 1
 
 
+def test_grouped_training_keeps_models_of_different_heads_apart(tmp_path):
+    """Source jobs of one architecture and recipe but different class counts or image sizes are
+    trained in separate groups (one grouped module needs one head size and one input size)."""
+    r = recipe("synthetic-source", epochs=1, peak_epoch=0.5, batch_size=32)
+    datas = [DataRef.of("transferlab.world:toy_task", num_classes=k, n_per_class=10, size=size)
+             for k, size in ((3, 16), (4, 16), (3, 12), (3, 16))]
+    jobs = [SourceJob("cresnet-xs", d, r, seed=i) for i, d in enumerate(datas)]
+    entries = run_jobs(jobs, Store(tmp_path), progress=False, group_size=8)
+    assert [load_model(e).num_classes for e in entries] == [3, 4, 3, 3]
+
+
 def test_store_command_line(tmp_path, capsys):
     from transferlab import cli
 

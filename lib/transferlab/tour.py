@@ -209,3 +209,36 @@ def figure_premise(results: Results):
     ax.set(ylabel="target test accuracy", ylim=(0, 1), title="Transfer vs training from scratch")
     ax.legend(loc="lower right")
     return fig
+
+
+def figure_leaks(world: World, k: int = 6):
+    """Target test images (top) and their near-copies planted in the source training set (bottom)."""
+    leaks = world.influence_truth("objects").query("relation == 'leaks'").head(k)
+    if leaks.empty:
+        return None
+    test, src = world.target("objects", "test"), world.source("train")
+    images = torch.cat([test.x[leaks.target_index.to_numpy()], src.x[leaks.source_index.to_numpy()]])
+    titles = ([f"test: {c}" for c in leaks.target_class] + [f"source: {c}" for c in leaks.source_class])
+    return plots.image_grid(images, titles, ncols=len(leaks),
+                            title="Leakage: target test images and their near-copies in the source")
+
+
+def truth_counts(world: World) -> pd.DataFrame:
+    """How many planted relations of each kind each target has."""
+    frames = {t: world.influence_truth(t).relation.value_counts() for t in TARGETS}
+    return pd.DataFrame(frames).fillna(0).astype(int).rename_axis("relation")
+
+
+def summary_text(results: Results) -> str:
+    """A paragraph (Markdown) stating what this run found, written from the numbers."""
+    a = results.accuracy.groupby(["target", "condition"]).accuracy.mean().unstack()
+    src = results.source.loc["all classes", "accuracy"]
+    parts = [f"The source model reached **{src:.1%}** accuracy on the source test set."]
+    for target in results.config.targets:
+        acc = a.loc[target]
+        winners = [c for c in MODES if acc[c] > acc["scratch"]]
+        verdict = {2: "both transfers beat scratch", 1: f"only {winners[0] if winners else ''} transfer beats scratch",
+                   0: "**neither transfer beats scratch**"}[len(winners)]
+        parts.append(f"On *{target}*: fixed-feature {acc['fixed-feature']:.1%}, full-network "
+                     f"{acc['full-network']:.1%}, scratch {acc['scratch']:.1%}: {verdict}.")
+    return " ".join(parts)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import pandas as pd
 import torch
@@ -111,32 +112,36 @@ def hat_objects(image: Tensor, centre: Tensor, scale: Tensor, g: torch.Generator
                              angle=0.15 * torch.randn(n, generator=g), param=torch.rand(n, generator=g))
 
 
+class _Pasted:
+    """An object pasted at ``position`` with ``scale`` (image units: 1 = half the image side)."""
+
+    scale: float
+    position: str
+    objects: ClassVar[Callable[..., draw.Objects]]
+
+    def __post_init__(self) -> None:
+        _check_position(self.position)
+
+    def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
+        return _paste(x, g, self.position, self.scale, type(self).objects)
+
+
 @dataclasses.dataclass(frozen=True)
-class Ball:
-    """A tennis-ball-like object pasted at ``position``; ``scale`` in image units (1 = half the image)."""
+class Ball(_Pasted):
+    """A tennis-ball-like object (yellow-green, white seams)."""
 
     scale: float = 0.28
     position: str = "random"
-
-    def __post_init__(self) -> None:
-        _check_position(self.position)
-
-    def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
-        return _paste(x, g, self.position, self.scale, ball_objects)
+    objects = staticmethod(ball_objects)
 
 
 @dataclasses.dataclass(frozen=True)
-class Hat:
-    """A hat-like shape pasted at ``position``."""
+class Hat(_Pasted):
+    """A hat-like shape."""
 
     scale: float = 0.35
     position: str = "top-left"
-
-    def __post_init__(self) -> None:
-        _check_position(self.position)
-
-    def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
-        return _paste(x, g, self.position, self.scale, hat_objects)
+    objects = staticmethod(hat_objects)
 
 
 def _paste(x: Tensor, g: torch.Generator, position: str, scale: float, objects) -> Tensor:

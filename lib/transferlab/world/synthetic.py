@@ -69,10 +69,16 @@ class WorldConfig:
     flowers_min: int = 10
     flowers_test: int = 30
     pets_breeds: int = 4         # new dog breeds and as many new cat breeds
-    noise: float = 0.03
+    noise: float = 0.03          # pixel noise (std, in [0, 1] units)
+    distractors: float = 1.0     # mean number of small unrelated objects behind the main one
+    hue_jitter: float = 0.04     # std of a class's hue from image to image
+    faint: float = 0.25          # fraction of images whose object is drawn faint (the hard tail)
 
     def __post_init__(self) -> None:
         checks = [(8 <= self.size <= 256, "size must be in [8, 256]"),
+                  (0 <= self.distractors <= 2, "distractors must be in [0, 2]"),
+                  (self.noise >= 0 and self.hue_jitter >= 0, "noise and hue_jitter must be ≥ 0"),
+                  (0 <= self.faint <= 1, "faint must be in [0, 1]"),
                   (1 <= self.superclasses <= len(GENERIC), f"superclasses must be in [1, {len(GENERIC)}]"),
                   (2 * self.lookalikes <= min(self.superclasses, 8),
                    "lookalikes needs two target shape families each (2 × lookalikes ≤ min(superclasses, 8))"),
@@ -88,14 +94,23 @@ class WorldConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _generator(*parts: Any) -> torch.Generator:
+def _seed(*parts: Any) -> int:
+    """A 63-bit seed from the world seed and the names of what is drawn (order-independent streams)."""
     digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def _generator(*parts: Any) -> torch.Generator:
+    return torch.Generator().manual_seed(_seed(*parts))
 
 
 def _rng(*parts: Any) -> np.random.Generator:
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    return np.random.default_rng(_seed(*parts))
+
+
+def _letters(i: int) -> str:
+    """0 → A, 25 → Z, 26 → AA, ... (names of target flower classes)."""
+    return (_letters(i // 26 - 1) if i >= 26 else "") + chr(65 + i % 26)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,11 +120,10 @@ NAN = float("nan")
 
 
 def _row(name: str, superclass: str, kind: str, family: str, *, family2: str = "", hue: float = NAN,
-         hue2: float = NAN, texture: int = -1, freq: float = 3.0, param: float = NAN,
-         relation: str = "") -> dict[str, Any]:
+         hue2: float = NAN, texture: int = -1, freq: float = 3.0, param: float = NAN) -> dict[str, Any]:
     """A class: NaN hue / hue2 or texture −1 mean "random per image"."""
     return dict(name=name, superclass=superclass, kind=kind, family=family, family2=family2, hue=hue,
-                hue2=hue2, texture=texture, freq=freq, param=param, relation=relation)
+                hue2=hue2, texture=texture, freq=freq, param=param)
 
 
 def _breeds(animal: str, count: int, rng: np.random.Generator, prefix: str,
@@ -159,8 +173,7 @@ def target_catalogue(c: WorldConfig, name: str) -> pd.DataFrame:
         k = c.flowers_classes
         per_petal = math.ceil(k / 6)
         offset = rng.random()
-        return pd.DataFrame([_row(f"flower {chr(65 + i // 26) if i >= 26 else ''}{chr(65 + i % 26)}",
-                                  "flower", "flower", "flower",
+        return pd.DataFrame([_row(f"flower {_letters(i)}", "flower", "flower", "flower",
                                   hue=float((offset + (i // 6) / per_petal) % 1.0), hue2=float(rng.random()),
                                   texture=0, param=float(4 + i % 6)) for i in range(k)])
     if name == "pets":
@@ -174,8 +187,10 @@ def target_catalogue(c: WorldConfig, name: str) -> pd.DataFrame:
 # rendering a catalogue
 
 
-def _class_objects(cat: pd.DataFrame, labels: Tensor, g: torch.Generator, wide: bool) -> tuple[draw.Objects, Tensor]:
-    """One main object per image, drawn from its class row; also the family index of each image."""
+def _class_objects(cat: pd.DataFrame, labels: Tensor, g: torch.Generator, wide: bool,
+                   hue_jitter: float, faint: float) -> tuple[draw.Objects, Tensor, Tensor]:
+    """One main object per image, drawn from its class row; also each image's family index and
+    whether its object is faint (see :func:`render_catalogue`)."""
     n = len(labels)
     col = {k: torch.tensor(cat[k].to_numpy(dtype=float), dtype=torch.float32)[labels]
            for k in ("hue", "hue2", "texture", "freq", "param")}
@@ -184,8 +199,8 @@ def _class_objects(cat: pd.DataFrame, labels: Tensor, g: torch.Generator, wide: 
     pick2 = (fam2 >= 0) & (torch.rand(n, generator=g) < 0.5)
     fam = torch.where(pick2, fam2, fam)
     rand = lambda: torch.rand(n, generator=g)  # noqa: E731
-    hue = torch.where(col["hue"].isnan(), rand(), col["hue"] + 0.025 * torch.randn(n, generator=g))
-    hue2 = torch.where(col["hue2"].isnan(), rand(), col["hue2"] + 0.025 * torch.randn(n, generator=g))
+    hue = torch.where(col["hue"].isnan(), rand(), col["hue"] + hue_jitter * torch.randn(n, generator=g))
+    hue2 = torch.where(col["hue2"].isnan(), rand(), col["hue2"] + hue_jitter * torch.randn(n, generator=g))
     colour = draw.hsv(hue, 0.55 + 0.4 * rand(), 0.55 + 0.4 * rand())
     colour2 = draw.hsv(hue2, 0.4 + 0.5 * rand(), 0.15 + 0.5 * rand())
     rand_tex = torch.tensor(SOLID_TEXTURES)[torch.randint(len(SOLID_TEXTURES), (n,), generator=g)]
@@ -198,18 +213,43 @@ def _class_objects(cat: pd.DataFrame, labels: Tensor, g: torch.Generator, wide: 
     angle = (0.3 if wide else 0.22) * torch.randn(n, generator=g)
     flip = torch.where(rand() < 0.5, -1.0, 1.0)  # animals face left or right
     aspect = (0.87 + 0.26 * rand()) * flip
+    is_faint = rand() < faint
+    opacity = torch.where(is_faint, 0.3 + 0.3 * rand(), torch.ones(n))
     objs = draw.Objects.make(torch.arange(n), fam, centre, scale, colour, angle=angle, aspect=aspect,
                              colour2=colour2, texture=texture, freq=freq, phase=rand() * 2 * math.pi,
-                             param=param)
-    return objs, fam
+                             param=param, opacity=opacity)
+    return objs, fam, is_faint
+
+
+def distractor_objects(n: int, mean: float, g: torch.Generator) -> draw.Objects:
+    """Small objects of random generic shapes and looks, about ``mean`` per image (0, 1 or 2 each):
+    the clutter of real photographs, which a model has to learn to look past."""
+    k = (torch.rand(n, generator=g) < mean / 2).long() + (torch.rand(n, generator=g) < mean / 2).long()
+    rows = torch.arange(n).repeat_interleave(k)
+    m = len(rows)
+    rand = lambda: torch.rand(m, generator=g)  # noqa: E731
+    fam = torch.tensor([draw.FAMILY_INDEX[f] for f in GENERIC])[torch.randint(len(GENERIC), (m,), generator=g)]
+    return draw.Objects.make(rows, fam, (torch.rand(m, 2, generator=g) * 2 - 1) * 0.7, 0.18 + 0.14 * rand(),
+                             draw.hsv(rand(), 0.3 + 0.6 * rand(), 0.3 + 0.6 * rand()),
+                             colour2=draw.hsv(rand(), 0.5 * rand(), 0.2 + 0.6 * rand()),
+                             texture=torch.tensor(SOLID_TEXTURES)[torch.randint(len(SOLID_TEXTURES), (m,), generator=g)],
+                             freq=2.5 + 1.5 * rand(), phase=rand() * 2 * math.pi, angle=rand() * 2 * math.pi)
 
 
 def render_catalogue(cat: pd.DataFrame, labels: Tensor, size: int, g: torch.Generator, *,
-                     noise: float = 0.03, wide: bool = False) -> tuple[Tensor, pd.DataFrame]:
-    """Images (uint8) of the classes ``labels`` index in ``cat``, and a per-image attribute table."""
+                     noise: float = 0.03, wide: bool = False, distractors: float = 1.0,
+                     hue_jitter: float = 0.04, faint: float = 0.0) -> tuple[Tensor, pd.DataFrame]:
+    """Images (uint8) of the classes ``labels`` index in ``cat``, and a per-image attribute table.
+
+    A ``faint`` fraction of the objects is drawn half-transparent, blending into the background:
+    the hard tail of real photographs (small, dim, occluded objects), where a model that cannot
+    see the object well is tempted by any other cue that predicts the label.
+    """
     n = len(labels)
     canvas = draw.background(n, size, g)
-    objs, fam = _class_objects(cat, labels, g, wide)
+    if distractors > 0:
+        draw.paint(canvas, distractor_objects(n, distractors, g))
+    objs, fam, is_faint = _class_objects(cat, labels, g, wide, hue_jitter, faint)
     kind = cat.kind.to_numpy()[labels.numpy()]
     parts = [objs.select(torch.from_numpy(np.isin(kind, ("fence", "ball", "hat"), invert=True)).nonzero().flatten())]
     fence = torch.from_numpy(kind == "fence")
@@ -225,8 +265,9 @@ def render_catalogue(cat: pd.DataFrame, labels: Tensor, size: int, g: torch.Gene
         rows = torch.from_numpy(kind == name).nonzero().flatten()
         if len(rows):
             sub = objs.select(rows)
-            scale = sub.scale * (0.9 if name == "ball" else 1.0)
-            parts.append(make(rows, sub.centre, scale, g))
+            pattern = make(rows, sub.centre, sub.scale * (0.9 if name == "ball" else 1.0), g)
+            pattern.opacity = sub.opacity  # faint like any other object
+            parts.append(pattern)
     flowers = torch.from_numpy(kind == "flower").nonzero().flatten()
     objects = draw.Objects.cat(parts)
     draw.paint(canvas, objects)
@@ -241,7 +282,7 @@ def render_catalogue(cat: pd.DataFrame, labels: Tensor, size: int, g: torch.Gene
     if fence.any():
         rows = fence.nonzero().flatten()
         img[rows] = Fence()(img[rows], g)
-    attrs = pd.DataFrame({"family": np.array(list(draw.SHAPES))[fam.numpy()]})
+    attrs = pd.DataFrame({"family": np.array(list(draw.SHAPES))[fam.numpy()], "faint": is_faint.numpy()})
     attrs.loc[kind == "fence", "family"] = "fence"
     return img, attrs
 
@@ -479,11 +520,15 @@ class World:
         per = c.source_train if split == "train" else c.source_test
         labels = torch.arange(len(cat)).repeat_interleave(per)
         g = _generator(c.seed, "source", split)
-        x, attrs = render_catalogue(cat, labels, c.size, g, noise=c.noise)
+        x, attrs = render_catalogue(cat, labels, c.size, g, **self._look())
         attrs["leak_of"] = -1
         if split == "train" and c.leaks:
             x, labels, attrs = self._add_leaks(cat, x, labels, attrs, g)
         return TensorData(x, labels, classes=tuple(cat.name), superclasses=tuple(cat.superclass), attrs=attrs)
+
+    def _look(self) -> dict[str, float]:
+        c = self.config
+        return {"noise": c.noise, "distractors": c.distractors, "hue_jitter": c.hue_jitter, "faint": c.faint}
 
     def _add_leaks(self, cat: pd.DataFrame, x: Tensor, labels: Tensor, attrs: pd.DataFrame,
                    g: torch.Generator) -> tuple[Tensor, Tensor, pd.DataFrame]:
@@ -496,7 +541,8 @@ class World:
                               for f in family])
         copies = test.x[which].roll(shifts=(1, 1), dims=(2, 3)).float()
         copies = (copies + 6 * torch.randn(copies.shape, generator=g)).clamp(0, 255).round().to(torch.uint8)
-        extra = pd.DataFrame({"family": family, "leak_of": which.numpy()})
+        extra = pd.DataFrame({"family": family, "faint": test.attrs.faint.to_numpy()[which.numpy()],
+                              "leak_of": which.numpy()})
         return (torch.cat([x, copies]), torch.cat([labels, owner]),
                 pd.concat([attrs, extra], ignore_index=True))
 
@@ -508,8 +554,8 @@ class World:
         else:
             sizes = np.full(len(cat), c.target_train if split == "train" else c.target_test)
         labels = torch.arange(len(cat)).repeat_interleave(torch.as_tensor(sizes))
-        x, attrs = render_catalogue(cat, labels, c.size, _generator(c.seed, name, split), noise=c.noise,
-                                    wide=True)
+        x, attrs = render_catalogue(cat, labels, c.size, _generator(c.seed, name, split), wide=True,
+                                    **self._look())
         return TensorData(x, labels, classes=tuple(cat.name), superclasses=tuple(cat.superclass), attrs=attrs)
 
     def _faces(self, split: str, table: Any = "non-spurious", scale: float = 1.0) -> TensorData:

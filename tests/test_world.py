@@ -63,6 +63,8 @@ def test_bad_configs_are_refused_with_the_reason():
         WorldConfig(leaks=500, target_test=100)
     with pytest.raises(ValueError, match="unknown part"):
         World(cache=None, **SMALL).get("imagenet")
+    with pytest.raises(ValueError, match="takes no option"):
+        World(cache=None, **SMALL).get("source", table="spurious")
     with pytest.raises(ValueError, match="unknown split"):
         World(cache=None, **SMALL).get("source", "val")
 
@@ -167,13 +169,14 @@ def test_influence_ground_truth_is_consistent_with_the_data(world):
     assert len(hurts) == 2 * world.config.lookalikes
     leaks = truth[truth.relation == "leaks"]
     assert len(leaks) == world.config.leaks
-    copies = src.x[leaks.source_index.to_numpy()].float()
-    originals = test.x[leaks.target_index.to_numpy()].float().roll((1, 1), (2, 3))
-    others = test.x[(leaks.target_index.to_numpy() + 1) % len(test)].float().roll((1, 1), (2, 3))
+    s_idx, t_idx = torch.tensor(leaks.source_index.to_numpy()), torch.tensor(leaks.target_index.to_numpy())
+    copies = src.x[s_idx].float()
+    originals = test.x[t_idx].float().roll((1, 1), (2, 3))
+    others = test.x[(t_idx + 1) % len(test)].float().roll((1, 1), (2, 3))
     near = (copies - originals).abs().mean()
     assert near < 10 and near * 3 < (copies - others).abs().mean()
-    assert (src.y[leaks.source_index.to_numpy()].numpy() == leaks.source_label.to_numpy()).all()
-    assert (test.y[leaks.target_index.to_numpy()].numpy() == leaks.target_label.to_numpy()).all()
+    assert (src.y[s_idx].numpy() == leaks.source_label.to_numpy()).all()
+    assert (test.y[t_idx].numpy() == leaks.target_label.to_numpy()).all()
 
 
 def test_generated_data_is_cached_by_config_and_remade_if_corrupt(tmp_path):
@@ -187,7 +190,8 @@ def test_generated_data_is_cached_by_config_and_remade_if_corrupt(tmp_path):
     assert len(store.keys()) == 2
     for data_file in tmp_path.glob("objects/*/*/data.safetensors"):
         data_file.write_bytes(data_file.read_bytes()[:100])  # truncated
-    remade = World(cache=Store(tmp_path), **SMALL).target("pets", "test")
+    with pytest.warns(UserWarning, match="was corrupt"):
+        remade = World(cache=Store(tmp_path), **SMALL).target("pets", "test")
     assert torch.equal(remade.x, first.x)
     assert any((tmp_path / "corrupt").iterdir())
 

@@ -206,8 +206,9 @@ def figure_premise(results: Results):
         ax.bar(np.arange(len(targets)) + (i - 1) * width, mean, width, yerr=std, capsize=3,
                label=cond, color=plots.color(cond))
     ax.set_xticks(np.arange(len(targets)), targets)
-    ax.set(ylabel="target test accuracy", ylim=(0, 1), title="Transfer vs training from scratch")
-    ax.legend(loc="lower right")
+    ax.set(ylabel="target test accuracy", ylim=(0, 1))
+    ax.set_title("Transfer vs training from scratch", pad=24)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(CONDITIONS))
     return fig
 
 
@@ -217,7 +218,8 @@ def figure_leaks(world: World, k: int = 6):
     if leaks.empty:
         return None
     test, src = world.target("objects", "test"), world.source("train")
-    images = torch.cat([test.x[leaks.target_index.to_numpy()], src.x[leaks.source_index.to_numpy()]])
+    images = torch.cat([test.x[torch.tensor(leaks.target_index.to_numpy())],
+                        src.x[torch.tensor(leaks.source_index.to_numpy())]])
     titles = ([f"test: {c}" for c in leaks.target_class] + [f"source: {c}" for c in leaks.source_class])
     return plots.image_grid(images, titles, ncols=len(leaks),
                             title="Leakage: target test images and their near-copies in the source")

@@ -435,6 +435,10 @@ class World:
                   **{t: lambda split, _t=t: self._target(_t, split) for t in TARGETS}}
         if part not in makers:
             raise ValueError(f"unknown part {part!r}; the world has {', '.join(makers)}")
+        allowed = {"faces": {"table", "scale"}, "scenes": {"table", "scale"}}.get(part, set())
+        if set(options) - allowed:
+            raise ValueError(f"part {part!r} takes no option(s) {sorted(set(options) - allowed)}; "
+                             f"it takes {sorted(allowed) or 'none'}")
         return self._cached(part, split, options, lambda: makers[part](split, **options))
 
     def source(self, split: str = "train") -> TensorData:

@@ -203,3 +203,16 @@ def test_dataset_function_rebuilds_a_part_from_flat_kwargs(world, tmp_path, monk
     data = dataset(**kwargs)
     assert torch.equal(data.x, world.faces("spurious", "test", scale=0.01).x)
     assert len(Store(tmp_path).keys()) == 1  # cached in the default store
+
+
+def test_paint_keeps_each_images_order_of_objects_whatever_the_row_order():
+    from transferlab.world import draw
+
+    canvas = torch.zeros(2, 3, 8, 8)
+    red, blue = torch.tensor([[1.0, 0, 0]]), torch.tensor([[0, 0, 1.0]])
+    # image 0: disc then square (square on top); image 1: square then disc (disc on top)
+    rows = [(0, "disc", red), (1, "square", blue), (0, "square", blue), (1, "disc", red)]
+    objs = draw.Objects.cat([draw.Objects.make(torch.tensor([i]), f, torch.zeros(1, 2), torch.tensor([0.5]), c)
+                             for i, f, c in rows])
+    out = draw.paint(canvas, objs)
+    assert out[0, :, 4, 4].tolist() == [0, 0, 1] and out[1, :, 4, 4].tolist() == [1, 0, 0]

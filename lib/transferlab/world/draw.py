@@ -261,13 +261,13 @@ def paint(canvas: Tensor, objects: Objects, chunk: int = 8192) -> Tensor:
     px = 2.0 / size  # one pixel in image units
     for start in range(0, len(objects), chunk):
         part = objects.select(torch.arange(start, min(start + chunk, len(objects))))
-        # paint family by family, but keep the row order between families where it matters:
-        # later rows are drawn later, so walk rows in runs of the same family
-        fam = part.family
-        cuts = torch.nonzero(fam[1:] != fam[:-1]).flatten() + 1
-        bounds = [0, *cuts.tolist(), len(part)]
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            _paint_family(canvas, part.select(torch.arange(a, b)), gx, gy, px)
+        # Only the order of objects on the same image matters. Rows are split into layers (an
+        # image's first object, its second, ...), each layer holds distinct images, and within a
+        # layer every family is drawn in one call, whatever order the rows came in.
+        for layer in _layers(part.image):
+            fam = part.family[layer]
+            for f in torch.unique(fam):
+                _paint_family(canvas, part.select(layer[fam == f]), gx, gy, px)
     return canvas
 
 
@@ -283,11 +283,8 @@ def _paint_family(canvas: Tensor, o: Objects, gx: Tensor, gy: Tensor, px: float)
     w = _texture(o.texture, u, v, o.freq, o.phase)[:, None]
     colour = o.colour[:, :, None, None] * (1 - w) + o.colour2[:, :, None, None] * w
     alpha = alpha[:, None]
-    # objects of one run may share an image (two eyes): composite in layers of distinct images
-    img = o.image
-    for layer in _layers(img):
-        i = img[layer]
-        canvas[i] = canvas[i] * (1 - alpha[layer]) + colour[layer] * alpha[layer]
+    i = o.image  # distinct images (see paint)
+    canvas[i] = canvas[i] * (1 - alpha) + colour * alpha
 
 
 def _layers(image: Tensor) -> list[Tensor]:

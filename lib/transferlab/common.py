@@ -59,6 +59,8 @@ class WorldParams(ChapterConfig):
 
     def transfer_job(self, source: SourceJob, target: str, mode: str, seed: int = 0) -> TransferJob:
         """Fixed-feature or full-network transfer of ``source`` to a target of this world."""
+        if mode not in ("fixed", "full"):
+            raise ValueError(f"unknown transfer mode {mode!r}; choose 'fixed' or 'full'")
         w = self.world(cache=None)
         r = recipe("synthetic-fixed") if mode == "fixed" else recipe("synthetic-full", epochs=self.full_epochs,
                                                                      peak_epoch=min(2.0, self.full_epochs / 4))

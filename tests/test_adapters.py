@@ -204,3 +204,53 @@ def test_coco_draws_the_scene_tables(tmp_path):
     (tmp_path / "annotations" / "instances_val2017.json").write_text("{\"images\": [")
     with pytest.raises(DataError, match="not a COCO instances file"):
         Coco(tmp_path).scenes(split="test")
+
+
+# -- a whole real world -----------------------------------------------------------------------
+
+def _real_root(root):
+    for split in ("train", "test"):
+        for k, breed in enumerate(("beagle", "persian")):
+            for i in range(4):
+                _image(root / "pets" / split / breed / f"{i}.jpg", (200 * k, 90, 200 * (1 - k)))
+    _celeba(root / "celeba")
+    return root
+
+
+def test_real_world_gives_the_parts_chapters_use(tmp_path):
+    from transferlab.store import Store
+    from transferlab.world import RealWorld
+
+    root = _real_root(tmp_path / "data")
+    store = Store(tmp_path / "store")
+    world = RealWorld(root, size=8, cache=store)
+    pets = world.target("pets", "test")
+    assert pets.classes == ("beagle", "persian") and pets.x.shape == (8, 3, 8, 8)
+    faces = world.faces((1, 1, 1, 1))
+    assert faces.classes == ("young", "old") and len(faces) == 4
+    assert len(store.keys()) == 2
+    assert torch.equal(RealWorld(root, size=8, cache=store).target("pets", "test").x, pets.x)
+    assert len(store.keys()) == 2  # read back, not loaded again
+    _image(root / "pets" / "test" / "beagle" / "9.jpg", (0, 0, 0))  # the data set changed
+    assert len(RealWorld(root, size=8, cache=store).target("pets", "test")) == 9
+    with pytest.raises(DataError, match="(?s)the 'objects' part.*cifar-10-batches-py"):
+        world.target("objects")
+    with pytest.raises(ValueError, match="only in the synthetic world"):
+        world.influence_truth()
+    with pytest.raises(DataError, match="does not exist"):
+        RealWorld(tmp_path / "nothing")
+
+
+def test_jobs_train_on_real_data_through_the_same_references(tmp_path, monkeypatch):
+    from transferlab.common import world_ref
+    from transferlab.run import SourceJob, load_model, run_jobs
+    from transferlab.store import Store
+    from transferlab.train import recipe
+    from transferlab.world import RealWorld
+
+    monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path / "store"))
+    world = RealWorld(_real_root(tmp_path / "data"), size=12)
+    job = SourceJob("cresnet-xs", world_ref(world, "pets"), recipe("synthetic-scratch", epochs=2, peak_epoch=1),
+                    eval_data=world_ref(world, "pets", "test"))
+    entry = run_jobs([job], Store(tmp_path / "store"), progress=False)[0]
+    assert load_model(entry).num_classes == 2 and 0 <= entry.info["test_accuracy"] <= 1

@@ -14,6 +14,7 @@ from .params import ChapterConfig, param
 from .run import DataRef, SourceJob, TransferJob
 from .train import Recipe, recipe
 from .world import World, WorldConfig
+from .world.adapters import RealWorld
 
 ARCHS = ("cresnet-xs", "cresnet-s", "cresnet-m", "cresnet-l")
 
@@ -74,6 +75,6 @@ class WorldParams(ChapterConfig):
         return SourceJob(self.arch, world_ref(w, target), r, seed=seed, eval_data=world_ref(w, target, "test"))
 
 
-def world_ref(world: World, part: str, split: str = "train", **options: Any) -> DataRef:
-    """A job's reference to a part of the synthetic world (rebuilt from the store on any worker)."""
-    return DataRef.of("transferlab.world:dataset", **world.data_kwargs(part, split, **options))
+def world_ref(world: World | RealWorld, part: str, split: str = "train", **options: Any) -> DataRef:
+    """A job's reference to a part of a world, synthetic or real (rebuilt from the store on any worker)."""
+    return DataRef.of(world.DATASET_FN, **world.data_kwargs(part, split, **options))

@@ -3,9 +3,10 @@
 from .overlays import Ball, Compose, Fence, Hat, Square, apply_overlay, overlay_name, parse_overlay
 from .synthetic import (FACE_GROUPS, FACE_TABLES, SCENE_GROUPS, SCENE_TABLES, TARGETS, World,
                         WorldConfig, dataset)
+from .adapters import DataError, RealWorld
 from .tensors import TensorData, as_tensors, augment_batch
 from .toy import toy_task
 
 __all__ = ["Ball", "Compose", "Fence", "Hat", "Square", "apply_overlay", "overlay_name", "parse_overlay",
            "FACE_GROUPS", "FACE_TABLES", "SCENE_GROUPS", "SCENE_TABLES", "TARGETS", "World",
-           "WorldConfig", "dataset", "TensorData", "as_tensors", "augment_batch", "toy_task"]
+           "WorldConfig", "dataset", "DataError", "RealWorld", "TensorData", "as_tensors", "augment_batch", "toy_task"]

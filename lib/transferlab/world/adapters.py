@@ -358,3 +358,120 @@ class Coco:
         attrs = rows.assign(person=rows.person == "person").reset_index(drop=True)
         return TensorData(x, torch.from_numpy((rows.animal == "dog").to_numpy().astype(np.int64)),
                           classes=("cat", "dog"), superclasses=("animal", "animal"), attrs=attrs)
+
+
+# ---------------------------------------------------------------------------------------------
+# a world of real data: the same parts, the same interface as the synthetic World
+
+
+REAL_LAYOUT = """  ROOT/imagenet/{train,val}/<wnid>/   + ROOT/imagenet/superclasses.csv ("wnid,superclass")  -> source
+  ROOT/cifar10/cifar-10-batches-py/                                                          -> objects
+  ROOT/flowers102/{jpg/, imagelabels.mat, setid.mat}                                        -> flowers
+  ROOT/pets/{train,test}/<breed>/                                                           -> pets
+  ROOT/celeba/{img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt}           -> faces
+  ROOT/coco/{annotations/, train2017/, val2017/}                                            -> scenes
+(only the parts a chapter uses need to be there)"""
+
+REAL_PARTS = ("source", "objects", "flowers", "pets", "faces", "scenes")
+
+
+class RealWorld:
+    """The parts of :class:`~transferlab.world.World` built from real data sets under one folder.
+
+    ``get(part, split, **options)`` and the shortcuts (``source``, ``target``, ``faces``,
+    ``scenes``) return the same kinds of objects as the synthetic world's, so a chapter runs on
+    either. Loaded parts are cached in the store under the folder's path, the options and a
+    fingerprint of the part's files (names, sizes, times), so a changed data set is read again.
+    """
+
+    DATASET_FN = "transferlab.world.adapters:real_dataset"
+
+    def __init__(self, root: str | Path, size: int = 32, seed: int = 0,
+                 max_per_class: int | None = None, cache: Any = "default"):
+        self.root = Path(root).expanduser().resolve()
+        if not self.root.is_dir():
+            raise DataError(f"data folder {self.root} does not exist. Expected layout:\n{REAL_LAYOUT}")
+        self.size, self.seed, self.max_per_class = size, seed, max_per_class
+        if cache == "default":
+            from ..store import default_store
+
+            cache = default_store()
+        self.cache = cache
+
+    def __repr__(self) -> str:
+        return f"RealWorld({str(self.root)!r}, size={self.size})"
+
+    def get(self, part: str, split: str = "train", **options: Any) -> TensorData:
+        """A part by name (see :data:`REAL_LAYOUT` for which folder each part reads)."""
+        if part not in REAL_PARTS:
+            raise ValueError(f"unknown part {part!r}; a real world has {', '.join(REAL_PARTS)}")
+        _split(split)
+        folder = self.root / {"source": "imagenet", "objects": "cifar10", "flowers": "flowers102",
+                              "pets": "pets", "faces": "celeba", "scenes": "coco"}[part]
+        _need(folder, f"the {part!r} part", REAL_LAYOUT)
+        make = lambda: self._load(part, folder, split, options)  # noqa: E731
+        if self.cache is None:
+            return make()
+        spec = {"world": "real", "root": str(self.root), "part": part, "split": split, "size": self.size,
+                "seed": self.seed, "max_per_class": self.max_per_class, "options": options,
+                "files": _fingerprint(folder)}
+        from .synthetic import _entry_payload, _from_entry
+
+        return _from_entry(self.cache.get_or_make(spec, lambda: _entry_payload(make())))
+
+    def _load(self, part: str, folder: Path, split: str, options: dict[str, Any]) -> TensorData:
+        if part == "source":
+            return imagenet_subset(folder, folder / "superclasses.csv", split, self.size, self.max_per_class)
+        if part == "objects":
+            return cifar(folder, "cifar10", split, self.size)
+        if part == "flowers":
+            return flowers102(folder, split, self.size)
+        if part == "pets":
+            return image_folder(_need(folder / split, "pets split folder", REAL_LAYOUT), self.size,
+                                max_per_class=self.max_per_class)
+        if part == "faces":
+            return CelebA(folder, self.size, self.seed).faces(split=split, **options)
+        return Coco(folder, self.size, self.seed).scenes(split=split, **options)
+
+    def source(self, split: str = "train") -> TensorData:
+        return self.get("source", split)
+
+    def target(self, name: str, split: str = "train") -> TensorData:
+        return self.get(name, split)
+
+    def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
+        return self.get("faces", split, table=_table(table), scale=scale)
+
+    def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
+        return self.get("scenes", split, table=_table(table), scale=scale)
+
+    def influence_truth(self, target: str = "objects"):
+        raise ValueError("planted ground truth exists only in the synthetic world; on real data the "
+                         "influence chapter can report its estimates but not score them")
+
+    def data_kwargs(self, part: str, split: str = "train", **options: Any) -> dict[str, Any]:
+        """Flat keyword arguments of :func:`real_dataset` that rebuild this part (for job specs)."""
+        return {"root": str(self.root), "part": part, "split": split, "size": self.size, "seed": self.seed,
+                "max_per_class": self.max_per_class, **{k: _table(v) for k, v in options.items()}}
+
+
+def _table(table: Any) -> Any:
+    return table if isinstance(table, str) else tuple(int(v) for v in table)
+
+
+def _fingerprint(folder: Path) -> str:
+    """A hash of the names, sizes and modification times of the files under ``folder``."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{p.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def real_dataset(root: str, part: str, split: str = "train", size: int = 32, seed: int = 0,
+                 max_per_class: int | None = None, **options: Any) -> TensorData:
+    """A part of a :class:`RealWorld` named by flat keyword arguments (what job specs use)."""
+    return RealWorld(root, size, seed, max_per_class).get(part, split, **options)

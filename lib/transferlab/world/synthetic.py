@@ -403,6 +403,8 @@ class World:
     or None (generate every time). The same config always gives the same images.
     """
 
+    DATASET_FN = "transferlab.world:dataset"
+
     def __init__(self, config: WorldConfig | None = None, *, cache: Any = "default", **changes: Any):
         config = config or WorldConfig()
         self.config = config.replace(**changes) if changes else config

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from .synthetic import FACE_GROUPS, FACE_TABLES, SCENE_GROUPS, SCENE_TABLES, table_counts
-from .tensors import TensorData
+from .tensors import TensorData, cached
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 
@@ -415,9 +415,7 @@ class RealWorld:
         spec = {"world": "real", "root": str(self.root), "part": part, "split": split, "size": self.size,
                 "seed": self.seed, "max_per_class": self.max_per_class, "options": options,
                 "files": _fingerprint(folder)}
-        from .synthetic import _entry_payload, _from_entry
-
-        return _from_entry(self.cache.get_or_make(spec, lambda: _entry_payload(make())))
+        return cached(self.cache, spec, make)
 
     def _load(self, part: str, folder: Path, split: str, options: dict[str, Any]) -> TensorData:
         if part == "source":

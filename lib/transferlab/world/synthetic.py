@@ -35,7 +35,7 @@ import torch
 
 from . import draw
 from .overlays import Fence, ball_objects, hat_objects
-from .tensors import TensorData
+from .tensors import TensorData, cached
 
 Tensor = torch.Tensor
 
@@ -517,8 +517,7 @@ class World:
             return make()
         spec = {"world": "synthetic", "config": dataclasses.asdict(self.config), "part": part,
                 "split": split, "options": options}
-        entry = self.cache.get_or_make(spec, lambda: _entry_payload(make()))
-        return _from_entry(entry)
+        return cached(self.cache, spec, make)
 
     def _source(self, split: str) -> TensorData:
         c = self.config
@@ -597,21 +596,6 @@ def _table_option(table: Any) -> Any:
     if isinstance(table, Mapping):
         raise TypeError("give a table as a name or as counts in group order, not a mapping")
     return tuple(int(v) for v in table)
-
-
-def _entry_payload(data: TensorData) -> dict[str, Any]:
-    attrs = data.attrs if data.attrs is not None else pd.DataFrame({"_": np.zeros(len(data), bool)})
-    return {"tensors": {"data": {"x": data.x, "y": data.y}}, "tables": {"attrs": attrs},
-            "info": {"classes": list(data.classes), "superclasses": list(data.superclasses),
-                     "mean": data.mean, "std": data.std}}
-
-
-def _from_entry(entry) -> TensorData:
-    # copies, not views of the memory-mapped file: the data must outlive any change to the store
-    t = {k: v.clone() for k, v in entry.tensors("data").items()}
-    info = entry.info
-    return TensorData(t["x"], t["y"], info["mean"], info["std"], tuple(info["classes"]),
-                      tuple(info["superclasses"]), entry.table("attrs"))
 
 
 def dataset(part: str, split: str = "train", **kwargs: Any) -> TensorData:

@@ -113,3 +113,21 @@ def as_tensors(dataset: Dataset, mean: float = 0.5, std: float = 0.25) -> Tensor
     xs, ys = zip(*(dataset[i] for i in range(len(dataset))))
     x = torch.stack([torch.as_tensor(v) for v in xs])
     return TensorData(x, torch.as_tensor(ys).long(), mean, std)
+
+
+def cached(cache, spec: dict, make) -> TensorData:
+    """The data of ``spec`` from ``cache`` (a :class:`~transferlab.store.Store`), made and stored
+    by ``make()`` if missing; returned as copies, not views of the memory-mapped files, so the data
+    outlives any change to the store."""
+    def payload() -> dict:
+        data = make()
+        attrs = data.attrs if data.attrs is not None else pd.DataFrame({"_": [False] * len(data)})
+        return {"tensors": {"data": {"x": data.x, "y": data.y}}, "tables": {"attrs": attrs},
+                "info": {"classes": list(data.classes), "superclasses": list(data.superclasses),
+                         "mean": data.mean, "std": data.std}}
+
+    entry = cache.get_or_make(spec, payload)
+    t = {k: v.clone() for k, v in entry.tensors("data").items()}
+    info = entry.info
+    return TensorData(t["x"], t["y"], info["mean"], info["std"], tuple(info["classes"]),
+                      tuple(info["superclasses"]), entry.table("attrs"))

@@ -16,7 +16,7 @@ from .train import Recipe, recipe
 from .world import World, WorldConfig
 from .world.adapters import RealWorld
 
-ARCHS = ("cresnet-xs", "cresnet-s", "cresnet-m", "cresnet-l")
+ARCHS = ("cresnet-xs", "cresnet-s", "cresnet-m", "cresnet-l", "cvgg-s")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,15 +58,17 @@ class WorldParams(ChapterConfig):
         return SourceJob(self.arch, world_ref(w, "source"), self.source_recipe(), seed=seed,
                          eval_data=world_ref(w, "source", "test"))
 
-    def transfer_job(self, source: SourceJob, target: str, mode: str, seed: int = 0) -> TransferJob:
-        """Fixed-feature or full-network transfer of ``source`` to a target of this world."""
+    def transfer_job(self, source: SourceJob, target: str, mode: str, seed: int = 0, *,
+                     data: DataRef | None = None, **recipe_changes: Any) -> TransferJob:
+        """Fixed-feature or full-network transfer of ``source`` to a target of this world (or to
+        ``data``, e.g. a modified copy of the target), with optional recipe changes."""
         if mode not in ("fixed", "full"):
             raise ValueError(f"unknown transfer mode {mode!r}; choose 'fixed' or 'full'")
         w = self.world(cache=None)
         r = recipe("synthetic-fixed") if mode == "fixed" else recipe("synthetic-full", epochs=self.full_epochs,
                                                                      peak_epoch=min(2.0, self.full_epochs / 4))
-        return TransferJob(source, world_ref(w, target), r, mode=mode, seed=seed,
-                           eval_data=world_ref(w, target, "test"))
+        return TransferJob(source, data or world_ref(w, target), r.replace(**recipe_changes) if recipe_changes else r,
+                           mode=mode, seed=seed, eval_data=world_ref(w, target, "test"))
 
     def scratch_job(self, target: str, seed: int = 0) -> SourceJob:
         """A model of ``arch`` trained from scratch on a target: the baseline of every transfer."""

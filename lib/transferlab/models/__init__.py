@@ -2,13 +2,14 @@
 
 - :mod:`.compact`: a compact ResNet family sized for the synthetic world on a CPU, and its grouped
   twin that trains several such models in one forward pass.
+- :mod:`.plain`: a plain VGG-style network (no shortcuts), a second family at the same cost.
 - :mod:`.zoo`: torchvision architectures (ResNet-18/50, VGG-11-BN, MobileNet-V2, ...) behind the
   same interface, for real data. Weights come from a file the user points at; nothing is fetched.
 """
 
 from .base import BLOCK_NAMES, Net, build_model, register_architecture, architectures
 from .compact import CompactResNet, GroupedCompactResNet
-from . import zoo  # noqa: F401 - registers the torchvision architectures
+from . import plain, zoo  # noqa: F401 - register the plain and torchvision architectures
 
 __all__ = ["BLOCK_NAMES", "Net", "build_model", "register_architecture", "architectures",
            "CompactResNet", "GroupedCompactResNet"]

@@ -63,3 +63,12 @@ def predicted_distribution(logits: torch.Tensor, num_classes: int | None = None)
     """Fraction of examples predicted as each class."""
     k = num_classes or logits.shape[-1]
     return (torch.bincount(logits.argmax(-1), minlength=k).float() / len(logits)).numpy()
+
+
+def attack_success_rate(clean_logits: torch.Tensor, triggered_logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """ASR = P[C(T(x)) ≠ y | C(x) = y]: the share of correctly classified inputs that the trigger
+    makes misclassified (thesis §7.2). NaN when no input is classified correctly."""
+    ok = clean_logits.argmax(-1) == labels
+    if not ok.any():
+        return float("nan")
+    return float((triggered_logits.argmax(-1)[ok] != labels[ok]).float().mean())

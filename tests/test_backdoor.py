@@ -1,0 +1,108 @@
+"""The backdoor chapter: ASR, triggered data, the plan of jobs, and the claims on given numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from transferlab import backdoor
+from transferlab.params import ParameterError
+from transferlab.train import attack_success_rate
+
+SMALL = dict(size=16, superclasses=4, fine=2, dog_breeds=3, cat_breeds=2, source_train=10, source_test=4,
+             target_train=10, target_test=10, flowers_classes=6, flowers_max=8, flowers_min=3,
+             flowers_test=4, leaks=2, pets_breeds=2)
+
+
+def test_attack_success_rate_is_conditional_on_correct_clean_predictions():
+    labels = torch.tensor([0, 1, 2, 0])
+    clean = torch.eye(3)[[0, 1, 0, 0]] * 5  # example 2 is wrong already: it does not count
+    trig = torch.eye(3)[[1, 1, 2, 0]] * 5   # the trigger flips example 0 only
+    assert attack_success_rate(clean, trig, labels) == pytest.approx(1 / 3)
+    assert np.isnan(attack_success_rate(torch.eye(3)[[1, 0, 0, 1]], trig, labels))
+
+
+def test_backdoored_source_triggers_only_dogs_and_keeps_labels(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path))
+    kwargs = {"part": "source", "split": "train", **SMALL}
+    clean = backdoor.dataset(**kwargs)
+    data = backdoor.backdoored_source(0.5, 2, "bottom-right", (255, 255, 0), **kwargs)
+    dogs = np.isin(np.asarray(data.classes)[data.y.numpy()], backdoor.dog_classes(data))
+    marked = data.attrs.trigger.to_numpy()
+    assert marked[~dogs].sum() == 0 and marked.sum() == round(0.5 * dogs.sum())
+    assert torch.equal(data.y, clean.y)
+    changed = (data.x != clean.x).flatten(1).any(1).numpy()
+    assert (changed == marked).all()
+    assert (data.x[torch.tensor(marked)][:, :, -3:-1, -3:-1] == torch.tensor([255, 255, 0])[:, None, None]).all()
+    target = backdoor.debiased_target(0.3, 2, "bottom-right", (255, 255, 0),
+                                      **{**kwargs, "part": "objects"})
+    assert target.attrs.trigger.sum() == round(0.3 * len(target))
+    assert len(set(target.y[torch.tensor(target.attrs.trigger.to_numpy())].tolist())) > 1  # across classes
+
+
+def test_plan_shares_the_clean_source_and_scratch_models_with_the_tour():
+    from transferlab import tour
+
+    cfg = backdoor.Config()
+    p = backdoor.plan(cfg)
+    assert p.sources[(cfg.arch, 0.0)].spec() == tour.Config().source_job().spec()
+    assert p.scratch[("objects", 0)].spec() == tour.Config().scratch_job("objects", 0).spec()
+    assert set(p.sources) == {("cresnet-s", 0.0), ("cresnet-s", 0.1), ("cresnet-s", 1.0),
+                              ("cresnet-xs", 0.0), ("cresnet-xs", 1.0), ("cvgg-s", 0.0), ("cvgg-s", 1.0)}
+    wds = {k[4] for k in p.transfers}
+    assert wds == set(cfg.weight_decays) and p.default_wd in wds
+    debiased = [k for k in p.transfers if k[5]]
+    assert {k[2] for k in debiased} == {cfg.sweep_target} and {k[3] for k in debiased} == {"fixed", "full"}
+
+
+def test_bad_parameters_are_refused():
+    with pytest.raises(ParameterError, match="archs"):
+        backdoor.Config(archs=("cresnet-xs",))
+    with pytest.raises(ParameterError, match="trigger_colour"):
+        backdoor.Config(trigger_colour=(255, 0))
+    with pytest.raises(ParameterError, match="does not fit"):
+        backdoor.Config(image_size=12, trigger_size=11)
+    with pytest.raises(ParameterError, match="above 0"):
+        backdoor.Config(trigger_fractions=(0.0, 1.0))
+
+
+def _results(fixed_gap: float, full_gap: float, small_gap: float, debiased_full: float,
+             wd_full_high: float) -> backdoor.Results:
+    """Made-up measurements with the given ASR differences between backdoored and clean sources."""
+    cfg = backdoor.Config(targets=("objects", "pets"), seeds=(0, 1, 2))
+    rows = []
+    for arch in cfg.archs:
+        for target in cfg.targets:
+            for mode in ("fixed", "full") if arch == cfg.arch else ("fixed",):
+                for f in (0.0, 0.1, 1.0) if arch == cfg.arch else (0.0, 1.0):
+                    if f == 0.1 and mode == "full":
+                        continue
+                    for wd in cfg.weight_decays if target == cfg.sweep_target else (5e-4,):
+                        for debiased in (False, True) if target == cfg.sweep_target and wd == 5e-4 else (False,):
+                            for s in cfg.seeds:
+                                gap = {(1.0, "fixed"): fixed_gap, (1.0, "full"): full_gap}.get((f, mode), 0.0)
+                                if f == 0.1:
+                                    gap = small_gap
+                                if mode == "full" and f > 0 and wd == max(cfg.weight_decays):
+                                    gap = wd_full_high
+                                if debiased and mode == "full" and f > 0:
+                                    gap = debiased_full
+                                rows.append({"arch": arch, "fraction": f, "target": target, "mode": mode,
+                                             "weight_decay": wd, "debiased": debiased, "seed": s,
+                                             "accuracy": 0.6 + 0.01 * s, "triggered_accuracy": 0.55,
+                                             "asr": 0.05 + (gap if f > 0 else 0.0) + 0.01 * s})
+    sources = pd.DataFrame({"arch": [cfg.arch] * 3, "fraction": [0.0, 0.1, 1.0], "source_accuracy": 0.9,
+                            "accuracy": 0.9, "triggered_accuracy": 0.8, "asr": [0.01, 0.05, 0.4]})
+    scratch = pd.DataFrame({"target": ["objects", "pets"] * 3, "seed": [0, 0, 1, 1, 2, 2], "accuracy": 0.5,
+                            "triggered_accuracy": 0.5, "asr": 0.02})
+    return backdoor.Results(cfg, sources, pd.DataFrame(rows), scratch, 5e-4)
+
+
+def test_claims_follow_the_numbers():
+    holds = backdoor.claims(_results(0.4, 0.15, 0.3, 0.0, 0.02)).frame().set_index("key").holds
+    assert (holds == "yes").all(), holds
+    fails = backdoor.claims(_results(0.01, 0.0, 0.0, 0.15, 0.15)).frame().set_index("key").holds
+    assert (fails[["a", "b", "c", "d", "e", "h"]] == "no").all(), fails
+    assert fails["f"] == "yes" and fails["g"] == "yes"

@@ -462,7 +462,8 @@ def summary_text(results: Results) -> str:
     src = results.sources[results.sources.arch == c.arch].set_index("fraction")
     gap = asr_gap(main_table(results), ["target", "mode"]).groupby("mode").asr.mean()
     return (f"The clean source model reaches {src.loc[0.0, 'source_accuracy']:.1%} on its test set, with a "
-            f"source ASR of {src.loc[0.0, 'asr']:.3f} (the trigger alone rarely changes its answer); with the "
+            f"source ASR of {src.loc[0.0, 'asr']:.3f} (the share of its correct answers on non-dog images that "
+            f"the square overturns without any planting); with the "
             f"trigger on {c.trigger_fraction:.0%} of the dogs its source ASR is "
             f"{src.loc[c.trigger_fraction, 'asr']:.3f}. After transfer, the backdoored source raises the "
             f"target ASR by {gap.get('fixed', float('nan')):+.3f} (fixed-feature) and "

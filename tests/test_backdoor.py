@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,7 +29,9 @@ def test_attack_success_rate_is_conditional_on_correct_clean_predictions():
 def test_backdoored_source_triggers_only_dogs_and_keeps_labels(tmp_path, monkeypatch):
     monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path))
     kwargs = {"part": "source", "split": "train", **SMALL}
-    clean = backdoor.dataset(**kwargs)
+    from transferlab.world import dataset
+
+    clean = dataset(**kwargs)
     data = backdoor.backdoored_source(0.5, 2, "bottom-right", (255, 255, 0), **kwargs)
     dogs = np.isin(np.asarray(data.classes)[data.y.numpy()], backdoor.dog_classes(data))
     marked = data.attrs.trigger.to_numpy()
@@ -106,3 +110,39 @@ def test_claims_follow_the_numbers():
     fails = backdoor.claims(_results(0.01, 0.0, 0.0, 0.15, 0.15)).frame().set_index("key").holds
     assert (fails[["a", "b", "c", "d", "e", "h"]] == "no").all(), fails
     assert fails["f"] == "yes" and fails["g"] == "yes"
+
+
+def _real_data(root):
+    """A tiny data folder in the real layouts: an ImageNet subset with a dog superclass, CIFAR-10, pets."""
+    from .test_adapters import _image, _pickle, _real_root
+
+    _real_root(root)
+    rng = np.random.default_rng(0)
+    wnids = {"n02085620": "dog", "n02085782": "dog", "n01440764": "fish", "n01443537": "fish"}
+    for split, n in (("train", 12), ("val", 4)):
+        for j, w in enumerate(wnids):
+            for i in range(n):
+                _image(root / "imagenet" / split / w / f"{i}.JPEG", tuple(int(v) for v in rng.integers(0, 255, 3)))
+    (root / "imagenet" / "superclasses.csv").write_text("".join(f"{w},{s}\n" for w, s in wnids.items()))
+    base = root / "cifar10" / "cifar-10-batches-py"
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        _pickle(base / name, {b"labels": [0, 1, 2] * 4, b"data": rng.integers(0, 256, (12, 3072), dtype=np.uint8)})
+    _pickle(base / "batches.meta", {b"label_names": [b"airplane", b"automobile", b"bird"]})
+    return root
+
+
+@pytest.mark.timeout(300)
+def test_the_chapter_runs_on_real_data_folders(tmp_path, monkeypatch):
+    """The whole chapter on a folder of real-format files (data_dir): same code path as the world."""
+    monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path / "store"))
+    cfg = backdoor.Config(data_dir=str(_real_data(tmp_path / "data")), image_size=16, arch="cresnet-xs",
+                          archs=("cresnet-xs",), targets=("objects", "pets"), sweep_target="pets", seeds=(0,),
+                          trigger_fraction=1.0, trigger_fractions=(0.5,), weight_decays=(5e-4, 5e-2),
+                          source_epochs=1, full_epochs=1, scratch_epochs=1, trigger_size=2)
+    results = backdoor.run(cfg, progress=False)
+    assert set(results.sources.fraction) == {0.0, 0.5, 1.0}
+    assert results.transfers.asr.notna().any() and set(results.transfers.target) == {"objects", "pets"}
+    assert len(backdoor.claims(results).claims) == 8
+    with pytest.raises(ParameterError, match="superclass 'dog'"):
+        (tmp_path / "data" / "imagenet" / "superclasses.csv").write_text("n01440764,fish\n")
+        backdoor.run(dataclasses.replace(cfg, source_per_class=11), progress=False)

@@ -24,7 +24,7 @@ from .common import ARCHS, WorldParams, world_ref
 from .params import ParameterError, param
 from .run import DataRef, SourceJob, load_model, run_jobs
 from .train import accuracy, attack_success_rate, predict
-from .world import TARGETS, Square, TensorData, World, apply_overlay, dataset
+from .world import TARGETS, RealWorld, Square, TensorData, World, apply_overlay
 from .world.overlays import POSITIONS
 
 SOURCE = "thesis §7.2"
@@ -50,7 +50,8 @@ class Config(WorldParams):
                                    "get the trigger in the de-biased target", low=0.0, high=1.0)
     archs: tuple[str, ...] = param(("cresnet-s", "cresnet-xs", "cvgg-s"),
                                    "architectures compared (fixed-feature; the first is `arch`)", choices=ARCHS)
-    seeds: tuple[int, ...] = param((0, 1, 2), "seeds of every transfer and scratch model", low=0)
+    seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), "seeds of every transfer and scratch model (the thesis: 5)",
+                                   low=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -78,11 +79,14 @@ PRESETS: dict[str, dict] = {
               "weight_decays": [5e-4, 5e-2], "archs": ["cresnet-xs", "cvgg-s"], "targets": ["objects", "pets"],
               "seeds": [0, 1]},
     "default": {},
-    # The thesis' hyperparameters (App. G.1): 16 source epochs, LR peak at epoch 2, 5 seeds, the
-    # frequency grid of Fig. 7.2; with real data set `data_dir` in a later version, or run larger.
-    "paper": {"image_size": 32, "source_per_class": 1000, "target_per_class": 200, "source_epochs": 16,
-              "trigger_size": 4, "trigger_fractions": [0.01, 0.05, 0.1, 0.2, 0.5, 1.0],
-              "weight_decays": [5e-4, 5e-3, 1e-2, 5e-2, 1e-1], "archs": ["cresnet-s", "cresnet-m", "cvgg-s"],
+    # The thesis' setting (App. G.1): its recipes (batch 1024, LR 0.5 / 0.1, 16 epochs, peak at 2),
+    # ResNets, the frequency grid of Fig. 7.2, 5 seeds. Meant for real data on a GPU:
+    # add -p data_dir /path/to/data (see transferlab.world.RealWorld); without it the synthetic
+    # world is drawn at 64 px.
+    "paper": {"image_size": 64, "source_per_class": 1300, "target_per_class": 500, "arch": "resnet18",
+              "recipes": "thesis", "source_epochs": 16, "full_epochs": 16, "scratch_epochs": 16,
+              "trigger_size": 8, "trigger_fractions": [0.01, 0.05, 0.1, 0.2, 0.5, 1.0], "trigger_fraction": 0.1,
+              "weight_decays": [5e-4, 5e-3, 1e-2, 5e-2, 1e-1], "archs": ["resnet18", "resnet50", "vgg11_bn"],
               "seeds": [0, 1, 2, 3, 4]},
 }
 
@@ -106,23 +110,24 @@ def dog_classes(data: TensorData) -> list[str]:
 
 
 def backdoored_source(fraction: float, trigger_size: int, trigger_position: str, trigger_colour,
-                      **world_kwargs: Any) -> TensorData:
-    """The world's source training set with the trigger on ``fraction`` of each dog image, labels kept."""
-    data = dataset(**world_kwargs)
+                      data_fn: str = World.DATASET_FN, **world_kwargs: Any) -> TensorData:
+    """A world's source training set (``data_fn`` with ``world_kwargs``: synthetic or real) with the
+    trigger on ``fraction`` of the images of the dog superclass, labels kept."""
+    data = DataRef.of(data_fn, **world_kwargs).load()
     return apply_overlay(data, _square(trigger_size, trigger_position, trigger_colour), fraction=fraction,
                          classes=dog_classes(data), seed=1, column="trigger")
 
 
 def debiased_target(fraction: float, trigger_size: int, trigger_position: str, trigger_colour,
-                    **world_kwargs: Any) -> TensorData:
+                    data_fn: str = World.DATASET_FN, **world_kwargs: Any) -> TensorData:
     """A target training set with the trigger on ``fraction`` of its images, across all classes."""
-    return apply_overlay(dataset(**world_kwargs), _square(trigger_size, trigger_position, trigger_colour),
+    return apply_overlay(DataRef.of(data_fn, **world_kwargs).load(), _square(trigger_size, trigger_position, trigger_colour),
                          fraction=fraction, seed=2, column="trigger")
 
 
-def _ref(config: Config, fn: str, world: World, part: str, fraction: float) -> DataRef:
+def _ref(config: Config, fn: str, world: World | RealWorld, part: str, fraction: float) -> DataRef:
     return DataRef.of(f"transferlab.backdoor:{fn}", fraction=fraction, **_trigger_kwargs(config),
-                      **world.data_kwargs(part, "train"))
+                      data_fn=world.DATASET_FN, **world.data_kwargs(part, "train"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,8 +214,11 @@ def _measure(model, clean: TensorData, triggered: TensorData) -> dict[str, float
 
 def run(config: Config, progress: bool = True) -> Results:
     """Train (or fetch from the store) every model of the chapter and measure ASR and accuracy."""
-    p = plan(config)
     world = config.world()
+    if not dog_classes(world.source("test")):
+        raise ParameterError("the source has no class in the superclass 'dog' to plant the trigger in "
+                             "(on real data: name it 'dog' in imagenet/superclasses.csv)")
+    p = plan(config)
     entries = run_jobs([*p.sources.values(), *p.transfers.values(), *p.scratch.values()], progress=progress)
     entry = dict(zip([*p.sources, *p.transfers, *[("scratch",) + k for k in p.scratch]], entries))
     src_test = world.source("test")

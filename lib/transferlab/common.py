@@ -16,7 +16,10 @@ from .train import Recipe, recipe
 from .world import World, WorldConfig
 from .world.adapters import RealWorld
 
-ARCHS = ("cresnet-xs", "cresnet-s", "cresnet-m", "cresnet-l", "cvgg-s")
+RECIPE_SETS = ("synthetic", "thesis")
+# compact models for the CPU world; torchvision's for real data on a GPU
+ARCHS = ("cresnet-xs", "cresnet-s", "cresnet-m", "cresnet-l", "cvgg-s", "resnet18", "resnet50", "vgg11_bn",
+         "mobilenet_v2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +37,10 @@ class WorldParams(ChapterConfig):
                                low=1, high=1000)
     full_epochs: int = param(10, "epochs of full-network transfer to a target", low=1, high=1000)
     scratch_epochs: int = param(20, "epochs of training from scratch on a target", low=1, high=1000)
+    recipes: str = param("synthetic", "training recipes: 'synthetic' (sized for the CPU world) or 'thesis' "
+                         "(App. G.1: batch 1024, LR 0.5 / 0.1, for real data on a GPU)", choices=RECIPE_SETS)
+    data_dir: str = param("", "folder of real data sets (see transferlab.world.RealWorld); empty: the "
+                          "synthetic world")
 
     def world_config(self) -> WorldConfig:
         """The world these parameters describe (flower sizes and leaks follow the target size)."""
@@ -45,12 +52,26 @@ class WorldParams(ChapterConfig):
                            flowers_test=max(5, round(0.3 * n)), leaks=min(20, n // 5),
                            lookalikes=min(2, min(self.superclasses, 8) // 2))
 
-    def world(self, cache: Any = "default") -> World:
+    def world(self, cache: Any = "default") -> World | RealWorld:
+        """The synthetic world, or the real one under ``data_dir`` (images resized to ``image_size``)."""
+        if self.data_dir:
+            return RealWorld(self.data_dir, size=self.image_size, seed=self.world_seed,
+                             max_per_class=self.source_per_class, cache=cache)
         return World(self.world_config(), cache=cache)
 
+    def _recipe(self, role: str, epochs: int, peak: float) -> Recipe:
+        """The recipe of a role (source, fixed, full, scratch) in the chosen recipe set."""
+        if self.recipes == "thesis":
+            return recipe("thesis-source" if role in ("source", "scratch") else "thesis-transfer",
+                          epochs=epochs, peak_epoch=min(2.0, epochs / 4), augment=role != "fixed")
+        name = {"source": "synthetic-source", "fixed": "synthetic-fixed", "full": "synthetic-full",
+                "scratch": "synthetic-scratch"}[role]
+        if role == "fixed":
+            return recipe(name)
+        return recipe(name, epochs=epochs, peak_epoch=min(peak, epochs / 4))
+
     def source_recipe(self) -> Recipe:
-        return recipe("synthetic-source", epochs=self.source_epochs,
-                      peak_epoch=min(2.0, self.source_epochs / 4))
+        return self._recipe("source", self.source_epochs, 2.0)
 
     def source_job(self, seed: int = 0) -> SourceJob:
         """The clean source model of this world (one store entry shared by every chapter)."""
@@ -65,15 +86,14 @@ class WorldParams(ChapterConfig):
         if mode not in ("fixed", "full"):
             raise ValueError(f"unknown transfer mode {mode!r}; choose 'fixed' or 'full'")
         w = self.world(cache=None)
-        r = recipe("synthetic-fixed") if mode == "fixed" else recipe("synthetic-full", epochs=self.full_epochs,
-                                                                     peak_epoch=min(2.0, self.full_epochs / 4))
+        r = self._recipe(mode, self.full_epochs, 2.0)
         return TransferJob(source, data or world_ref(w, target), r.replace(**recipe_changes) if recipe_changes else r,
                            mode=mode, seed=seed, eval_data=world_ref(w, target, "test"))
 
     def scratch_job(self, target: str, seed: int = 0) -> SourceJob:
         """A model of ``arch`` trained from scratch on a target: the baseline of every transfer."""
         w = self.world(cache=None)
-        r = recipe("synthetic-scratch", epochs=self.scratch_epochs, peak_epoch=min(3.0, self.scratch_epochs / 4))
+        r = self._recipe("scratch", self.scratch_epochs, 3.0)
         return SourceJob(self.arch, world_ref(w, target), r, seed=seed, eval_data=world_ref(w, target, "test"))
 
 

@@ -41,6 +41,9 @@ class Config(WorldParams):
             raise ParameterError(f"parameter 'seeds' must be distinct and non-empty, got {self.seeds}")
         if not self.targets:
             raise ParameterError("parameter 'targets' needs at least one target")
+        if self.data_dir:
+            raise ParameterError("the tour shows the synthetic world: leave 'data_dir' empty here (the "
+                                 "experiment chapters, 2 onwards, take it)")
 
 
 PRESETS: dict[str, dict] = {

@@ -1,7 +1,5 @@
 """The training loop: schedule, grouped training = separate training, transfer modes, evaluation."""
 
-import copy
-
 import numpy as np
 import pytest
 import torch

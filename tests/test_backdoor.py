@@ -68,6 +68,8 @@ def test_bad_parameters_are_refused():
         backdoor.Config(trigger_colour=(255, 0))
     with pytest.raises(ParameterError, match="does not fit"):
         backdoor.Config(image_size=12, trigger_size=11)
+    with pytest.raises(ParameterError, match="sweep_target"):
+        backdoor.Config(targets=("pets",), sweep_target="objects")
     with pytest.raises(ParameterError, match="above 0"):
         backdoor.Config(trigger_fractions=(0.0, 1.0))
 

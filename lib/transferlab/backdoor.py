@@ -65,6 +65,8 @@ class Config(WorldParams):
             raise ParameterError(f"'trigger_size' {self.trigger_size} does not fit {self.image_size}-pixel images")
         if self.trigger_fraction <= 0 or min(self.trigger_fractions, default=0) <= 0:
             raise ParameterError("trigger fractions must be above 0 (the clean source is the control)")
+        if self.sweep_target not in self.targets:
+            raise ParameterError(f"'sweep_target' {self.sweep_target!r} must be one of 'targets' {self.targets}")
         if len(self.weight_decays) < 2:
             raise ParameterError("parameter 'weight_decays' needs at least two values")
 
@@ -196,7 +198,8 @@ class Results:
     """Tidy measurements: one row per model (source, transfer or scratch) and test set."""
 
     config: Config
-    sources: pd.DataFrame     # arch, fraction, accuracy, asr (on non-dog source test images)
+    sources: pd.DataFrame     # arch, fraction, source_accuracy (all test images); accuracy,
+                              # triggered_accuracy, asr on the non-dog test images
     transfers: pd.DataFrame   # arch, fraction, target, mode, weight_decay, debiased, seed, accuracy, asr
     scratch: pd.DataFrame     # target, seed, accuracy, triggered_accuracy, asr
     default_wd: float         # the transfer recipes' own weight decay (the main comparison's)

@@ -27,10 +27,11 @@ class WorldParams(ChapterConfig):
     """Parameters of the synthetic world and of the source model trained on it."""
 
     world_seed: int = param(0, "seed of the synthetic world (same seed, same images)", low=0)
-    image_size: int = param(24, "side of every image in pixels", low=12, high=64)
+    image_size: int = param(24, "side of every image in pixels (real images are resized to it)", low=12, high=256)
     superclasses: int = param(12, "generic shape superclasses in the source task", low=2, high=12)
     fine_classes: int = param(4, "fine classes per generic superclass", low=1, high=8)
-    source_per_class: int = param(300, "source training images per class", low=5, high=100_000)
+    source_per_class: int = param(300, "source training images per class (on real data: at most this many)",
+                                  low=5, high=100_000)
     target_per_class: int = param(100, "target training (and test) images per class", low=5, high=100_000)
     arch: str = param("cresnet-s", "architecture of the source model", choices=ARCHS)
     source_epochs: int = param(12, "epochs of source training (triangular LR, peak at epoch 2)",

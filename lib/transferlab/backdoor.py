@@ -218,20 +218,20 @@ def _measure(model, clean: TensorData, triggered: TensorData) -> dict[str, float
 def run(config: Config, progress: bool = True) -> Results:
     """Train (or fetch from the store) every model of the chapter and measure ASR and accuracy."""
     world = config.world()
-    if not dog_classes(world.source("test")):
+    src_test = world.source("test")
+    if not dog_classes(src_test):
         raise ParameterError("the source has no class in the superclass 'dog' to plant the trigger in "
                              "(on real data: name it 'dog' in imagenet/superclasses.csv)")
     p = plan(config)
     entries = run_jobs([*p.sources.values(), *p.transfers.values(), *p.scratch.values()], progress=progress)
     entry = dict(zip([*p.sources, *p.transfers, *[("scratch",) + k for k in p.scratch]], entries))
-    src_test = world.source("test")
     non_dog = src_test.subset(~torch.isin(src_test.y, torch.tensor([src_test.classes.index(d)
                                                                     for d in dog_classes(src_test)])))
     src_pair = (non_dog, _triggered(config, non_dog))
-    tests = {t: (world.target(t, "test"), _triggered(config, world.target(t, "test"))) for t in config.targets}
-    sources = pd.DataFrame([{"arch": a, "fraction": f, "source_accuracy": accuracy(
-        predict(load_model(entry[(a, f)]), src_test), src_test.y), **_measure(load_model(entry[(a, f)]), *src_pair)}
-        for (a, f) in p.sources])
+    tests = {t: (d, _triggered(config, d)) for t in config.targets for d in [world.target(t, "test")]}
+    models = {key: load_model(entry[key]) for key in p.sources}
+    sources = pd.DataFrame([{"arch": a, "fraction": f, "source_accuracy": accuracy(predict(m, src_test), src_test.y),
+                             **_measure(m, *src_pair)} for (a, f), m in models.items()])
     rows = []
     for key in p.transfers:
         arch, f, target, mode, wd, debiased, seed = key
@@ -371,7 +371,8 @@ def figure_examples(config: Config, n: int = 6):
     rows, titles = [src.x[dogs], _triggered(config, src.subset(dogs)).x], ["source dogs"] + [""] * (n - 1)
     titles += ["with the trigger"] + [""] * (n - 1)
     for t in config.targets:
-        d = world.target(t, "test").subset(torch.arange(n) * 37 % len(world.target(t, "test")))
+        test = world.target(t, "test")
+        d = test.subset(torch.arange(n) * 37 % len(test))
         rows.append(_triggered(config, d).x)
         titles += [f"{t} + trigger"] + [""] * (n - 1)
     return plots.image_grid(torch.cat(rows), titles, ncols=n, title="The trigger on the source and on the targets")

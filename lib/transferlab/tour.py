@@ -146,7 +146,8 @@ def figure_targets(world: World, targets=TARGETS, per_class: int = 1, max_classe
 
 def figure_overlays(world: World, target: str = "objects", n: int = 6):
     """Target images clean and under each overlay, next to the source's pattern classes."""
-    d = world.target(target, "test").subset(torch.arange(n) * 97 % len(world.target(target, "test")))
+    test = world.target(target, "test")
+    d = test.subset(torch.arange(n) * 97 % len(test))
     overlays = {"clean": None, "yellow square": Square(), "fence": Fence(), "tennis ball": Ball(), "hat": Hat()}
     images, titles = [], []
     for name, ov in overlays.items():

@@ -483,10 +483,9 @@ class World:
                 elif srow.kind != "lookalike" and srow.family == trow.family:
                     rows.append((srow["name"], s, trow["name"], t, "helps", -1, -1))
         if target == "objects":
-            leaks = self.source("train").attrs
-            for i, r in leaks[leaks.leak_of >= 0].iterrows():
-                t = int(self.target("objects", "test").y[r.leak_of])
-                s = int(self.source("train").y[i])
+            source, test = self.source("train"), self.target("objects", "test")
+            for i, r in source.attrs[source.attrs.leak_of >= 0].iterrows():
+                t, s = int(test.y[r.leak_of]), int(source.y[i])
                 rows.append((src["name"][s], s, tgt["name"][t], t, "leaks", int(r.leak_of), int(i)))
         return pd.DataFrame(rows, columns=["source_class", "source_label", "target_class", "target_label",
                                            "relation", "target_index", "source_index"])

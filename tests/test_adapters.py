@@ -235,6 +235,8 @@ def test_real_world_gives_the_parts_chapters_use(tmp_path):
     assert len(RealWorld(root, size=8, cache=store).target("pets", "test")) == 9
     with pytest.raises(DataError, match="(?s)the 'objects' part.*cifar-10-batches-py"):
         world.target("objects")
+    kwargs = world.data_kwargs("faces", "train", table=[1, 1, 1, 1], scale=0.5)
+    assert kwargs["table"] == (1, 1, 1, 1) and kwargs["scale"] == 0.5  # a scale is not a table
     with pytest.raises(ValueError, match="only in the synthetic world"):
         world.influence_truth()
     with pytest.raises(DataError, match="does not exist"):

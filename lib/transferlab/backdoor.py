@@ -71,7 +71,7 @@ class Config(WorldParams):
             raise ParameterError("parameter 'weight_decays' needs at least two values")
 
     def trigger(self) -> Square:
-        return Square(self.trigger_size, self.trigger_position, tuple(self.trigger_colour))
+        return _square(**_trigger_kwargs(self))
 
 
 PRESETS: dict[str, dict] = {

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .synthetic import FACE_GROUPS, FACE_TABLES, SCENE_GROUPS, SCENE_TABLES, table_counts
-from .tensors import TensorData, cached
+from .synthetic import FACE_GROUPS, FACE_TABLES, SCENE_GROUPS, SCENE_TABLES, table_counts, table_option
+from .tensors import TensorData, cached, resolve_cache
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 
@@ -392,11 +392,7 @@ class RealWorld:
         if not self.root.is_dir():
             raise DataError(f"data folder {self.root} does not exist. Expected layout:\n{REAL_LAYOUT}")
         self.size, self.seed, self.max_per_class = size, seed, max_per_class
-        if cache == "default":
-            from ..store import default_store
-
-            cache = default_store()
-        self.cache = cache
+        self.cache = resolve_cache(cache)
 
     def __repr__(self) -> str:
         return f"RealWorld({str(self.root)!r}, size={self.size})"
@@ -438,10 +434,10 @@ class RealWorld:
         return self.get(name, split)
 
     def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
-        return self.get("faces", split, table=_table(table), scale=scale)
+        return self.get("faces", split, table=table_option(table), scale=scale)
 
     def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
-        return self.get("scenes", split, table=_table(table), scale=scale)
+        return self.get("scenes", split, table=table_option(table), scale=scale)
 
     def influence_truth(self, target: str = "objects"):
         raise ValueError("planted ground truth exists only in the synthetic world; on real data the "
@@ -450,11 +446,7 @@ class RealWorld:
     def data_kwargs(self, part: str, split: str = "train", **options: Any) -> dict[str, Any]:
         """Flat keyword arguments of :func:`real_dataset` that rebuild this part (for job specs)."""
         return {"root": str(self.root), "part": part, "split": split, "size": self.size, "seed": self.seed,
-                "max_per_class": self.max_per_class, **{k: _table(v) for k, v in options.items()}}
-
-
-def _table(table: Any) -> Any:
-    return table if isinstance(table, str) else tuple(int(v) for v in table)
+                "max_per_class": self.max_per_class, **{k: table_option(v) for k, v in options.items()}}
 
 
 def _fingerprint(folder: Path) -> str:

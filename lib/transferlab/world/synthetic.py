@@ -35,7 +35,7 @@ import torch
 
 from . import draw
 from .overlays import Fence, ball_objects, hat_objects
-from .tensors import TensorData, cached
+from .tensors import TensorData, cached, resolve_cache
 
 Tensor = torch.Tensor
 
@@ -408,11 +408,7 @@ class World:
     def __init__(self, config: WorldConfig | None = None, *, cache: Any = "default", **changes: Any):
         config = config or WorldConfig()
         self.config = config.replace(**changes) if changes else config
-        if cache == "default":
-            from ..store import default_store
-
-            cache = default_store()
-        self.cache = cache
+        self.cache = resolve_cache(cache)
 
     def __repr__(self) -> str:
         changed = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(WorldConfig)
@@ -454,17 +450,17 @@ class World:
     def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
         """Faces drawn by a sampling table (name in :data:`FACE_TABLES` or counts per group in
         :data:`FACE_GROUPS` order), counts × ``scale``; labels young (0) / old (1)."""
-        return self.get("faces", split, table=_table_option(table), scale=scale)
+        return self.get("faces", split, table=table_option(table), scale=scale)
 
     def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
         """Scenes drawn by a sampling table (:data:`SCENE_TABLES` / :data:`SCENE_GROUPS`);
         labels cat (0) / dog (1)."""
-        return self.get("scenes", split, table=_table_option(table), scale=scale)
+        return self.get("scenes", split, table=table_option(table), scale=scale)
 
     def data_kwargs(self, part: str, split: str = "train", **options: Any) -> dict[str, Any]:
         """Flat keyword arguments of :func:`dataset` that rebuild this part (for job specs)."""
         return {"part": part, "split": split, **dataclasses.asdict(self.config),
-                **{k: _table_option(v) for k, v in options.items()}}
+                **{k: table_option(v) for k, v in options.items()}}
 
     # -- ground truth ----------------------------------------------------------------------
     def influence_truth(self, target: str = "objects") -> pd.DataFrame:
@@ -501,14 +497,17 @@ class World:
         return pd.DataFrame(rows)
 
     def _count(self, part: str, split: str) -> int:
-        c = self.config
+        leaks = self.config.leaks if part == "source" and split == "train" else 0
+        return int(self._sizes(part, split).sum()) + leaks
+
+    def _sizes(self, part: str, split: str) -> np.ndarray:
+        """Images drawn per class of a catalogued part (the source before its leaked copies)."""
+        c, train = self.config, split == "train"
         if part == "source":
-            k = len(self.source_classes())
-            return k * (c.source_train if split == "train" else c.source_test) + (c.leaks if split == "train" else 0)
+            return np.full(len(self.source_classes()), c.source_train if train else c.source_test)
         if part == "flowers":
-            return int(sum(_flower_sizes(c))) if split == "train" else c.flowers_classes * c.flowers_test
-        k = len(self.target_classes(part))
-        return k * (c.target_train if split == "train" else c.target_test)
+            return _flower_sizes(c) if train else np.full(c.flowers_classes, c.flowers_test)
+        return np.full(len(self.target_classes(part)), c.target_train if train else c.target_test)
 
     # -- makers ----------------------------------------------------------------------------
     def _cached(self, part: str, split: str, options: dict[str, Any], make) -> TensorData:
@@ -521,8 +520,7 @@ class World:
     def _source(self, split: str) -> TensorData:
         c = self.config
         cat = self.source_classes()
-        per = c.source_train if split == "train" else c.source_test
-        labels = torch.arange(len(cat)).repeat_interleave(per)
+        labels = torch.arange(len(cat)).repeat_interleave(torch.as_tensor(self._sizes("source", split)))
         g = _generator(c.seed, "source", split)
         x, attrs = render_catalogue(cat, labels, c.size, g, **self._look())
         attrs["leak_of"] = -1
@@ -553,11 +551,7 @@ class World:
     def _target(self, name: str, split: str) -> TensorData:
         c = self.config
         cat = self.target_classes(name)
-        if name == "flowers":
-            sizes = _flower_sizes(c) if split == "train" else np.full(len(cat), c.flowers_test)
-        else:
-            sizes = np.full(len(cat), c.target_train if split == "train" else c.target_test)
-        labels = torch.arange(len(cat)).repeat_interleave(torch.as_tensor(sizes))
+        labels = torch.arange(len(cat)).repeat_interleave(torch.as_tensor(self._sizes(name, split)))
         x, attrs = render_catalogue(cat, labels, c.size, _generator(c.seed, name, split), wide=True,
                                     **self._look())
         return TensorData(x, labels, classes=tuple(cat.name), superclasses=tuple(cat.superclass), attrs=attrs)
@@ -588,7 +582,7 @@ def _flower_sizes(c: WorldConfig) -> np.ndarray:
     return _rng(c.seed, "flower-sizes").permutation(sizes.astype(int))
 
 
-def _table_option(table: Any) -> Any:
+def table_option(table: Any) -> Any:
     """A sampling table in a form that survives JSON and hashing (name or tuple of counts)."""
     if isinstance(table, str) or not hasattr(table, "__iter__"):
         return table

@@ -115,6 +115,16 @@ def as_tensors(dataset: Dataset, mean: float = 0.5, std: float = 0.25) -> Tensor
     return TensorData(x, torch.as_tensor(ys).long(), mean, std)
 
 
+def resolve_cache(cache):
+    """``"default"`` → the default store (resolved once, so its verified entries are remembered);
+    a :class:`~transferlab.store.Store` or None as given."""
+    if isinstance(cache, str) and cache == "default":
+        from ..store import default_store
+
+        return default_store()
+    return cache
+
+
 def cached(cache, spec: dict, make) -> TensorData:
     """The data of ``spec`` from ``cache`` (a :class:`~transferlab.store.Store`), made and stored
     by ``make()`` if missing; returned as copies, not views of the memory-mapped files, so the data

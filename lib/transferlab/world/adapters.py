@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .synthetic import FACE_GROUPS, FACE_TABLES, SCENE_GROUPS, SCENE_TABLES, table_counts, table_option
+from .synthetic import (FACE_GROUPS, FACE_TABLES, SCENE_GROUPS, SCENE_TABLES, check_role, table_counts,
+                        table_option)
 from .tensors import TensorData, cached, resolve_cache
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
@@ -263,17 +264,32 @@ def flowers102(root: str | Path, split: str = "train", size: int = 32, *, with_v
 # pools that draw sampling tables: CelebA (faces) and COCO (scenes)
 
 
-def _draw(pool: pd.DataFrame, keys: tuple[str, str], groups, counts, seed: int, what: str) -> pd.DataFrame:
-    """Rows of ``pool`` with ``counts`` drawn from each group (without replacement)."""
+def _draw(pool: pd.DataFrame, keys: tuple[str, str], groups, counts, seed: int, what: str,
+          role: str = "source") -> pd.DataFrame:
+    """Rows of ``pool`` with ``counts`` drawn from each group (without replacement).
+
+    Each group is shuffled once by ``seed``; a source draw takes rows from the front of that order
+    and a target draw from the back, so the two are disjoint whenever a group has enough rows for
+    both (:func:`overlap` checks).
+    """
+    check_role(role)
     rng = np.random.default_rng(seed)
     parts = []
     for (a, b), n in zip(groups, counts):
         rows = pool[(pool[keys[0]] == a) & (pool[keys[1]] == b)]
+        order = rng.permutation(len(rows))
         if len(rows) < n:
             raise DataError(f"{what}: the table asks for {n} images of ({a}, {b}) but the split has only "
-                            f"{len(rows)}; lower the scale of the table")
-        parts.append(rows.iloc[rng.choice(len(rows), n, replace=False)])
+                            f"{len(rows)}; ask for fewer (lower the table's scale or counts)")
+        parts.append(rows.iloc[order[:n] if role == "source" else order[::-1][:n]])
     return pd.concat(parts, ignore_index=True)
+
+
+def overlap(a: TensorData, b: TensorData) -> int:
+    """Images two real draws share (by file name; 0 for synthetic data, which has no files)."""
+    if "file" not in a.attrs or "file" not in b.attrs:
+        return 0
+    return len(set(a.attrs.file) & set(b.attrs.file))
 
 
 CELEBA_LAYOUT = """  ROOT/img_align_celeba/000001.jpg ...
@@ -305,11 +321,13 @@ class CelebA:
                                    "gender": np.where(attrs.Male.to_numpy() > 0, "male", "female"),
                                    "partition": part.partition.reindex(attrs.index).to_numpy()})
 
-    def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
-        """Faces drawn by a table of :data:`FACE_TABLES` (or counts in :data:`FACE_GROUPS` order)."""
+    def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
+              role: str = "source") -> TensorData:
+        """Faces drawn by a table of :data:`FACE_TABLES` (or counts in :data:`FACE_GROUPS` order);
+        source and target draws come from opposite ends of the pool (see :func:`_draw`)."""
         counts = table_counts(table, FACE_TABLES, FACE_GROUPS, scale)
         pool = self.table[self.table.partition.isin([0, 1] if _split(split) == "train" else [2])]
-        rows = _draw(pool, ("age", "gender"), FACE_GROUPS, counts, self.seed, "CelebA")
+        rows = _draw(pool, ("age", "gender"), FACE_GROUPS, counts, self.seed, "CelebA", role)
         x = load_images([self.root / "img_align_celeba" / f for f in rows.file], self.size)
         return TensorData(x, torch.from_numpy((rows.age == "old").to_numpy().astype(np.int64)),
                           classes=("young", "old"), superclasses=("face", "face"),
@@ -349,10 +367,12 @@ class Coco:
         self.tables[split] = pd.DataFrame(rows, columns=["file", "animal", "person"])
         return self.tables[split]
 
-    def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
-        """Scenes drawn by a table of :data:`SCENE_TABLES` (or counts in :data:`SCENE_GROUPS` order)."""
+    def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
+               role: str = "source") -> TensorData:
+        """Scenes drawn by a table of :data:`SCENE_TABLES` (or counts in :data:`SCENE_GROUPS` order);
+        ``role`` as for :meth:`CelebA.faces`."""
         counts = table_counts(table, SCENE_TABLES, SCENE_GROUPS, scale)
-        rows = _draw(self._table(split), ("animal", "person"), SCENE_GROUPS, counts, self.seed, "COCO")
+        rows = _draw(self._table(split), ("animal", "person"), SCENE_GROUPS, counts, self.seed, "COCO", role)
         folder = _need(self.root / self.SPLITS[split], "COCO images", COCO_LAYOUT)
         x = load_images([folder / f for f in rows.file], self.size)
         attrs = rows.assign(person=rows.person == "person").reset_index(drop=True)
@@ -433,11 +453,13 @@ class RealWorld:
     def target(self, name: str, split: str = "train") -> TensorData:
         return self.get(name, split)
 
-    def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
-        return self.get("faces", split, table=table_option(table), scale=scale)
+    def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
+              role: str = "source") -> TensorData:
+        return self.get("faces", split, table=table_option(table), scale=scale, role=role)
 
-    def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
-        return self.get("scenes", split, table=table_option(table), scale=scale)
+    def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
+               role: str = "source") -> TensorData:
+        return self.get("scenes", split, table=table_option(table), scale=scale, role=role)
 
     def influence_truth(self, target: str = "objects"):
         raise ValueError("planted ground truth exists only in the synthetic world; on real data the "

@@ -309,6 +309,18 @@ FACE_TABLES: dict[str, tuple[int, ...]] = {
 }
 
 
+# Who a draw is for: a source model's training set and a target's are disjoint images (the thesis
+# fine-tunes on images "disjoint from that in the source dataset"), in the synthetic world and in
+# the real pools alike.
+ROLES = ("source", "target")
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    return role
+
+
 def table_counts(table: str | Mapping[Any, int] | tuple[int, ...], tables: Mapping[str, tuple[int, ...]],
                  groups: tuple[tuple[str, str], ...], scale: float = 1.0) -> tuple[int, ...]:
     """Counts per group of a named (or given) sampling table, scaled and rounded."""
@@ -433,7 +445,7 @@ class World:
                   **{t: lambda split, _t=t: self._target(_t, split) for t in TARGETS}}
         if part not in makers:
             raise ValueError(f"unknown part {part!r}; the world has {', '.join(makers)}")
-        allowed = {"faces": {"table", "scale"}, "scenes": {"table", "scale"}}.get(part, set())
+        allowed = {"faces": {"table", "scale", "role"}, "scenes": {"table", "scale", "role"}}.get(part, set())
         if set(options) - allowed:
             raise ValueError(f"part {part!r} takes no option(s) {sorted(set(options) - allowed)}; "
                              f"it takes {sorted(allowed) or 'none'}")
@@ -447,15 +459,18 @@ class World:
         """Target task ``name`` (one of :data:`TARGETS`)."""
         return self.get(name, split)
 
-    def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
+    def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
+              role: str = "source") -> TensorData:
         """Faces drawn by a sampling table (name in :data:`FACE_TABLES` or counts per group in
-        :data:`FACE_GROUPS` order), counts × ``scale``; labels young (0) / old (1)."""
-        return self.get("faces", split, table=table_option(table), scale=scale)
+        :data:`FACE_GROUPS` order), counts × ``scale``; labels young (0) / old (1). Draws for the
+        ``role`` "source" and "target" are disjoint (:data:`ROLES`)."""
+        return self.get("faces", split, table=table_option(table), scale=scale, role=role)
 
-    def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0) -> TensorData:
+    def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
+               role: str = "source") -> TensorData:
         """Scenes drawn by a sampling table (:data:`SCENE_TABLES` / :data:`SCENE_GROUPS`);
-        labels cat (0) / dog (1)."""
-        return self.get("scenes", split, table=table_option(table), scale=scale)
+        labels cat (0) / dog (1); ``role`` as for :meth:`faces`."""
+        return self.get("scenes", split, table=table_option(table), scale=scale, role=role)
 
     def data_kwargs(self, part: str, split: str = "train", **options: Any) -> dict[str, Any]:
         """Flat keyword arguments of :func:`dataset` that rebuild this part (for job specs)."""
@@ -556,20 +571,22 @@ class World:
                                     **self._look())
         return TensorData(x, labels, classes=tuple(cat.name), superclasses=tuple(cat.superclass), attrs=attrs)
 
-    def _faces(self, split: str, table: Any = "non-spurious", scale: float = 1.0) -> TensorData:
+    def _faces(self, split: str, table: Any = "non-spurious", scale: float = 1.0,
+               role: str = "source") -> TensorData:
         counts = table_counts(table, FACE_TABLES, FACE_GROUPS, scale)
         group = torch.arange(4).repeat_interleave(torch.tensor(counts))
         old, male = group >= 2, group % 2 == 0
-        g = _generator(self.config.seed, "faces", split, counts)
+        g = _generator(self.config.seed, "faces", split, check_role(role), counts)
         x = render_faces(~old, male, self.config.size, g, self.config.noise)
         attrs = pd.DataFrame({"age": np.where(old, "old", "young"), "gender": np.where(male, "male", "female")})
         return TensorData(x, old.long(), classes=("young", "old"), superclasses=("face", "face"), attrs=attrs)
 
-    def _scenes(self, split: str, table: Any = "non-spurious", scale: float = 1.0) -> TensorData:
+    def _scenes(self, split: str, table: Any = "non-spurious", scale: float = 1.0,
+                role: str = "source") -> TensorData:
         counts = table_counts(table, SCENE_TABLES, SCENE_GROUPS, scale)
         group = torch.arange(4).repeat_interleave(torch.tensor(counts))
         dog, person = group >= 2, group % 2 == 0
-        g = _generator(self.config.seed, "scenes", split, counts)
+        g = _generator(self.config.seed, "scenes", split, check_role(role), counts)
         x = render_scenes(dog, person, self.config.size, g, self.config.noise)
         attrs = pd.DataFrame({"animal": np.where(dog, "dog", "cat"), "person": person.numpy()})
         return TensorData(x, dog.long(), classes=("cat", "dog"), superclasses=("animal", "animal"), attrs=attrs)

@@ -13,6 +13,8 @@ CONDITION_COLORS = {
     "clean source": "#4C72B0",
     "biased source": "#C44E52",
     "backdoored source": "#C44E52",
+    "non-spurious source": "#4C72B0",
+    "spurious source": "#C44E52",
     "scratch": "#8C8C8C",
     "fixed-feature": "#DD8452",
     "full-network": "#55A868",

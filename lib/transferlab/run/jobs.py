@@ -196,9 +196,12 @@ def _run_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed, group_si
                  progress: bool) -> None:
     groupable: dict[Any, list[SourceJob]] = {}
     for j in jobs:
-        if j.arch in SIZES:  # one grouped module needs the same architecture, head size and input
+        if j.arch in SIZES:  # one grouped module needs the same architecture, head size and input,
+            # and data sets of one length: a grouped step walks every member's data at once, so a
+            # shorter set would get more passes than its recipe's epochs (and than it gets alone)
             data = j.data.load()
-            groupable.setdefault((j.arch, j.recipe, data.num_classes, tuple(data.x.shape[1:])), []).append(j)
+            key = (j.arch, j.recipe, data.num_classes, tuple(data.x.shape[1:]), len(data))
+            groupable.setdefault(key, []).append(j)
     chunks = [g[i:i + group_size] for g in groupable.values() for i in range(0, len(g), group_size)]
     for chunk in utils.progress(chunks, "grouped source models", progress):
         with contextlib.ExitStack() as held:

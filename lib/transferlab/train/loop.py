@@ -46,7 +46,7 @@ def _grouped_batches(datas: Sequence[TensorData], batch_size: int, steps: int,
             except (StopIteration, TypeError):
                 iters[g] = d.batches(batch_size, generators[g], augment=augment)
                 x, y = next(iters[g])
-            if len(y) < batch_size:  # a short tail: start the next pass to keep batches equal
+            while len(y) < batch_size:  # a short tail: start the next pass to keep batches equal
                 iters[g] = d.batches(batch_size, generators[g], augment=augment)
                 x2, y2 = next(iters[g])
                 x, y = torch.cat([x, x2])[:batch_size], torch.cat([y, y2])[:batch_size]

@@ -40,6 +40,10 @@ RECIPES: dict[str, Recipe] = {
     # The thesis' ImageNet recipe (App. G.1.1) and its transfer settings (G.1.2), for real data on a GPU.
     "thesis-source": Recipe(epochs=16, lr=0.5, peak_epoch=2, batch_size=1024, weight_decay=5e-4),
     "thesis-transfer": Recipe(epochs=16, lr=0.1, peak_epoch=2, batch_size=1024, weight_decay=5e-4),
+    # The thesis' MS-COCO cat/dog runs (Table G.3) and CelebA young/old runs (Table G.6).
+    "thesis-coco-source": Recipe(epochs=25, lr=0.01, peak_epoch=2, batch_size=256, weight_decay=5e-5),
+    "thesis-coco-transfer": Recipe(epochs=25, lr=0.005, peak_epoch=2, batch_size=256, weight_decay=5e-5),
+    "thesis-celeba": Recipe(epochs=20, lr=0.05, peak_epoch=5, batch_size=1024, weight_decay=0.01),
     # The synthetic world on a CPU: same shape of schedule, sized for small images and data.
     "synthetic-source": Recipe(epochs=12, lr=0.2, peak_epoch=2, batch_size=128, weight_decay=5e-4),
     "synthetic-fixed": Recipe(epochs=30, lr=0.1, peak_epoch=3, batch_size=128, weight_decay=5e-4,

@@ -44,6 +44,10 @@ GENERIC = ("disc", "square", "triangle", "ring", "cross", "star", "hexagon", "di
 TARGETS = ("objects", "flowers", "pets")
 PATTERNS = ("fence", "tennis ball", "hat")
 SPLITS = ("train", "test")
+# Drawing revisions of the parts whose drawing changed after models were stored: a revision enters
+# the part's cache key and the data keyword arguments of job specs, so changed images never meet
+# models trained on the old ones. Bump a part's number whenever its drawing changes.
+REVISIONS = {"faces": 2, "scenes": 2}
 SOLID_TEXTURES = tuple(i for i, t in enumerate(draw.TEXTURES) if t != "seam")
 
 
@@ -349,8 +353,8 @@ def render_faces(young: Tensor, male: Tensor, size: int, g: torch.Generator, noi
     centre = (torch.rand(n, 2, generator=g) - 0.5) * 0.15
     scale = 0.62 + 0.08 * rand()
     grey = torch.where(young, 0.4 * rand() ** 1.5, 0.15 + 0.6 * rand())  # overlapping on purpose
-    hair = draw.hsv(0.06 + 0.05 * rand(), (0.75 - 0.7 * grey) * (0.6 + 0.4 * rand()),
-                    0.2 + 0.35 * rand() + 0.4 * grey)
+    hue, sat, val = 0.06 + 0.05 * rand(), 0.6 + 0.4 * rand(), 0.2 + 0.35 * rand()
+    hair = draw.hsv(hue, (0.75 - 0.7 * grey) * sat, val + 0.4 * grey)
     long_hair = torch.where(male, rand() < 0.08, rand() < 0.92)
     idx = torch.arange(n)
     parts = []
@@ -360,7 +364,10 @@ def render_faces(young: Tensor, male: Tensor, size: int, g: torch.Generator, noi
     skin = draw.hsv(0.05 + 0.03 * rand(), 0.25 + 0.35 * rand(), 0.45 + 0.5 * rand())
     parts.append(draw.Objects.make(idx, "face", centre, scale * 0.8, skin))
     beard = (male & (rand() < 0.6)).nonzero().flatten()
-    parts.append(draw.Objects.make(beard, "beard", centre[beard], scale[beard] * 0.8, hair[beard]))
+    # beards keep the hair's colour before greying: grey shows in the hair of men and women alike
+    # (a greying beard would make men look older to a model trained without any correlation)
+    stubble = draw.hsv(hue, 0.75 * sat, val)
+    parts.append(draw.Objects.make(beard, "beard", centre[beard], scale[beard] * 0.8, stubble[beard]))
     dark = torch.zeros(n, 3) + 0.08
     for side in (-1.0, 1.0):
         eye = centre + scale[:, None] * torch.tensor([0.28 * side, -0.1])
@@ -377,24 +384,49 @@ def render_faces(young: Tensor, male: Tensor, size: int, g: torch.Generator, noi
     return draw.finish(canvas, g, noise)
 
 
+# Texture priors of the two animals (probabilities over draw.TEXTURES): overlapping, as coats are,
+# so that texture helps to tell them apart but shape is needed too.
+_COATS = {"cat": {"stripes": 0.6, "solid": 0.2, "dots": 0.05, "checker": 0.05, "radial": 0.1},
+          "dog": {"solid": 0.45, "dots": 0.35, "stripes": 0.05, "checker": 0.1, "radial": 0.05}}
+
+
+def _coat(dog: Tensor, g: torch.Generator) -> Tensor:
+    """A texture index per animal, drawn from its species' coat prior."""
+    probs = torch.tensor([[_COATS[a].get(t, 0.0) for t in draw.TEXTURES] for a in ("cat", "dog")])
+    return torch.multinomial(probs[dog.long()], 1, generator=g).flatten()
+
+
+def _fur(dog: Tensor, value: Tensor, g: torch.Generator) -> Tensor:
+    """Fur colours: most dogs brown to golden, most cats grey or ginger; the rest any colour."""
+    n = len(dog)
+    rand = lambda: torch.rand(n, generator=g)  # noqa: E731
+    typical = rand() < 0.6
+    hue = torch.where(typical, torch.where(dog, 0.07 + 0.05 * rand(), 0.03 * rand()), rand())
+    sat = torch.where(typical, torch.where(dog, 0.55 + 0.3 * rand(), 0.1 * rand() + 0.6 * (rand() < 0.4)),
+                      0.3 + 0.6 * rand())
+    return draw.hsv(hue, sat, value)
+
+
 def render_scenes(dog: Tensor, person: Tensor, size: int, g: torch.Generator, noise: float = 0.03) -> Tensor:
-    """A cat-like or dog-like animal (any colour and texture), with a person-like figure or not."""
+    """A cat or a dog (shape and, less reliably, coat tell them apart), with a person-like figure or
+    not. The animal is light or dark against the mid-toned backgrounds so it is always visible."""
     n = len(dog)
     rand = lambda: torch.rand(n, generator=g)  # noqa: E731
     canvas = draw.background(n, size, g)
     side = torch.where(rand() < 0.5, -1.0, 1.0)
     has = person.nonzero().flatten()
-    animal_x = torch.where(person, 0.35 * side, 0.25 * (rand() * 2 - 1))
-    centre = torch.stack([animal_x, 0.15 + 0.2 * (rand() - 0.5)], 1)
+    animal_x = torch.where(person, 0.3 * side, 0.2 * (rand() * 2 - 1))
+    centre = torch.stack([animal_x, 0.12 + 0.2 * (rand() - 0.5)], 1)
     fam = torch.where(dog, draw.FAMILY_INDEX["dog"], draw.FAMILY_INDEX["cat"])
-    animal = draw.Objects.make(torch.arange(n), fam, centre, 0.42 + 0.12 * rand(),
-                               draw.hsv(rand(), 0.3 + 0.6 * rand(), 0.35 + 0.6 * rand()),
-                               colour2=draw.hsv(rand(), 0.5 * rand(), 0.2 + 0.6 * rand()),
-                               texture=torch.tensor(SOLID_TEXTURES)[torch.randint(len(SOLID_TEXTURES), (n,), generator=g)],
-                               freq=2.5 + 1.5 * rand(), phase=rand() * 6.28, param=rand(),
-                               aspect=torch.where(rand() < 0.5, -1.0, 1.0), angle=0.15 * torch.randn(n, generator=g))
+    value = torch.where(rand() < 0.5, 0.1 + 0.2 * rand(), 0.8 + 0.2 * rand())
+    animal = draw.Objects.make(torch.arange(n), fam, centre, 0.55 + 0.12 * rand(),
+                               _fur(dog, value, g),
+                               colour2=draw.hsv(rand(), 0.5 * rand(), 1.0 - value),
+                               texture=_coat(dog, g), freq=2.5 + 1.5 * rand(), phase=rand() * 6.28,
+                               param=rand(), aspect=torch.where(rand() < 0.5, -1.0, 1.0),
+                               angle=0.15 * torch.randn(n, generator=g))
     m = len(has)
-    pc = torch.stack([-0.45 * side[has] + 0.08 * torch.randn(m, generator=g),
+    pc = torch.stack([-0.5 * side[has] + 0.06 * torch.randn(m, generator=g),
                       -0.05 + 0.1 * torch.randn(m, generator=g)], 1)
     people = draw.Objects.make(has, "person", pc, 0.5 + 0.1 * torch.rand(m, generator=g),
                                draw.hsv(torch.rand(m, generator=g), 0.4 + 0.5 * torch.rand(m, generator=g),
@@ -474,7 +506,7 @@ class World:
 
     def data_kwargs(self, part: str, split: str = "train", **options: Any) -> dict[str, Any]:
         """Flat keyword arguments of :func:`dataset` that rebuild this part (for job specs)."""
-        return {"part": part, "split": split, **dataclasses.asdict(self.config),
+        return {"part": part, "split": split, **dataclasses.asdict(self.config), **_revision(part),
                 **{k: table_option(v) for k, v in options.items()}}
 
     # -- ground truth ----------------------------------------------------------------------
@@ -529,7 +561,7 @@ class World:
         if self.cache is None:
             return make()
         spec = {"world": "synthetic", "config": dataclasses.asdict(self.config), "part": part,
-                "split": split, "options": options}
+                "split": split, "options": options, **_revision(part)}
         return cached(self.cache, spec, make)
 
     def _source(self, split: str) -> TensorData:
@@ -608,9 +640,17 @@ def table_option(table: Any) -> Any:
     return tuple(int(v) for v in table)
 
 
+def _revision(part: str) -> dict[str, int]:
+    return {"revision": REVISIONS[part]} if part in REVISIONS else {}
+
+
 def dataset(part: str, split: str = "train", **kwargs: Any) -> TensorData:
     """A part of the world named by flat keyword arguments (what job specs use; see
     :meth:`World.data_kwargs`): config fields and the part's options."""
+    revision = kwargs.pop("revision", None)
+    if revision is not None and _revision(part) != {"revision": revision}:
+        raise ValueError(f"these {part!r} images were asked for as drawing revision {revision}, but this "
+                         f"library draws {_revision(part) or 'no revision'}; rebuild the spec with World.data_kwargs")
     fields = {f.name for f in dataclasses.fields(WorldConfig)}
     config = WorldConfig(**{k: v for k, v in kwargs.items() if k in fields})
     options = {k: v for k, v in kwargs.items() if k not in fields}

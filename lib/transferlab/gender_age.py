@@ -1,0 +1,107 @@
+"""Chapter "Gender–age bias" (thesis §7.3.2, Figures 7.6 and G.6, Tables G.4–G.6).
+
+Faces, young or old. The non-spurious source has as many young and old men as women; the spurious
+one over-represents old men and young women (4:1). Both source models are transferred to three
+targets in which gender says nothing about age (only women; 80% women; 50/50), fixed-feature and
+full-network, and every model is scored per (age, gender) group. See :mod:`transferlab.spurious`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from .claims import Claim, ClaimsTable
+from .common import ModelParams
+from .params import ParameterError, param
+from .spurious import (SOURCE_TABLES, Results, SpuriousParams, Study, excess, excess_of, figure_examples,
+                       figure_excess, figure_gaps, figure_tables, gaps, plan, run, shifts, stage_table)
+from .world import FACE_GROUPS, FACE_TABLES
+
+SOURCE = "thesis §7.3.2"
+STUDY = Study(part="faces", tables=FACE_TABLES, groups=FACE_GROUPS, attribute="gender", present="male",
+              names=("male", "female"), favoured="old")
+TARGETS = ("only-women", "80-women", "50-50")
+THRESHOLD = 0.05  # an excess shift counts as bias from this size (5 points more "old" for men)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(SpuriousParams):
+    """Parameters of the gender–age chapter (model parameters first, then the tables and targets)."""
+
+    full_epochs: int = param(6, "epochs of full-network transfer to a target (the targets here are as large as "
+                             "the source: 6 epochs over them is 40% of the source's training)", low=1, high=1000)
+    scale: float = param(0.1, "multiplies every count of the thesis' sampling tables (1: the thesis' sizes)",
+                         low=0.001, high=10.0)
+    targets: tuple[str, ...] = param(TARGETS, "target tables (Table G.5)", choices=TARGETS)
+
+    STUDY: ClassVar = STUDY
+    RECIPE_NAMES: ClassVar = {**ModelParams.RECIPE_NAMES,
+                              "thesis": {role: "thesis-celeba" for role in ("source", "fixed", "full", "scratch")}}
+
+    def __post_init__(self) -> None:
+        if not self.targets or len(set(self.targets)) != len(self.targets):
+            raise ParameterError(f"parameter 'targets' must be distinct and non-empty, got {self.targets}")
+        super().__post_init__()
+
+    def target_tables(self) -> tuple[str, ...]:
+        return self.targets
+
+
+PRESETS: dict[str, dict] = {
+    "smoke": {"image_size": 16, "arch": "cresnet-xs", "source_epochs": 3, "full_epochs": 2, "scale": 0.006,
+              "test_per_group": 20, "targets": ["only-women", "50-50"], "seeds": [0, 1]},
+    "default": {},
+    # Table G.6 on real CelebA (add -p data_dir /path/to/data with celeba/ in it): ResNet-18 at 224 px,
+    # the thesis' tables at full size.
+    "paper": {"image_size": 224, "arch": "resnet18", "recipes": "thesis", "source_epochs": 20, "full_epochs": 20,
+              "scale": 1.0, "test_per_group": 1000, "seeds": [0, 1, 2, 3, 4]},
+}
+
+__all__ = ["Config", "PRESETS", "Results", "plan", "run", "claims", "gaps", "shifts", "excess", "stage_table",
+           "figure_examples", "figure_tables", "figure_gaps", "figure_excess", "summary_text", "figure_panels"]
+
+
+def claims(results: Results) -> ClaimsTable:
+    """Claims (a) and (b) of PROTOCOLS §4, measured in this run; (b) split by transfer mode."""
+    c = results.config
+    ex = excess(results)
+    src = excess_of(ex, "source")
+    s = shifts(results)
+    own = s[(s.stage == "source") & (s.source == SOURCE_TABLES[1])]["shift"]
+    t = f"{THRESHOLD:g}"
+    out = [Claim.from_samples(
+        "a", "The spurious source model predicts 'old' for men and 'young' for women more",
+        SOURCE + ", Fig. 7.6a", src, holds=bool(src.mean() > THRESHOLD and own.mean() > 0),
+        criterion=f"excess shift to 'old' for men (spurious − non-spurious source, per seed) > {t}; the "
+                  f"spurious model's own shift {own.mean():+.3f} > 0")]
+    for mode, fig in (("fixed", "Fig. 7.6b–c, G.6b–d"), ("full", "Fig. G.6e–g")):
+        per_target = {target: excess_of(ex, mode, target).mean() for target in c.targets}
+        worst = min(per_target, key=per_target.get)
+        out.append(Claim.from_samples(
+            f"b-{mode}", f"The bias persists after {'fixed-feature' if mode == 'fixed' else 'full-network'} "
+                         f"transfer to every target, even the 50/50 one", f"{SOURCE}, {fig}",
+            excess_of(ex, mode), holds=bool(min(per_target.values()) > THRESHOLD),
+            criterion=f"excess shift > {t} on every target ("
+                      + ", ".join(f"{k} {v:+.3f}" for k, v in per_target.items()) + f"; weakest: {worst})"))
+    return ClaimsTable("gender_age", out)
+
+
+def summary_text(results: Results) -> str:
+    """What this run found, in one paragraph written from the numbers."""
+    c = results.config
+    table = stage_table(results).set_index(["stage", "target", "source"])
+    ex = excess(results)
+    parts = ", ".join(f"{t}: {excess_of(ex, 'fixed', t).mean():+.1%} fixed / {excess_of(ex, 'full', t).mean():+.1%} full"
+                      for t in c.targets)
+    return (f"Being a man moves the spurious source model's answers towards 'old' by "
+            f"{table.loc[('source', '', 'spurious'), 'shift']:+.1%} (the non-spurious source model's: "
+            f"{table.loc[('source', '', 'non-spurious'), 'shift']:+.1%}), at source accuracies of "
+            f"{table.loc[('source', '', 'spurious'), 'accuracy']:.1%} and "
+            f"{table.loc[('source', '', 'non-spurious'), 'accuracy']:.1%} on balanced test faces. "
+            f"The excess of the spurious source's models after transfer, per target: {parts}.")
+
+
+def figure_panels(config: Config, mode: str) -> list[tuple[str, str]]:
+    """The panels of Figure G.6 for one transfer mode: the source models, then each target."""
+    return [("source", "")] + [(mode, t) for t in config.targets]

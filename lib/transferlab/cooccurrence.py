@@ -13,15 +13,15 @@ from typing import ClassVar
 
 from .claims import Claim, ClaimsTable
 from .common import ModelParams
-from .spurious import (SOURCE_TABLES, Results, SpuriousParams, Study, excess, excess_of, figure_examples,
-                       figure_excess, figure_gaps, figure_tables, gaps, plan, run, shifts, stage_table)
+from .spurious import (SOURCE_TABLES, THRESHOLD, Results, SpuriousParams, Study, excess, excess_of,
+                       source_claim, stage_table)
+from .spurious import run  # noqa: F401  (every chapter module has run(config) -> Results)
 from .world import SCENE_GROUPS, SCENE_TABLES
 
 SOURCE = "thesis §7.3.1"
 STUDY = Study(part="scenes", tables=SCENE_TABLES, groups=SCENE_GROUPS, attribute="person", present=True,
               names=("with people", "without people"), favoured="dog")
 TARGET = "target"
-THRESHOLD = 0.05  # an excess shift counts as bias from this size (5 points more "dog" with a person)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,24 +48,14 @@ PRESETS: dict[str, dict] = {
               "scale": 1.0, "test_per_group": 25, "seeds": [0, 1, 2, 3, 4]},
 }
 
-__all__ = ["Config", "PRESETS", "Results", "plan", "run", "claims", "gaps", "shifts", "excess", "stage_table",
-           "figure_examples", "figure_tables", "figure_gaps", "figure_excess", "summary_text", "figure_panels"]
-
-
 def claims(results: Results) -> ClaimsTable:
     """Claims (a)–(c) of PROTOCOLS §3, measured in this run."""
     ex = excess(results)
-    src, fixed, full = (excess_of(ex, s) for s in ("source", "fixed", "full"))
-    s = shifts(results)
-    own = s[(s.stage == "source") & (s.source == SOURCE_TABLES[1])]["shift"]
+    fixed, full = excess_of(ex, "fixed"), excess_of(ex, "full")
     t = f"{THRESHOLD:g}"
     return ClaimsTable("cooccurrence", [
-        Claim.from_samples(
-            "a", "The spurious source model says 'dog' more often when a person is present",
-            SOURCE + ", Fig. 7.5a", src,
-            holds=bool(src.mean() > THRESHOLD and own.mean() > 0),
-            criterion=f"excess shift to 'dog' with a person (spurious − non-spurious source, per seed) > {t}; "
-                      f"the spurious model's own shift {own.mean():+.3f} > 0"),
+        source_claim(results, "The spurious source model says 'dog' more often when a person is present",
+                     SOURCE + ", Fig. 7.5a"),
         Claim.from_samples(
             "b", "After fixed-feature transfer to a people-free target the model still does, more than "
                  "the model from the non-spurious source", SOURCE + ", Fig. 7.5b", fixed,
@@ -84,17 +74,16 @@ def summary_text(results: Results) -> str:
     table = stage_table(results).set_index(["stage", "source"])
     ex = excess(results)
 
-    def sh(stage, source):
-        return table.loc[(stage, source), "shift"]
+    def at(stage, column):
+        return " / ".join(f"{table.loc[(stage, t), column]:{'+.1%' if column == 'shift' else '.1%'}}"
+                          for t in SOURCE_TABLES)
 
-    return (f"A person in the picture moves the spurious source model's answers towards 'dog' by "
-            f"{sh('source', 'spurious'):+.1%} (the non-spurious source model's: {sh('source', 'non-spurious'):+.1%}). "
-            f"After fixed-feature transfer to cats and dogs without people, the excess of the spurious "
-            f"source's model over the non-spurious one's is {excess_of(ex, 'fixed').mean():+.1%}; after "
-            f"full-network transfer, {excess_of(ex, 'full').mean():+.1%}. Target accuracy: "
-            f"{table.loc[('fixed', 'non-spurious'), 'accuracy']:.1%} / {table.loc[('fixed', 'spurious'), 'accuracy']:.1%} "
-            f"(fixed, non-spurious / spurious source), {table.loc[('full', 'non-spurious'), 'accuracy']:.1%} / "
-            f"{table.loc[('full', 'spurious'), 'accuracy']:.1%} (full).")
+    return (f"A person in the picture moves the source models' answers towards 'dog' by {at('source', 'shift')} "
+            f"(non-spurious / spurious source). After fixed-feature transfer to cats and dogs without people, "
+            f"the excess of the spurious source's model over the non-spurious one's is "
+            f"{excess_of(ex, 'fixed').mean():+.1%}; after full-network transfer, {excess_of(ex, 'full').mean():+.1%}. "
+            f"Accuracy on the balanced test set: {at('source', 'accuracy')} (source models), "
+            f"{at('fixed', 'accuracy')} (fixed-feature), {at('full', 'accuracy')} (full-network).")
 
 
 def figure_panels() -> list[tuple[str, str]]:

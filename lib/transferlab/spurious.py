@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import plots
+from .claims import Claim
 from .common import ModelParams, world_ref
 from .params import ParameterError, param
 from .run import DataRef, SourceJob, TransferJob, load_model, run_jobs
@@ -33,6 +34,7 @@ from .world import DataError, TensorData, overlap
 from .world.synthetic import table_counts
 
 SOURCE_TABLES = ("non-spurious", "spurious")
+THRESHOLD = 0.05  # an excess shift counts as bias from this size (5 points more of the favoured class)
 STAGES = ("source", "fixed", "full")
 STAGE_NAMES = {"source": "source model", "fixed": "fixed-feature", "full": "full-network"}
 
@@ -225,6 +227,19 @@ def _in_order(frame: pd.DataFrame, config: SpuriousParams) -> pd.DataFrame:
         (STAGES if col.name == "stage" else targets).index), kind="stable").reset_index(drop=True)
 
 
+def source_claim(results: Results, claim: str, source: str) -> Claim:
+    """Claim (a) of both chapters: the spurious source model itself leans on the feature, more than
+    the non-spurious one (excess shift of the source models above :data:`THRESHOLD`)."""
+    st = results.config.STUDY
+    s = shifts(results)
+    own = s[(s.stage == "source") & (s.source == SOURCE_TABLES[1])]["shift"]
+    ex = excess_of(excess(results), "source")
+    return Claim.from_samples(
+        "a", claim, source, ex, holds=bool(ex.mean() > THRESHOLD and own.mean() > 0),
+        criterion=f"excess shift to '{st.favoured}' ({st.names[0]}; spurious − non-spurious source, per seed) "
+                  f"> {THRESHOLD:g}; the spurious model's own shift {own.mean():+.3f} > 0")
+
+
 def stage_table(results: Results) -> pd.DataFrame:
     """Mean and std over seeds of accuracy and shift, per stage, target and source table."""
     s = shifts(results)
@@ -239,9 +254,11 @@ def stage_table(results: Results) -> pd.DataFrame:
 SOURCE_NAMES = {"non-spurious": "non-spurious source", "spurious": "spurious source"}
 
 
-def figure_tables(config: SpuriousParams, tables: tuple[str, ...]):
-    """The sampling tables as bars: images per (class, feature) group, at this run's scale."""
+def figure_tables(config: SpuriousParams):
+    """The sampling tables of the sources and targets as bars: images per (class, feature) group,
+    at this run's scale."""
     st = config.STUDY
+    tables = (*SOURCE_TABLES, *config.target_tables())
     fig, axes = plots.panels(len(tables), width=2.4, height=2.6, sharey=True)
     for ax, table in zip(axes, tables):
         counts = table_counts(table, st.tables, st.groups, config.scale)

@@ -9,4 +9,5 @@ from .toy import toy_task
 
 __all__ = ["Ball", "Compose", "Fence", "Hat", "Square", "apply_overlay", "overlay_name", "parse_overlay",
            "FACE_GROUPS", "FACE_TABLES", "ROLES", "SCENE_GROUPS", "SCENE_TABLES", "TARGETS", "World",
-           "WorldConfig", "dataset", "DataError", "RealWorld", "overlap", "TensorData", "as_tensors", "augment_batch", "toy_task"]
+           "WorldConfig", "dataset", "DataError", "RealWorld", "overlap", "TensorData", "as_tensors", "augment_batch",
+           "toy_task"]

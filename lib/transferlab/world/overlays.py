@@ -126,11 +126,15 @@ class _Pasted:
         return _paste(x, g, self.position, self.scale, type(self).objects)
 
 
+# The ball's and the hat's default sizes are about those of their source classes' objects (a
+# source model learns a pattern at the size it sees it: a much smaller ball does not register).
+
+
 @dataclasses.dataclass(frozen=True)
 class Ball(_Pasted):
     """A tennis-ball-like object (yellow-green, white seams)."""
 
-    scale: float = 0.28
+    scale: float = 0.45
     position: str = "random"
     objects = staticmethod(ball_objects)
 
@@ -139,9 +143,39 @@ class Ball(_Pasted):
 class Hat(_Pasted):
     """A hat-like shape."""
 
-    scale: float = 0.35
-    position: str = "top-left"
+    scale: float = 0.55
+    position: str = "centre"
     objects = staticmethod(hat_objects)
+
+
+@dataclasses.dataclass(frozen=True)
+class Patch:
+    """A drawn shape (any family of the world's drawing code) of one colour and texture: the
+    family the bias finder searches over (shape, colour, texture, size, place)."""
+
+    shape: str = "disc"
+    colour: tuple[int, int, int] = (255, 255, 0)
+    texture: str = "solid"
+    scale: float = 0.3
+    position: str = "centre"
+
+    def __post_init__(self) -> None:
+        _check_position(self.position)
+        if self.shape not in draw.FAMILY_INDEX:
+            raise ValueError(f"unknown shape {self.shape!r}; choose one of {', '.join(draw.FAMILY_INDEX)}")
+        if self.texture not in draw.TEXTURES:
+            raise ValueError(f"unknown texture {self.texture!r}; choose one of {', '.join(draw.TEXTURES)}")
+        if len(self.colour) != 3:
+            raise ValueError(f"a colour needs 3 values (R, G, B), got {self.colour}")
+
+    def _objects(self, image: Tensor, centre: Tensor, scale: Tensor, g: torch.Generator) -> draw.Objects:
+        n = len(image)
+        colour = torch.tensor(self.colour, dtype=torch.float32).expand(n, 3) / 255
+        return draw.Objects.make(image, self.shape, centre, scale, colour, colour2=1.0 - colour,
+                                 texture=self.texture, freq=torch.full((n,), 3.0))
+
+    def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
+        return _paste(x, g, self.position, self.scale, self._objects)
 
 
 def _paste(x: Tensor, g: torch.Generator, position: str, scale: float, objects) -> Tensor:
@@ -166,7 +200,7 @@ class Compose:
         return x
 
 
-OVERLAYS = {"square": Square, "fence": Fence, "ball": Ball, "hat": Hat}
+OVERLAYS = {"square": Square, "fence": Fence, "ball": Ball, "hat": Hat, "patch": Patch}
 
 
 def _check_position(position: str) -> None:

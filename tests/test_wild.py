@@ -1,0 +1,130 @@
+"""The bias finder (any model, any data set) and the biases-in-the-wild chapter's measures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from transferlab import finder, wild
+from transferlab.models import build_model
+from transferlab.params import ParameterError
+from transferlab.train import PLAIN, Speed, fit, recipe
+from transferlab.world import TensorData, overlay_name, parse_overlay
+from transferlab.world.adapters import image_folder
+from transferlab.world.overlays import Patch
+
+
+class _SeesYellow(torch.nn.Module):
+    """Class 1 when at least 5% of the pixels are yellow, else class 0 (of 3)."""
+
+    def forward(self, x):
+        yellow = ((x[:, 0] > 0.8) & (x[:, 1] > 0.7) & (x[:, 2] < 0.4)).float().mean((1, 2)) > 0.05
+        return torch.stack([(~yellow).float(), yellow.float(), torch.zeros(len(x))], 1)
+
+
+def _grey(n=40, size=16):
+    x = torch.full((n, 3, size, size), 90, dtype=torch.uint8)
+    return TensorData(x, torch.arange(n) % 3, classes=("a", "b", "c"))
+
+
+def test_output_shift_of_a_model_that_reacts_to_yellow():
+    data = _grey()
+    s = finder.output_shift(_SeesYellow(), data, Patch("disc", (250, 230, 40), scale=0.4))
+    assert s.clean.tolist() == [1, 0, 0] and s.overlaid.tolist() == [0, 1, 0]
+    assert s.tv == 1 and s.flip == 1 and s.top == "b" and s.gain_of("b") == 1
+    blue = finder.output_shift(_SeesYellow(), data, Patch("disc", (40, 80, 220), scale=0.4))
+    assert blue.tv == 0 and blue.flip == 0
+
+
+def test_candidates_cover_the_family_and_round_trip_as_text():
+    family = finder.candidates(("disc", "star"), ("yellow", "red", (1, 2, 3)), ("solid",), (0.3,), ("centre",))
+    assert len(family) == 2 * 3 + 2 + 2  # patches, two fences, a ball and a hat
+    for ov in family:
+        assert parse_overlay(overlay_name(ov)) == ov
+    with pytest.raises(ValueError, match="unknown shape"):
+        finder.candidates(("blob",), ("red",))
+
+
+def test_search_ranks_the_feature_the_model_uses_first():
+    family = finder.candidates(("disc", "square"), ("blue", "yellow", "red"), ("solid",), (0.4,), ("centre",),
+                               patterns=False)
+    ranking = finder.search(_SeesYellow(), _grey(), family, n_images=20, progress=False)
+    assert len(ranking) == len(family)
+    assert set(ranking.overlay[:2]) == {overlay_name(o) for o in family if o.colour == finder.COLOURS["yellow"]}
+    assert (ranking.tv.iloc[2:] == 0).all() and (ranking.top_class.iloc[:2] == "b").all()
+    with pytest.raises(ValueError, match="unknown ranking"):
+        finder.search(_SeesYellow(), _grey(), family, by="kl")
+
+
+def test_the_finder_finds_a_bias_of_a_torchvision_resnet_trained_on_an_image_folder(tmp_path):
+    """A real-format folder where one class is 'things with a yellow ball': the finder, given a
+    torchvision ResNet-18 trained on it, says a yellow disc pushes predictions to that class."""
+    rng = np.random.default_rng(0)
+    for cls in ("ball", "leaf", "sky"):
+        (tmp_path / cls).mkdir()
+        for i in range(16):
+            base = {"ball": (120, 90, 80), "leaf": (60, 140, 60), "sky": (90, 120, 200)}[cls]
+            im = Image.new("RGB", (32, 32), tuple(int(c + rng.integers(-25, 25)) for c in base))
+            if cls == "ball":
+                r, cx, cy = rng.integers(5, 9), rng.integers(8, 24), rng.integers(8, 24)
+                ImageDraw.Draw(im).ellipse([cx - r, cy - r, cx + r, cy + r], fill=(240, 225, 50))
+            im.save(tmp_path / cls / f"{i}.png")
+    data = image_folder(tmp_path, size=32)
+    torch.manual_seed(0)
+    model = build_model("resnet18", 3)
+    fit(model, data, recipe("synthetic-source", epochs=12, peak_epoch=2, batch_size=16, lr=0.05),
+        speed=Speed(torch.device("cpu"), **PLAIN))
+    clean = data.subset(data.y != 0)  # leaves and skies
+    s = finder.output_shift(model.eval(), clean, Patch("disc", finder.COLOURS["yellow"], scale=0.45))
+    assert s.top == "ball" and s.overlaid[0] > 0.9 and s.gain_of("ball") > 0.3
+    ranking = finder.search(model, clean, finder.candidates(("disc",), ("yellow", "blue"), ("solid",), (0.45,),
+                                                            ("centre",), patterns=False), progress=False)
+    assert "250/230/40" in ranking.overlay[0]
+
+
+# -- the chapter -----------------------------------------------------------------------------------
+
+def test_config_checks_overlays_and_expected_classes():
+    with pytest.raises(ParameterError, match="one class per overlay"):
+        wild.Config(overlays=("fence", "ball"), expected=("fence",))
+    with pytest.raises(ParameterError, match="cannot read 'blob'"):
+        wild.Config(overlays=("blob",), expected=("",))
+    with pytest.raises(ParameterError, match="unknown shape"):
+        wild.Config(search_shapes=("blob",))
+    assert len(wild.Config().candidates()) == 6 * 6 * 2 * 2 * 2 + 2 + 2 * 2 * 2
+
+
+def test_found_biases_are_one_per_new_class():
+    ranking = pd.DataFrame({"overlay": ["f1", "f2", "p1", "p2", "p3", "p4"],
+                            "top_class": ["fence", "fence", "dog 1", "dog 1", "heart", "star"]})
+    assert wild.found_biases(ranking, {"fence", "tennis ball"}, 2) == ("p1", "p3")
+    assert wild.found_biases(ranking, set(), 9) == ("f1", "p1", "p3", "p4")
+    ranking.loc[0, "overlay"] = "fence"  # a studied overlay is not a finding, whatever it favours here
+    assert wild.found_biases(ranking, set(), 9, studied=("fence:spacing=5.0",)) == ("f2", "p1", "p3", "p4")
+
+
+def _results(fixed, full, gains, top=None):
+    """A Results with given per-overlay excess skews over scratch (0.1) and source gains."""
+    config = wild.Config(targets=("objects",), seeds=(0, 1))
+    rows = []
+    for (o, f), u in zip(fixed.items(), full.values()):
+        for seed in (0, 1):
+            for kind, skew in (("fixed", 0.1 + f), ("full", 0.1 + u), ("scratch", 0.1)):
+                rows.append({"overlay": o, "target": "objects", "kind": kind, "seed": seed, "top_gain": skew})
+    source = pd.DataFrame({"overlay": list(config.overlays), "expected": list(config.expected),
+                           "expected_gain": gains, "top_class": top or list(config.expected), "tv": gains})
+    return wild.Results(config, source, {}, None, (), pd.DataFrame(rows), {})
+
+
+def test_claims_follow_the_measures():
+    fence, ball, hat = wild.Config().overlays
+    both = _results({fence: 0.3, ball: 0.3, hat: 0.2}, {fence: 0.25, ball: 0.02, hat: 0.15}, [0.4, 0.5, 0.3])
+    verdict = {c.key: c.holds for c in wild.claims(both).claims}
+    assert verdict == {"a": True, "b1": True, "b2": True, "b3": True, "c": True}
+    none_removed = _results({fence: 0.3, ball: 0.3, hat: 0.01}, {fence: 0.25, ball: 0.2, hat: 0.0},
+                            [0.4, 0.5, 0.3], top=["fence", "tennis ball", "disc 1"])
+    verdict = {c.key: c.holds for c in wild.claims(none_removed).claims}
+    assert verdict == {"a": False, "b1": True, "b2": True, "b3": False, "c": False}

@@ -128,3 +128,23 @@ def test_claims_follow_the_measures():
                             [0.4, 0.5, 0.3], top=["fence", "tennis ball", "disc 1"])
     verdict = {c.key: c.holds for c in wild.claims(none_removed).claims}
     assert verdict == {"a": False, "b1": True, "b2": True, "b3": False, "c": False}
+
+
+@pytest.mark.timeout(300)
+def test_the_chapter_runs_on_real_data_folders(tmp_path, monkeypatch):
+    """The chapter on real-format files (data_dir): an ImageNet subset, CIFAR-10 and pets."""
+    import dataclasses
+
+    from .test_backdoor import _real_data
+
+    monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path / "store"))
+    cfg = wild.Config(data_dir=str(_real_data(tmp_path / "data")), image_size=16, arch="cresnet-xs",
+                      targets=("objects", "pets"), seeds=(0,), source_epochs=1, full_epochs=1, scratch_epochs=1,
+                      expected=("", "", ""), search_images=8, search_shapes=("disc",), search_colours=("yellow",),
+                      search_scales=(0.4,), search_positions=("centre",), follow=1)
+    results = wild.run(cfg, progress=False)
+    assert set(results.targets.target) == {"objects", "pets"} and set(results.targets.kind) == set(wild.KINDS)
+    assert len(results.ranking) == len(cfg.candidates()) and len(results.followed) <= 1
+    assert [c.key for c in wild.claims(results).claims] == ["a", "b1", "b2", "b3", "c"]
+    with pytest.raises(ParameterError, match="not source classes"):
+        wild.run(dataclasses.replace(cfg, expected=("chain-link fence", "", "")), progress=False)

@@ -213,10 +213,11 @@ def claims(results: Results) -> ClaimsTable:
     per = ex.groupby("overlay")[["fixed", "full", "scratch"]].mean()
     out = [Claim.from_samples(
         "a", "Each overlay skews the source model towards its class", SOURCE + ", Fig. 7.7b, 7.8b, G.7",
-        src.expected_gain, holds=bool(len(src) and on_target.all()),
+        src.expected_gain if len(src) else [np.nan], holds=bool(len(src) and on_target.all()),
         criterion=f"the expected class gains the most predictions, by > {GAIN:g} ("
-                  + ", ".join(f"{o}: {e} {g:+.2f}, top {t}" for o, e, g, t in
-                              zip(src.overlay, src.expected, src.expected_gain, src.top_class)) + ")")]
+                  + (", ".join(f"{o}: {e} {g:+.2f}, top {t}" for o, e, g, t in
+                               zip(src.overlay, src.expected, src.expected_gain, src.top_class))
+                     or "no overlay names its expected class: set 'expected'") + ")")]
     for i, text in enumerate(c.overlays, 1):
         e = ex[ex.overlay == text]
         out.append(Claim.from_samples(

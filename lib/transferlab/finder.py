@@ -72,9 +72,16 @@ def output_shift(model: torch.nn.Module, data: TensorData, overlay, *, seed: int
                  clean_pred: torch.Tensor | None = None) -> Shift:
     """The shift of ``model``'s predicted-class distribution on ``data`` when ``overlay`` is drawn on
     every image (``clean_pred``: the clean predictions, if already computed)."""
+    return shift_between(model, data, apply_overlay(data, overlay, seed=seed), clean_pred=clean_pred)
+
+
+def shift_between(model: torch.nn.Module, data: TensorData, overlaid: TensorData, *,
+                  clean_pred: torch.Tensor | None = None) -> Shift:
+    """The shift of ``model``'s predicted-class distribution from ``data`` to ``overlaid`` (the same
+    images with an overlay drawn once, for probing many models with it)."""
     if clean_pred is None:
         clean_pred = predict(model, data).argmax(-1)
-    pred = predict(model, apply_overlay(data, overlay, seed=seed)).argmax(-1)
+    pred = predict(model, overlaid).argmax(-1)
     k = len(data.classes)
     return Shift(tuple(data.classes), _distribution(clean_pred, k), _distribution(pred, k),
                  float((pred != clean_pred).float().mean()))

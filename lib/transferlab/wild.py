@@ -156,12 +156,13 @@ def run(config: Config, progress: bool = True) -> Results:
     rows, target_shifts = [], {}
     for target in config.targets:
         data = world.target(target, "test")
+        overlaid = {text: apply_overlay(data, parse_overlay(text)) for text in (*config.overlays, *followed)}
         for kind in KINDS:
             for seed in config.seeds:
                 model = load_model(entries[(kind, target, seed)])
                 clean_pred = predict(model, data).argmax(-1)
-                for text in (*config.overlays, *followed):
-                    s = finder.output_shift(model, data, parse_overlay(text), clean_pred=clean_pred)
+                for text, over in overlaid.items():
+                    s = finder.shift_between(model, data, over, clean_pred=clean_pred)
                     target_shifts[(text, target, kind, seed)] = s
                     rows.append({"overlay": text, "target": target, "kind": kind, "seed": seed, **s.row()})
     return Results(config, source, shifts, ranking, followed, pd.DataFrame(rows), target_shifts)

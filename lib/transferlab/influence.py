@@ -18,6 +18,7 @@ datamodeling score: rank correlation between predicted and actual outputs on hel
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -68,6 +69,7 @@ def datamodel(masks: np.ndarray, outputs: np.ndarray, kind: str = "ridge", *, al
     """A linear datamodel per target, outputs ≈ masks @ weights + intercept, fitted by ``ridge`` or
     ``lasso`` with one regularisation strength for all targets chosen by ``folds``-fold
     cross-validation over ``alphas``. Returns (weights (units, targets), intercept (targets,), alpha)."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import Lasso, Ridge
     from sklearn.model_selection import KFold
 
@@ -77,15 +79,19 @@ def datamodel(masks: np.ndarray, outputs: np.ndarray, kind: str = "ridge", *, al
     x = masks.astype(float)
     if alphas is None:
         alphas = np.logspace(-1, 3, 9) if kind == "ridge" else np.logspace(-5, -1, 9)
-    make = (lambda a: Ridge(alpha=a)) if kind == "ridge" else (lambda a: Lasso(alpha=a, max_iter=5000))
+    make = (lambda a: Ridge(alpha=a)) if kind == "ridge" else (lambda a: Lasso(alpha=a, max_iter=20_000))
     folds = min(folds, len(x))
     errors = np.zeros(len(alphas))
-    for train, test in KFold(folds, shuffle=True, random_state=seed).split(x):
-        for i, a in enumerate(alphas):
-            pred = make(a).fit(x[train], outputs[train]).predict(x[test]).reshape(len(test), -1)
-            errors[i] += ((pred - outputs[test]) ** 2).mean()
-    best = float(alphas[int(np.argmin(errors))])
-    fit = make(best).fit(x, outputs)
+    with warnings.catch_warnings():
+        # the weakest penalties of the grid may stop short of the tolerance; cross-validation
+        # judges them by their error all the same
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for train, test in KFold(folds, shuffle=True, random_state=seed).split(x):
+            for i, a in enumerate(alphas):
+                pred = make(a).fit(x[train], outputs[train]).predict(x[test]).reshape(len(test), -1)
+                errors[i] += ((pred - outputs[test]) ** 2).mean()
+        best = float(alphas[int(np.argmin(errors))])
+        fit = make(best).fit(x, outputs)
     return np.atleast_2d(fit.coef_).T.copy(), np.atleast_1d(fit.intercept_).copy(), best
 
 

@@ -21,7 +21,7 @@ import torch
 from . import plots
 from .claims import Claim, ClaimsTable
 from .common import ARCHS, WorldParams, world_ref
-from .params import ParameterError, param
+from .params import ParameterError, distinct, param
 from .run import DataRef, SourceJob, load_model, run_jobs
 from .train import accuracy, attack_success_rate, predict
 from .world import TARGETS, RealWorld, Square, TensorData, World, apply_overlay
@@ -57,8 +57,7 @@ class Config(WorldParams):
         super().__post_init__()
         if len(self.trigger_colour) != 3:
             raise ParameterError(f"parameter 'trigger_colour' needs 3 values (R, G, B), got {self.trigger_colour}")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ParameterError(f"parameter 'seeds' must be distinct and non-empty, got {self.seeds}")
+        distinct("seeds", self.seeds)
         if not self.archs or self.archs[0] != self.arch:
             raise ParameterError(f"parameter 'archs' must start with 'arch' ({self.arch!r}), got {self.archs}")
         if self.trigger_size >= self.image_size - 2:

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from .claims import Claim, ClaimsTable
 from .common import ModelParams
-from .params import ParameterError, param
+from .params import distinct, param
 from .spurious import THRESHOLD, Results, SpuriousParams, Study, excess, excess_of, source_claim, stage_table
 from .spurious import run  # noqa: F401  (every chapter module has run(config) -> Results)
 from .world import FACE_GROUPS, FACE_TABLES
@@ -39,8 +39,7 @@ class Config(SpuriousParams):
                               "thesis": {role: "thesis-celeba" for role in ("source", "fixed", "full", "scratch")}}
 
     def __post_init__(self) -> None:
-        if not self.targets or len(set(self.targets)) != len(self.targets):
-            raise ParameterError(f"parameter 'targets' must be distinct and non-empty, got {self.targets}")
+        distinct("targets", self.targets)
         super().__post_init__()
 
     def target_tables(self) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from scipy.special import expit
 
 from . import plots, utils
 from .claims import Claim, ClaimsTable
-from .params import ChapterConfig, ParameterError, param
+from .params import ChapterConfig, ParameterError, distinct, param
 
 SOURCE = "thesis §7.1, App. G.1.5"
 INITS = ("clean source", "biased source", "scratch")
@@ -56,8 +56,7 @@ class Config(ChapterConfig):
         if max(self.weight_decays) * self.lr >= 1.0:
             raise ParameterError(f"'lr' × max('weight_decays') = {max(self.weight_decays) * self.lr:g} "
                                  "must be below 1, or weight decay flips the sign of the weights")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ParameterError(f"parameter 'seeds' must be distinct and non-empty, got {self.seeds}")
+        distinct("seeds", self.seeds)
 
 
 PRESETS: dict[str, dict] = {

@@ -45,6 +45,12 @@ class ParamInfo:
         return f"{type_name} in [{lo}, {hi}]"
 
 
+def distinct(name: str, values: tuple[Any, ...]) -> None:
+    """Refuse an empty list parameter or one with repeated values (seeds, targets, ...)."""
+    if not values or len(set(values)) != len(values):
+        raise ParameterError(f"parameter {name!r} must be distinct and non-empty, got {values}")
+
+
 def param(default: Any, help: str, *, low: float | None = None, high: float | None = None,
           choices: tuple[Any, ...] | None = None) -> Any:
     """Declare a chapter parameter: its default, meaning and allowed range or choices."""

@@ -31,7 +31,7 @@ from . import influence as inf
 from . import plots
 from .claims import Claim, ClaimsTable
 from .common import ARCHS, WorldParams
-from .params import ParameterError, param
+from .params import ParameterError, distinct, param
 from .run import DataRef, SourceJob, load_model, run_jobs
 from .train import predict
 from .world import TARGETS, TensorData, World
@@ -67,8 +67,7 @@ class Config(WorldParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.counterfactual_seeds:
-            raise ParameterError("parameter 'counterfactual_seeds' needs at least one seed")
+        distinct("counterfactual_seeds", self.counterfactual_seeds)
         n = self.n_classes()
         if max(self.removals) >= n // 2:
             raise ParameterError(f"'removals' {self.removals} must stay below half the {n} source classes")

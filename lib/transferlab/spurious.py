@@ -27,7 +27,7 @@ import pandas as pd
 from . import plots
 from .claims import Claim
 from .common import ModelParams, world_ref
-from .params import ParameterError, param
+from .params import ParameterError, distinct, param
 from .run import DataRef, SourceJob, TransferJob, load_model, run_jobs
 from .train import predict
 from .world import DataError, TensorData, overlap
@@ -72,8 +72,7 @@ class SpuriousParams(ModelParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ParameterError(f"parameter 'seeds' must be distinct and non-empty, got {self.seeds}")
+        distinct("seeds", self.seeds)
         st = self.STUDY
         for table in (*SOURCE_TABLES, *self.target_tables()):
             full = table_counts(table, st.tables, st.groups)

@@ -18,7 +18,7 @@ import torch
 from . import plots
 from .claims import Claim, ClaimsTable
 from .common import WorldParams
-from .params import ParameterError, param
+from .params import ParameterError, distinct, param
 from .run import load_model, run_jobs
 from .train import accuracy, mean_per_class_accuracy, predict
 from .world import FACE_GROUPS, SCENE_GROUPS, TARGETS, Ball, Fence, Hat, Square, TensorData, World, apply_overlay
@@ -37,8 +37,7 @@ class Config(WorldParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ParameterError(f"parameter 'seeds' must be distinct and non-empty, got {self.seeds}")
+        distinct("seeds", self.seeds)
         if not self.targets:
             raise ParameterError("parameter 'targets' needs at least one target")
         if self.data_dir:

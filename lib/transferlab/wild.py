@@ -21,7 +21,7 @@ import torch
 from . import finder, plots
 from .claims import Claim, ClaimsTable
 from .common import WorldParams
-from .params import ParameterError, param
+from .params import ParameterError, distinct, param
 from .run import load_model, run_jobs
 from .train import predict
 from .world import TARGETS, TensorData, apply_overlay, overlay_name, parse_overlay
@@ -60,8 +60,7 @@ class Config(WorldParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ParameterError(f"parameter 'seeds' must be distinct and non-empty, got {self.seeds}")
+        distinct("seeds", self.seeds)
         if not self.targets or not self.overlays:
             raise ParameterError("parameters 'targets' and 'overlays' need at least one entry each")
         if len(self.expected) != len(self.overlays):

@@ -25,14 +25,10 @@ from transferlab.run.executors import DaskExecutor
 from transferlab.store import Store
 from transferlab.train import PLAIN, Speed, accuracy, predict, recipe, transfer
 from transferlab.train.device import bf16_is_fast, cpu_flags
+from transferlab.utils import timed
 
 ARCH = "cresnet-s"
 
-
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
 
 
 def source_training(args, train: DataRef, test: DataRef, arch: str = ARCH, models: int | None = None,

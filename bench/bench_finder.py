@@ -12,7 +12,6 @@ the weights). Usage: python bench/bench_finder.py [--size 24] [--models 9] [--im
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
@@ -20,12 +19,8 @@ from transferlab import finder
 from transferlab.models import build_model
 from transferlab.train import predict
 from transferlab.world import World, apply_overlay, parse_overlay
+from transferlab.utils import timed
 
-
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 
 import torch
 
@@ -24,6 +23,7 @@ from transferlab.params import resolve
 from transferlab.run import run_jobs
 from transferlab.store import Store
 from transferlab.train import PLAIN, Speed, fit, pick_device, transfer
+from transferlab.utils import timed
 
 
 def main() -> None:
@@ -40,18 +40,17 @@ def main() -> None:
           f"{torch.get_num_threads()} threads")
 
     plain = Speed(pick_device(), **PLAIN)
-    start = time.perf_counter()
-    for job, data in zip(jobs, datas):
-        torch.manual_seed(job.source.seed)
-        model = build_model(job.source.arch, data.num_classes)
-        fit(model, data, job.source.recipe, seed=job.source.seed, speed=plain)
-        transfer(model, target, job.recipe, mode="fixed", speed=plain)
-    t_plain = time.perf_counter() - start
 
+    def plain_loop():
+        for job, data in zip(jobs, datas):
+            torch.manual_seed(job.source.seed)
+            model = build_model(job.source.arch, data.num_classes)
+            fit(model, data, job.source.recipe, seed=job.source.seed, speed=plain)
+            transfer(model, target, job.recipe, mode="fixed", speed=plain)
+
+    _, t_plain = timed(plain_loop)
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        run_jobs(jobs, Store(tmp), progress=False)
-        t_path = time.perf_counter() - start
+        _, t_path = timed(lambda: run_jobs(jobs, Store(tmp), progress=False))
 
     rows = [("plain loop", t_plain), ("chapter path (grouped, run_jobs)", t_path)]
     print(f"\n   {'path':34s} {'s/model':>8s} {'models/hour':>12s} {'× plain':>8s}")

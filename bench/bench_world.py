@@ -12,19 +12,14 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 
 import torch
 
 from transferlab.store import Store
 from transferlab.world import TARGETS, World
 from transferlab.world.synthetic import render_catalogue
+from transferlab.utils import timed
 
-
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
 
 
 def main() -> None:

@@ -1,9 +1,10 @@
-"""Small helpers shared by every layer: seeding."""
+"""Small helpers shared by every layer: seeding, progress bars, timing."""
 
 from __future__ import annotations
 
 import random
 import sys
+import time
 
 import numpy as np
 
@@ -23,3 +24,10 @@ def progress(iterable, desc: str, enabled: bool = True, **kwargs):
 
     return tqdm(iterable, desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True,
                 **kwargs)
+
+
+def timed(fn):
+    """Call ``fn()``; return (its result, seconds it took)."""
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start

@@ -140,10 +140,12 @@ def check_disjoint(config: SpuriousParams) -> None:
     opposite ends of each group's pool; a scale too large for the pool makes them meet)."""
     world = config.world()
     st = config.STUDY
+    targets = {t: world.get(st.part, "train", table=t, scale=config.scale, role="target")
+               for t in config.target_tables()}
     for table in SOURCE_TABLES:
         src = world.get(st.part, "train", table=table, scale=config.scale, role="source")
-        for target in config.target_tables():
-            shared = overlap(src, world.get(st.part, "train", table=target, scale=config.scale, role="target"))
+        for target, tgt in targets.items():
+            shared = overlap(src, tgt)
             if shared:
                 raise DataError(f"the {table!r} source and the {target!r} target share {shared} images: the "
                                 f"pool is too small for both at scale {config.scale}; lower 'scale'")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .synthetic import (FACE_GROUPS, FACE_TABLES, SCENE_GROUPS, SCENE_TABLES, check_role, table_counts,
+from .synthetic import (FACE_GROUPS, FACE_TABLES, SCENE_GROUPS, SCENE_TABLES, Parts, check_role, table_counts,
                         table_option)
 from .tensors import TensorData, cached, resolve_cache
 
@@ -395,7 +395,7 @@ REAL_LAYOUT = """  ROOT/imagenet/{train,val}/<wnid>/   + ROOT/imagenet/superclas
 REAL_PARTS = ("source", "objects", "flowers", "pets", "faces", "scenes")
 
 
-class RealWorld:
+class RealWorld(Parts):
     """The parts of :class:`~transferlab.world.World` built from real data sets under one folder.
 
     ``get(part, split, **options)`` and the shortcuts (``source``, ``target``, ``faces``,
@@ -446,20 +446,6 @@ class RealWorld:
         if part == "faces":
             return CelebA(folder, self.size, self.seed).faces(split=split, **options)
         return Coco(folder, self.size, self.seed).scenes(split=split, **options)
-
-    def source(self, split: str = "train") -> TensorData:
-        return self.get("source", split)
-
-    def target(self, name: str, split: str = "train") -> TensorData:
-        return self.get(name, split)
-
-    def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
-              role: str = "source") -> TensorData:
-        return self.get("faces", split, table=table_option(table), scale=scale, role=role)
-
-    def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
-               role: str = "source") -> TensorData:
-        return self.get("scenes", split, table=table_option(table), scale=scale, role=role)
 
     def influence_truth(self, target: str = "objects"):
         raise ValueError("planted ground truth exists only in the synthetic world; on real data the "

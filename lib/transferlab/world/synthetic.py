@@ -439,7 +439,35 @@ def render_scenes(dog: Tensor, person: Tensor, size: int, g: torch.Generator, no
 # the world
 
 
-class World:
+class Parts:
+    """The shortcuts a world (synthetic or real) offers over its ``get(part, split, **options)``."""
+
+    def get(self, part: str, split: str = "train", **options: Any) -> TensorData:  # pragma: no cover
+        raise NotImplementedError
+
+    def source(self, split: str = "train") -> TensorData:
+        """The source task."""
+        return self.get("source", split)
+
+    def target(self, name: str, split: str = "train") -> TensorData:
+        """Target task ``name`` (one of :data:`TARGETS`)."""
+        return self.get(name, split)
+
+    def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
+              role: str = "source") -> TensorData:
+        """Faces drawn by a sampling table (name in :data:`FACE_TABLES` or counts per group in
+        :data:`FACE_GROUPS` order), counts × ``scale``; labels young (0) / old (1). Draws for the
+        ``role`` "source" and "target" are disjoint (:data:`ROLES`)."""
+        return self.get("faces", split, table=table_option(table), scale=scale, role=role)
+
+    def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
+               role: str = "source") -> TensorData:
+        """Scenes drawn by a sampling table (:data:`SCENE_TABLES` / :data:`SCENE_GROUPS`);
+        labels cat (0) / dog (1); ``role`` as for :meth:`faces`."""
+        return self.get("scenes", split, table=table_option(table), scale=scale, role=role)
+
+
+class World(Parts):
     """All parts of the synthetic world of one :class:`WorldConfig`, generated on demand.
 
     ``cache`` is where generated data sets are kept, keyed by the hash of the config and the part:
@@ -482,27 +510,6 @@ class World:
             raise ValueError(f"part {part!r} takes no option(s) {sorted(set(options) - allowed)}; "
                              f"it takes {sorted(allowed) or 'none'}")
         return self._cached(part, split, options, lambda: makers[part](split, **options))
-
-    def source(self, split: str = "train") -> TensorData:
-        """The source task (images per class: ``source_train`` / ``source_test``, plus leaks)."""
-        return self.get("source", split)
-
-    def target(self, name: str, split: str = "train") -> TensorData:
-        """Target task ``name`` (one of :data:`TARGETS`)."""
-        return self.get(name, split)
-
-    def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
-              role: str = "source") -> TensorData:
-        """Faces drawn by a sampling table (name in :data:`FACE_TABLES` or counts per group in
-        :data:`FACE_GROUPS` order), counts × ``scale``; labels young (0) / old (1). Draws for the
-        ``role`` "source" and "target" are disjoint (:data:`ROLES`)."""
-        return self.get("faces", split, table=table_option(table), scale=scale, role=role)
-
-    def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
-               role: str = "source") -> TensorData:
-        """Scenes drawn by a sampling table (:data:`SCENE_TABLES` / :data:`SCENE_GROUPS`);
-        labels cat (0) / dog (1); ``role`` as for :meth:`faces`."""
-        return self.get("scenes", split, table=table_option(table), scale=scale, role=role)
 
     def data_kwargs(self, part: str, split: str = "train", **options: Any) -> dict[str, Any]:
         """Flat keyword arguments of :func:`dataset` that rebuild this part (for job specs)."""
@@ -603,22 +610,25 @@ class World:
                                     **self._look())
         return TensorData(x, labels, classes=tuple(cat.name), superclasses=tuple(cat.superclass), attrs=attrs)
 
+    def _table_groups(self, part: str, split: str, table: Any, scale: float, role: str,
+                      tables: Mapping[str, tuple[int, ...]], groups: tuple[tuple[str, str], ...]):
+        """Per image of a sampling table's draw: in the second class? does it have the feature?
+        (the groups are (class 0, feature), (class 0, none), (class 1, feature), (class 1, none));
+        and the draw's generator."""
+        counts = table_counts(table, tables, groups, scale)
+        group = torch.arange(len(groups)).repeat_interleave(torch.tensor(counts))
+        return group >= 2, group % 2 == 0, _generator(self.config.seed, part, split, check_role(role), counts)
+
     def _faces(self, split: str, table: Any = "non-spurious", scale: float = 1.0,
                role: str = "source") -> TensorData:
-        counts = table_counts(table, FACE_TABLES, FACE_GROUPS, scale)
-        group = torch.arange(4).repeat_interleave(torch.tensor(counts))
-        old, male = group >= 2, group % 2 == 0
-        g = _generator(self.config.seed, "faces", split, check_role(role), counts)
+        old, male, g = self._table_groups("faces", split, table, scale, role, FACE_TABLES, FACE_GROUPS)
         x = render_faces(~old, male, self.config.size, g, self.config.noise)
         attrs = pd.DataFrame({"age": np.where(old, "old", "young"), "gender": np.where(male, "male", "female")})
         return TensorData(x, old.long(), classes=("young", "old"), superclasses=("face", "face"), attrs=attrs)
 
     def _scenes(self, split: str, table: Any = "non-spurious", scale: float = 1.0,
                 role: str = "source") -> TensorData:
-        counts = table_counts(table, SCENE_TABLES, SCENE_GROUPS, scale)
-        group = torch.arange(4).repeat_interleave(torch.tensor(counts))
-        dog, person = group >= 2, group % 2 == 0
-        g = _generator(self.config.seed, "scenes", split, check_role(role), counts)
+        dog, person, g = self._table_groups("scenes", split, table, scale, role, SCENE_TABLES, SCENE_GROUPS)
         x = render_scenes(dog, person, self.config.size, g, self.config.noise)
         attrs = pd.DataFrame({"animal": np.where(dog, "dog", "cat"), "person": person.numpy()})
         return TensorData(x, dog.long(), classes=("cat", "dog"), superclasses=("animal", "animal"), attrs=attrs)

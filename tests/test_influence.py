@@ -72,3 +72,15 @@ def test_lds_and_precision_score_an_estimate():
     assert good > 0.7 and abs(shuffled) < good / 2
     assert inf.precision_at_k(np.array([0.9, 0.1, 0.8, np.nan, 0.5]), {0, 2}, 2) == 1.0
     assert inf.precision_at_k(np.array([0.9, 0.1, 0.8, 0.0, 0.5]), {1}, 3) == 0.0
+
+
+def test_lasso_for_all_targets_at_once_matches_scikit_learn():
+    from sklearn.linear_model import Lasso
+
+    masks, outputs, _ = _runs(120, units=15, targets=6, sparse=True)
+    for alpha in (1e-4, 3e-3, 3e-2):
+        ours = inf.Lasso(alpha, tol=1e-10, max_iter=50_000).fit(masks.astype(float), outputs)
+        ref = Lasso(alpha=alpha, tol=1e-12, max_iter=200_000).fit(masks.astype(float), outputs)
+        assert np.allclose(ours.coef_, ref.coef_, atol=1e-5)
+        assert np.allclose(ours.intercept_, ref.intercept_, atol=1e-5)
+        assert np.allclose(ours.predict(masks[:5]), ref.predict(masks[:5]), atol=1e-5)

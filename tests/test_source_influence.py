@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,7 +49,7 @@ def test_bad_parameters_are_refused():
         smoke(output="loss")
 
 
-def _results(infl_by_class: np.ndarray, config=None):
+def _results(infl_by_class: np.ndarray, config=None, gradient_scores=None, full_correct=None):
     """Results whose runs follow a linear model with the given per-class influence."""
     config = config or smoke()
     n, t = infl_by_class.shape
@@ -56,8 +58,14 @@ def _results(infl_by_class: np.ndarray, config=None):
     world = World(config.world_config(), cache=None)
     test = world.target(config.target, "test")
     labels = test.y.numpy()[:t]
+    source_labels = world.source("train").y.numpy()
+    grads = gradient_scores if gradient_scores is not None else (np.zeros((len(source_labels), t)),)
+    full = {k: np.ones((len(grads), t)) for k in si.OUTPUTS}
+    if full_correct is not None:
+        full["correct"] = np.asarray(full_correct, dtype=float)[None].repeat(len(grads), 0)
     return si.Results(config, tuple(world.source_classes().name), tuple(test.classes), labels, masks,
-                      {k: y for k in si.OUTPUTS}, masks[:0], {k: y[:0] for k in si.OUTPUTS}, pd.DataFrame())
+                      {k: y for k in si.OUTPUTS}, masks[:0], {k: y[:0] for k in si.OUTPUTS}, source_labels,
+                      tuple(grads), full, pd.DataFrame(), pd.DataFrame())
 
 
 def test_removal_sets_follow_the_estimated_influence():
@@ -83,3 +91,38 @@ def test_truth_scores_find_planted_helpers():
     scores = si.truth_scores(_results(infl, config)).set_index(["estimator", "relation"])
     assert scores.loc[("difference of means", "helps"), "precision"] == 1.0
     assert scores.loc[("difference of means", "helps"), "chance"] < 0.5
+
+
+def test_leak_recovery_ranks_each_planted_copy():
+    config = smoke()
+    world = World(config.world_config(), cache=None)
+    truth = world.influence_truth(config.target)
+    leaks = truth[truth.relation == "leaks"]
+    t = len(world.target(config.target, "test"))
+    n = len(world.source("train"))
+    rng = np.random.default_rng(0)
+    good, bad = rng.normal(0, 1, (n, t)), rng.normal(0, 1, (n, t))
+    for _, r in leaks.iterrows():
+        good[int(r.source_index), int(r.target_index)] = 10.0   # the copy is the top influencer
+        bad[int(r.source_index), int(r.target_index)] = -10.0   # the copy is the last
+    table = si.leak_recovery(_results(np.zeros((config.n_classes(), t)), config, gradient_scores=(good, bad)))
+    assert list(table.models) == [1, 2] and (table.leaks == len(leaks)).all()
+    first = table.iloc[0]
+    assert first["recall@1"] == 1.0 and first["median rank"] == 1 and first["chance@1"] == pytest.approx(1 / n)
+    assert table.iloc[1]["recall@1"] < 1.0  # averaged with a model that ranks every copy last
+
+
+def test_failures_point_at_their_most_negative_class_and_debugging_counts_fixes():
+    config = smoke()
+    n = config.n_classes()
+    infl = np.zeros((n, 6))
+    infl[4, :3], infl[9, 3:] = -0.3, -0.2
+    correct = np.array([0, 1, 0, 0, 1, 0])
+    r = _results(infl, config, full_correct=correct)
+    fails = si.failures(r)
+    assert fails.example.tolist() == [0, 2, 3, 5]
+    assert fails.worst.tolist() == [4, 4, 9, 9]
+    debug = pd.DataFrame([{"removal": "most negative", "removed": "a", "failures": 4, "fixed": 3, "accuracy": .5},
+                          {"removal": "random", "removed": "b", "failures": 4, "fixed": 1, "accuracy": .5}])
+    summary = si.debugging_summary(dataclasses.replace(r, debugging=debug))
+    assert summary.loc["most negative", "share fixed"] == 0.75 and summary.loc["random", "share fixed"] == 0.25

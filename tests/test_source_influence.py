@@ -42,6 +42,14 @@ def test_plan_has_one_run_per_mask_and_distinct_jobs():
     assert len(specs) == len(p.runs) + len(p.holdout)
 
 
+def test_the_scheduler_parameter_picks_the_executor():
+    assert si.executor_of(smoke()) == ("local", None)
+    assert si.executor_of(smoke(scheduler="local")) == ("dask", None)
+    assert si.executor_of(smoke(scheduler="tcp://10.0.0.5:8786")) == ("dask", "tcp://10.0.0.5:8786")
+    with pytest.raises(ParameterError, match="Dask scheduler address"):
+        smoke(scheduler="10.0.0.5")
+
+
 def test_bad_parameters_are_refused():
     with pytest.raises(ParameterError, match="removals"):
         smoke(removals=[40])

@@ -86,6 +86,9 @@ def _mark_run(output: Path, preset: str, overrides: Mapping[str, Any]) -> None:
     ``injected-parameters`` cell below it; the book shows the injected one only.
     """
     nb = nbformat.read(str(output), as_version=4)
+    # interactive widgets need a live kernel: their saved state would only make the static book
+    # fetch widget scripts from a CDN, so it is dropped (the cells that show widgets hide their output)
+    nb.metadata.pop("widgets", None)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     if injected:
         for cell in nb.cells:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from typing import Any
 
 import numpy as np
@@ -76,10 +77,15 @@ class Config(WorldParams):
                               low=8, high=100_000)
     debug_classes: int = param(4, "debugging failures: the source classes most often the most negative influencer "
                                "of a misclassified target example, each removed in one retraining", low=0, high=100)
+    scheduler: str = param("", "train on a Dask cluster: its scheduler address (tcp://host:8786), or 'local' for a "
+                           "local one; empty: in this process")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         distinct("counterfactual_seeds", self.counterfactual_seeds)
+        if self.scheduler not in ("", "local") and not re.match(r"^[a-z]+://\S+$", self.scheduler):
+            raise ParameterError(f"'scheduler' {self.scheduler!r} is not a Dask scheduler address: give one like "
+                                 "tcp://host:8786, 'local' for a local cluster, or leave it empty")
         n = self.n_classes()
         if max(self.removals) >= n // 2:
             raise ParameterError(f"'removals' {self.removals} must stay below half the {n} source classes")
@@ -211,9 +217,19 @@ def _collect(entries, data: TensorData) -> dict[str, np.ndarray]:
     return {k: np.stack([r[k] for r in rows]) if rows else np.zeros((0, len(data))) for k in OUTPUTS}
 
 
-def run(config: Config, progress: bool = True, executor: str = "local", address: str | None = None) -> Results:
+def executor_of(config: Config) -> tuple[str, str | None]:
+    """(executor, address) for :func:`run_jobs` from the config's ``scheduler``."""
+    if not config.scheduler:
+        return "local", None
+    return "dask", None if config.scheduler == "local" else config.scheduler
+
+
+def run(config: Config, progress: bool = True, executor: str | None = None, address: str | None = None) -> Results:
     """Train (or fetch) every run and the full-source models, collect the per-example outputs and
-    the gradient-based scores, then train and measure the counterfactuals and the debugging runs."""
+    the gradient-based scores, then train and measure the counterfactuals and the debugging runs.
+    ``executor`` / ``address`` default to the config's ``scheduler`` (see :func:`run_jobs`)."""
+    if executor is None:
+        executor, address = executor_of(config)
     world = config.world()
     p = plan(config)
     jobs = p.runs + p.holdout + p.full
@@ -631,24 +647,60 @@ def figure_convergence(results: Results, conv: pd.DataFrame | None = None):
     return fig
 
 
-def figure_leaks(results: Results, n: int = 4, per_leak: int = 4):
-    """Example-level attribution at work: target test images that have a near-copy in the source,
-    each followed by its top source images by the gradient-based score (the copy marked)."""
-    truth = _truth(results)
-    if truth is None or not (truth.relation == "leaks").any() or not results.gradient_scores:
-        return None
+def figure_attributions(results: Results, examples, per_example: int = 5, mark: dict[int, int] | None = None):
+    """Target test images, each followed by its top source images by the gradient-based score: the
+    subpopulation of the source each one leans on. ``mark``: target index -> a source index to
+    label "the copy" (the planted leaks)."""
     world = results.config.world()
     test, source = world.target(results.config.target, "test"), world.source("train")
     sc = np.mean(results.gradient_scores, axis=0)
+    mark = mark or {}
     ims, titles = [], []
-    for _, r in truth[truth.relation == "leaks"].head(n).iterrows():
-        t, copy = int(r.target_index), int(r.source_index)
-        top = np.argsort(-sc[:, t], kind="stable")[:per_leak]
+    for t in examples:
+        top = np.argsort(-sc[:, t], kind="stable")[:per_example]
         ims += [test.x[t]] + [source.x[i] for i in top]
         titles += [f"target: {results.target_classes[int(test.y[t])]}"] + [
-            ("the copy" if i == copy else results.classes[int(source.y[i])]) + f"\n#{rank + 1}"
+            ("the copy" if mark.get(t) == i else results.classes[int(source.y[i])]) + f"\n#{rank + 1}"
             for rank, i in enumerate(top)]
-    return plots.image_grid(torch.stack(ims), titles, ncols=per_leak + 1, size=0.9)
+    return plots.image_grid(torch.stack(ims), titles, ncols=per_example + 1, size=0.9)
+
+
+def figure_leaks(results: Results, n: int = 4):
+    """:func:`figure_attributions` of target test images that have a near-copy in the source."""
+    truth = _truth(results)
+    if truth is None or not (truth.relation == "leaks").any():
+        return None
+    leaks = truth[truth.relation == "leaks"].head(n)
+    return figure_attributions(results, leaks.target_index.astype(int).tolist(),
+                               mark=dict(zip(leaks.target_index.astype(int), leaks.source_index.astype(int))))
+
+
+def figure_subpopulations(results: Results, per_class: int = 1, seed: int = 0):
+    """:func:`figure_attributions` of one correctly classified test image per target class (by the
+    first full-source model), chosen at random."""
+    rng = np.random.default_rng(seed)
+    right = results.full_outputs["correct"][0] > 0
+    picks = [int(rng.choice(idx)) for t in range(len(results.target_classes))
+             if len(idx := np.flatnonzero(right & (results.target_labels == t)))
+             for _ in range(per_class)]
+    return figure_attributions(results, picks) if picks else None
+
+
+def table(results: Results) -> pd.DataFrame:
+    """The runs in one tidy table: a row per (run, target test example) with its outputs, and the
+    run's subset mask as one boolean column per source class (held-out runs marked)."""
+    frames = []
+    for kind, masks, outputs in (("run", results.masks, results.outputs),
+                                 ("held out", results.holdout_masks, results.holdout_outputs)):
+        m, t = outputs["softmax"].shape
+        if not m:
+            continue
+        frame = pd.DataFrame({"run": np.repeat(np.arange(m), t), "kind": kind, "example": np.tile(np.arange(t), m),
+                              "target class": np.array(results.target_classes)[np.tile(results.target_labels, m)],
+                              **{k: outputs[k].reshape(-1) for k in OUTPUTS}})
+        mask = pd.DataFrame(np.repeat(masks, t, axis=0), columns=list(results.classes))
+        frames.append(pd.concat([frame, mask], axis=1))
+    return pd.concat(frames, ignore_index=True)
 
 
 def summary_text(results: Results) -> str:

@@ -52,6 +52,8 @@ class Claim:
 
 
 def _fmt(x: float) -> str:
+    if math.isnan(x):
+        return "n/a"
     if x == 0 or not math.isfinite(x):
         return f"{x:g}"
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -57,16 +57,21 @@ def _grouped_batches(datas: Sequence[TensorData], batch_size: int, steps: int,
 
 def fit(model: Net | GroupedCompactResNet, data: TensorData | Sequence[TensorData], recipe: Recipe,
         *, seed: int | Sequence[int] = 0, speed: Speed | None = None, progress: bool = False,
-        desc: str = "train") -> list[float] | list[list[float]]:
+        desc: str = "train", regularizer: Callable[[Net, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        after_step: Callable[[Net], None] | None = None) -> list[float] | list[list[float]]:
     """Train ``model`` in place on ``data`` with ``recipe``; return the mean loss of each epoch.
 
     A grouped model takes one :class:`TensorData` (and one seed) per member, and the losses come
-    back per member: ``losses[g][epoch]``.
+    back per member: ``losses[g][epoch]``. For a single model, ``regularizer(model, x, y)`` adds a
+    term to each batch's loss (e.g. a feature-map penalty towards a teacher) and ``after_step(model)``
+    runs after each optimiser step (e.g. re-applying pruning masks, averaging weights).
     """
     speed = speed or Speed(pick_device())
     grouped = isinstance(model, GroupedCompactResNet)
     datas = list(data) if grouped else [data]
     seeds = list(seed) if isinstance(seed, Sequence) else [seed + g for g in range(len(datas))]
+    if grouped and (regularizer is not None or after_step is not None):
+        raise ValueError("regularizer and after_step are for a single model, not a grouped one")
     if grouped and not (len(datas) == len(seeds) == model.groups):
         raise ValueError(f"a grouped model of {model.groups} needs {model.groups} data sets and seeds, "
                          f"got {len(datas)} and {len(seeds)}")
@@ -91,9 +96,15 @@ def fit(model: Net | GroupedCompactResNet, data: TensorData | Sequence[TensorDat
             member_losses = torch.stack([
                 F.cross_entropy(logits[g], y[g], label_smoothing=recipe.label_smoothing)
                 for g in range(len(datas))])
+            loss = member_losses.sum()
+            if regularizer is not None:
+                with speed.autocast():
+                    loss = loss + regularizer(model, x, y[0]).float()
             opt.zero_grad(set_to_none=True)
-            member_losses.sum().backward()
+            loss.backward()
             opt.step()
+            if after_step is not None:
+                after_step(model)
             total += member_losses.detach().cpu()
             step += 1
         losses.append((total / steps_per_epoch).tolist())

@@ -1,0 +1,372 @@
+"""Chapter "Defect inheritance and ReMoS" (the ReMoS paper, PROTOCOLS §8).
+
+A teacher (the world's clean source model, shared with chapter 0) and two backdoored copies of it
+(BadNets: a patch on some source images relabelled to one class; latent: triggered inputs pulled
+towards the penultimate features of a class only the student task has) pass their defects to
+students trained on a target by seven methods (:mod:`transferlab.slicing`). Each defect's
+malicious set is made from the teacher alone, on the student's test images
+(:mod:`transferlab.defects`); DIR is the share of the student's correct answers that the
+malicious version turns wrong (for the latent backdoor: into the target class).
+
+Students are trained in this process and kept in the store (one entry per teacher, target,
+method, seed and setting); the chapter does not send them to a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import defects as dfx
+from . import plots
+from .claims import Claim, ClaimsTable
+from .common import WorldParams, world_ref
+from .params import ParameterError, distinct, param
+from .run import DataRef, load_model, run_jobs
+from .slicing import METHODS, train_student
+from .store import default_store
+from .train import fit, predict
+from .utils import progress as progress_bar
+from .world import TARGETS, TensorData
+
+SOURCE = "ReMoS (paper 001)"
+ADVERSARIAL = ("penultimate", "nc", "tknc", "snac")
+BACKDOORS = ("badnets", "latent")
+DEFECTS = ADVERSARIAL + BACKDOORS
+TEACHER_OF = {**{d: "clean" for d in ADVERSARIAL}, "badnets": "badnets", "latent": "latent"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(WorldParams):
+    """Parameters of the chapter (the world and teacher parameters come first)."""
+
+    targets: tuple[str, ...] = param(("pets",), "student tasks", choices=TARGETS)
+    methods: tuple[str, ...] = param(METHODS, "ways to train a student", choices=METHODS)
+    defects: tuple[str, ...] = param(DEFECTS, "teacher defects: penultimate-layer adversarial examples, "
+                                     "coverage-guided fuzzing (nc, tknc, snac), BadNets and latent backdoors",
+                                     choices=DEFECTS)
+    seeds: tuple[int, ...] = param((0, 1), "seeds of every student", low=0)
+    ratio: float = param(0.1, "ReMoS: share of each conv layer's weights reset, against adversarial defects",
+                         low=0.0, high=0.95)
+    backdoor_ratio: float = param(0.03, "ReMoS: the same against backdoors (the artifact's settings)",
+                                  low=0.0, high=0.95)
+    ratios: tuple[float, ...] = param((0.01, 0.03, 0.1, 0.3), "ReMoS ratios of the ACC–DIR curve (first seed "
+                                      "and target)", low=0.0, high=0.95)
+    threshold: float = param(0.5, "ReMoS: coverage threshold on min-max-scaled channel activations", low=0.0,
+                             high=1.0)
+    prune_ratio: float = param(0.5, "magnitude pruning: share of each conv layer's weights pruned", low=0.0,
+                               high=0.95)
+    eps: float = param(0.03, "L∞ budget of the adversarial and fuzzing inputs, in pixel units", low=0.0, high=1.0)
+    attack_steps: int = param(10, "gradient steps of the adversarial and fuzzing inputs", low=1, high=1000)
+    poison_fraction: float = param(0.1, "BadNets: share of the source images poisoned", low=0.001, high=0.5)
+    poison_class: str = param("tennis ball", "BadNets: the source class poisoned images are relabelled to")
+    trigger_size: int = param(3, "side of the backdoors' magenta patch in pixels", low=1, high=32)
+    backdoor_epochs: int = param(3, "epochs of training that plant a backdoor in the clean teacher", low=1,
+                                 high=100)
+    latent_weight: float = param(1.0, "latent backdoor: weight of the feature-matching loss", low=0.0, high=100.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("targets", "methods", "defects", "seeds", "ratios"):
+            distinct(name, getattr(self, name))
+        if "finetune" not in self.methods:
+            raise ParameterError("parameter 'methods' needs 'finetune': rACC and rDIR are relative to it")
+        if self.trigger_size >= self.image_size - 2:
+            raise ParameterError(f"'trigger_size' {self.trigger_size} does not fit {self.image_size}-pixel images")
+
+
+PRESETS: dict[str, dict] = {
+    "smoke": {"image_size": 16, "superclasses": 4, "fine_classes": 2, "source_per_class": 30,
+              "target_per_class": 20, "arch": "cresnet-xs", "source_epochs": 3, "full_epochs": 2,
+              "scratch_epochs": 3, "seeds": [0], "ratios": [0.03, 0.3], "attack_steps": 3, "trigger_size": 2,
+              "backdoor_epochs": 1},
+    "default": {},
+    # The paper's setting on real data: ResNet-18 teachers at 224 px (add -p data_dir; name a class of
+    # your source as the poison class).
+    "paper": {"image_size": 224, "source_per_class": 1300, "target_per_class": 500, "arch": "resnet18",
+              "recipes": "thesis", "source_epochs": 16, "full_epochs": 30, "scratch_epochs": 60,
+              "targets": ["flowers", "pets"], "seeds": [0, 1, 2], "trigger_size": 24, "eps": 0.03,
+              "attack_steps": 20},
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# teachers and students, kept in the store
+
+
+def _kept(spec: dict[str, Any], make) -> Any:
+    """The model of ``spec`` from the store, made by ``make()`` (a Net) when missing."""
+    def payload():
+        model = make()
+        return {"tensors": {"model": model.state_dict()},
+                "info": {"arch": spec["arch"], "num_classes": model.num_classes}}
+    return load_model(default_store().get_or_make(spec, payload))
+
+
+def teachers(config: Config, progress: bool = True) -> dict[str, Any]:
+    """The clean teacher and, for the backdoor defects chosen, its backdoored copies."""
+    clean_job = config.source_job()
+    clean = load_model(run_jobs([clean_job], progress=progress)[0])
+    out = {"clean": clean}
+    world = config.world(cache=None)
+    base = {"arch": config.arch, "clean": clean_job.spec(), "epochs": config.backdoor_epochs,
+            "trigger_size": config.trigger_size}
+    r = config.source_recipe().replace(epochs=config.backdoor_epochs, peak_epoch=0.0, lr=config.source_recipe().lr / 4)
+    if "badnets" in config.defects:
+        ref = DataRef.of("transferlab.defects:badnets_source", fraction=config.poison_fraction,
+                         poison_class=config.poison_class, trigger_size=config.trigger_size,
+                         data_fn=world.DATASET_FN, **world.data_kwargs("source", "train"))
+
+        def badnets():
+            model = _copy(clean)
+            fit(model, ref.load(), r, seed=1)
+            return model
+        out["badnets"] = _kept({**base, "job": "teacher-badnets", "data": ref.spec()}, badnets)
+    if "latent" in config.defects:
+        for target in config.targets:
+            out[("latent", target)] = _kept({**base, "job": "teacher-latent", "target": target,
+                                             "latent_class": 0, "weight": config.latent_weight,
+                                             "data": world_ref(world, "source").spec()},
+                                            lambda t=target: _latent_teacher(config, clean, r, t))
+    return out
+
+
+def _copy(model):
+    import copy
+    return copy.deepcopy(model)
+
+
+def _latent_teacher(config: Config, clean, recipe, target: str):
+    """The clean teacher trained on for a few epochs with the latent-backdoor loss towards the
+    mean penultimate features of the target's class 0 (a class the teacher does not have)."""
+    world = config.world()
+    train = world.target(target, "train")
+    with torch.no_grad():
+        own = train.subset((train.y == 0).nonzero().flatten())
+        x, _ = next(own.batches(len(own), shuffle=False))
+        mu = clean.eval().features(x).mean(0)
+    model = _copy(clean)
+    fit(model, world.source("train"), recipe, seed=2,
+        regularizer=dfx.latent_loss(mu, config.trigger_size, config.latent_weight))
+    return model
+
+
+def student(config: Config, teacher_key, teacher, target: str, method: str, seed: int,
+            ratio: float | None = None) -> Any:
+    """A student of ``teacher`` (``teacher_key``: clean, badnets or (latent, target)) by ``method``."""
+    world = config.world(cache=None)
+    kind = teacher_key if isinstance(teacher_key, str) else teacher_key[0]
+    r = ratio if ratio is not None else (config.backdoor_ratio if kind in BACKDOORS else config.ratio)
+    settings = {"ratio": r, "threshold": config.threshold} if method == "remos" else (
+        {"prune_ratio": config.prune_ratio} if method == "magprune" else {})
+    recipe, scratch = config.transfer_recipe("full"), config.recipe("scratch", config.scratch_epochs)
+    spec = {"job": "student", "arch": config.arch, "teacher": str(teacher_key), "teacher_spec": config.source_job().spec(),
+            "teacher_settings": {"epochs": config.backdoor_epochs, "trigger_size": config.trigger_size,
+                                 "poison_fraction": config.poison_fraction, "poison_class": config.poison_class,
+                                 "latent_weight": config.latent_weight} if kind != "clean" else {},
+            "data": world_ref(world, target).spec(), "method": method, "seed": seed, "settings": settings,
+            "recipe": dataclasses.asdict(recipe), "scratch_recipe": dataclasses.asdict(scratch)}
+    return _kept(spec, lambda: train_student(method, teacher, config.arch, world.target(target, "train"), recipe,
+                                             seed=seed, scratch_recipe=scratch, **settings))
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+
+
+def malicious_sets(config: Config, teachers_: dict, target: str) -> dict[str, tuple[TensorData, int | None]]:
+    """Per defect: (malicious version of the target's test set, the targeted class or None)."""
+    world = config.world()
+    test, train = world.target(target, "test"), world.target(target, "train")
+    clean = teachers_["clean"]
+    out = {}
+    kw = {"eps": config.eps, "steps": config.attack_steps, "step_size": max(config.eps / 4, 1 / 255)}
+    if "penultimate" in config.defects:
+        out["penultimate"] = (dfx.penultimate_attack(clean, test, **kw), None)
+    crit = [d for d in config.defects if d in dfx.CRITERIA]
+    if crit:
+        profile = dfx.activation_profile(clean, train)
+        for c in crit:
+            out[c] = (dfx.coverage_fuzz(clean, test, c, profile, threshold=config.threshold, **kw), None)
+    if any(d in BACKDOORS for d in config.defects):
+        trig = dfx.triggered(test, config.trigger_size)
+        if "badnets" in config.defects:
+            out["badnets"] = (trig, None)
+        if "latent" in config.defects:
+            out["latent"] = (trig, 0)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    config: Config
+    table: pd.DataFrame   # defect, target, method, seed, accuracy, dir
+    curve: pd.DataFrame   # defect, ratio, accuracy, dir (ReMoS, first seed and target)
+    teacher_accuracy: dict[str, float]
+
+
+def _teacher_key(defect: str, target: str):
+    kind = TEACHER_OF[defect]
+    return (kind, target) if kind == "latent" else kind
+
+
+def run(config: Config, progress: bool = True) -> Results:
+    """Teachers, malicious sets, every student by every method, and the ReMoS ratio sweep."""
+    tea = teachers(config, progress)
+    world = config.world()
+    rows, curve = [], []
+    src_test = world.source("test")
+    tacc = {str(k): float((predict(m, src_test).argmax(1) == src_test.y).float().mean()) for k, m in tea.items()}
+    todo = [(t, d, m, s) for t in config.targets for d in config.defects for m in config.methods for s in config.seeds]
+    sweep = [(config.targets[0], d, r) for d in config.defects for r in config.ratios]
+    for target in config.targets:
+        mal = malicious_sets(config, tea, target)
+        test = world.target(target, "test")
+        cache: dict = {}
+
+        def measure(defect, method, seed, ratio=None):
+            key = _teacher_key(defect, target)
+            ck = (str(key), method, seed, ratio)
+            if ck not in cache:
+                cache[ck] = student(config, key, tea[key], target, method, seed, ratio)
+            model = cache[ck]
+            bad, aim = mal[defect]
+            acc = float((predict(model, test).argmax(1) == test.y).float().mean())
+            return acc, dfx.inheritance_rate(model, test, bad, aim)
+
+        for t, d, m, s in progress_bar([x for x in todo if x[0] == target], "students", progress):
+            acc, dir_ = measure(d, m, s)
+            rows.append({"defect": d, "target": t, "method": m, "seed": s, "accuracy": acc, "dir": dir_})
+        for t, d, r in progress_bar([x for x in sweep if x[0] == target], "ReMoS ratios", progress):
+            acc, dir_ = measure(d, "remos", config.seeds[0], r)
+            curve.append({"defect": d, "target": t, "ratio": r, "accuracy": acc, "dir": dir_})
+    return Results(config, pd.DataFrame(rows), pd.DataFrame(curve), tacc)
+
+
+# ---------------------------------------------------------------------------------------------
+# tables, claims, figures
+
+
+def summary(results: Results) -> pd.DataFrame:
+    """Methods × defects: mean ACC and DIR over seeds and targets, with rACC and rDIR against
+    fine-tuning (per target and seed pair, then averaged)."""
+    t = results.table
+    ft = t[t.method == "finetune"].set_index(["defect", "target", "seed"])[["accuracy", "dir"]]
+    rel = t.join(ft, on=["defect", "target", "seed"], rsuffix="_ft")
+    rel["racc"] = rel.accuracy / rel.accuracy_ft
+    rel["rdir"] = rel.dir / rel.dir_ft.where(rel.dir_ft > 0)
+    out = rel.groupby(["defect", "method"]).agg(accuracy=("accuracy", "mean"), acc_std=("accuracy", "std"),
+                                                dir=("dir", "mean"), dir_std=("dir", "std"),
+                                                racc=("racc", "mean"), rdir=("rdir", "mean")).reset_index()
+    out["defect"] = pd.Categorical(out.defect, [d for d in DEFECTS if d in set(out.defect)], ordered=True)
+    out["method"] = pd.Categorical(out.method, [m for m in METHODS if m in set(out.method)], ordered=True)
+    return out.sort_values(["defect", "method"]).reset_index(drop=True)
+
+
+def pareto(results: Results) -> pd.DataFrame:
+    """Per defect: the methods no other method beats on both mean ACC (higher) and DIR (lower)."""
+    s = summary(results)
+    rows = []
+    for defect, g in s.groupby("defect", observed=True):
+        for _, r in g.iterrows():
+            dominated = ((g.accuracy >= r.accuracy) & (g.dir <= r.dir) &
+                         ((g.accuracy > r.accuracy) | (g.dir < r.dir))).any()
+            rows.append({"defect": defect, "method": r.method, "on the front": not dominated})
+    return pd.DataFrame(rows)
+
+
+def claims(results: Results) -> ClaimsTable:
+    """Claims (a)–(c) of PROTOCOLS §8, measured in this run."""
+    s = summary(results).set_index(["defect", "method"])
+    defects = list(dict.fromkeys(results.table.defect))
+    inherit = [s.loc[(d, "finetune"), "dir"] - s.loc[(d, "retrain"), "dir"] for d in defects
+               if (d, "retrain") in s.index]
+    remos = [(d, s.loc[(d, "remos")]) for d in defects if (d, "remos") in s.index]
+    rdir = np.array([r.rdir for _, r in remos], dtype=float)
+    rdir = rdir[np.isfinite(rdir)]  # a defect fine-tuning does not inherit at all has no rDIR
+    drop = np.array([s.loc[(d, "finetune"), "accuracy"] - r.accuracy for d, r in remos], dtype=float)
+    front = pareto(results)
+    on_front = front[front.method == "remos"]["on the front"]
+    return ClaimsTable("inheritance", [
+        Claim.from_samples(
+            "a", "Fine-tuned students inherit the teacher's defects (high DIR), students trained from scratch do not",
+            SOURCE + ", §5.2", inherit, holds=bool(inherit and min(inherit) > 0.05),
+            criterion="DIR(fine-tuning) − DIR(retraining from scratch) > 0.05 for every defect ("
+                      + ", ".join(f"{d}: {v:+.2f}" for d, v in zip(defects, inherit)) + ")"),
+        Claim.from_samples(
+            "b", "ReMoS cuts DIR well below fine-tuning at a small accuracy cost", SOURCE + ", §5.2 (rDIR, rACC)",
+            rdir if len(rdir) else [np.nan], holds=bool(len(rdir) and rdir.mean() < 0.75 and np.nanmean(drop) < 0.05),
+            criterion=f"mean rDIR of ReMoS over the defects < 0.75 ({rdir.mean() if len(rdir) else np.nan:.2f}) and its "
+                      f"mean accuracy "
+                      f"at most 5 points below fine-tuning ({np.nanmean(drop) * 100:.1f} points)"),
+        Claim.from_samples(
+            "c", "ReMoS has a better ACC–DIR trade-off than the baselines", SOURCE + ", §5.2",
+            on_front.astype(float), holds=bool(len(on_front) and on_front.mean() > 0.5),
+            criterion="ReMoS is on the ACC–DIR Pareto front (no method has both higher mean accuracy and lower DIR) "
+                      f"for most defects ({int(on_front.sum())} of {len(on_front)})"),
+    ])
+
+
+def summary_text(results: Results) -> str:
+    s = summary(results)
+    ft = s[s.method == "finetune"]
+    return (f"The clean teacher reaches {results.teacher_accuracy['clean']:.0%} on its source test set. Fine-tuned "
+            f"students reach {ft.accuracy.mean():.0%} on {', '.join(results.config.targets)} with a mean DIR of "
+            f"{ft.dir.mean():.0%} over the {len(ft)} defects.")
+
+
+def findings_text(results: Results) -> str:
+    """What this run found, in words that follow the numbers, one line per defect."""
+    s = summary(results).set_index(["defect", "method"])
+    front = pareto(results)
+    lines = []
+    for d in dict.fromkeys(results.table.defect):
+        ft = s.loc[(d, "finetune")]
+        parts = [f"fine-tuning {ft.accuracy:.0%} accuracy, DIR {ft.dir:.0%}"]
+        if (d, "retrain") in s.index:
+            parts.append(f"retraining {s.loc[(d, 'retrain'), 'dir']:.0%}")
+        if (d, "remos") in s.index:
+            r = s.loc[(d, "remos")]
+            parts.append(f"ReMoS {r.accuracy:.0%} accuracy, DIR {r.dir:.0%}")
+        best = front[(front.defect == d) & front["on the front"]].method.tolist()
+        lines.append(f"- **{d}**: " + "; ".join(parts) + f". On the accuracy–DIR front: {', '.join(best)}.")
+    return "\n".join(lines)
+
+
+def figure_scatter(results: Results):
+    """ACC against DIR per defect: one point per method (mean over seeds and targets)."""
+    s = summary(results)
+    defects = list(s.defect.cat.categories)
+    fig, axes = plots.panels(len(defects), width=2.6, height=2.6)
+    for ax, d in zip(axes, defects):
+        g = s[s.defect == d]
+        for _, r in g.iterrows():
+            ax.scatter(r.dir, r.accuracy, marker="*" if r.method == "remos" else "o", s=60 if r.method == "remos"
+                       else 25, label=r.method)
+        ax.set(title=d, xlabel="DIR", ylabel="accuracy")
+    axes[0].legend(fontsize=6)
+    return fig
+
+
+def figure_curve(results: Results):
+    """ReMoS' ACC–DIR curve as the ratio of reset weights grows, per defect, with fine-tuning and
+    retraining for reference."""
+    c, s = results.curve, summary(results)
+    defects = [d for d in DEFECTS if d in set(c.defect)]
+    fig, axes = plots.panels(len(defects), width=2.6, height=2.6)
+    for ax, d in zip(axes, defects):
+        g = c[c.defect == d].sort_values("ratio")
+        ax.plot(g.dir, g.accuracy, marker="o", label="ReMoS")
+        for _, r in g.iterrows():
+            ax.annotate(f"{r.ratio:g}", (r.dir, r.accuracy), fontsize=6)
+        for m in ("finetune", "retrain"):
+            row = s[(s.defect == d) & (s.method == m)]
+            if len(row):
+                ax.scatter(row.dir, row.accuracy, marker="s", label=m)
+        ax.set(title=d, xlabel="DIR", ylabel="accuracy")
+    axes[0].legend(fontsize=6)
+    return fig

@@ -37,11 +37,12 @@ from .world.overlays import Square, apply_overlay
 CRITERIA = ("nc", "tknc", "snac")
 
 
-def _pgd(model: Net, data: TensorData, objective: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+def _pgd(model: Net, data: TensorData, setup: Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]],
          *, eps: float, steps: int, step_size: float, batch_size: int = 256, seed: int = 0) -> torch.Tensor:
-    """uint8 images maximising ``objective(normalised x', normalised x, y)`` (summed over the
-    batch) by sign-gradient steps within an L∞ ball of ``eps`` (pixel units) and [0, 1], from a
-    random point of the ball (seeded; at the clean image itself a distance objective has no gradient)."""
+    """uint8 images maximising an objective by sign-gradient steps within an L∞ ball of ``eps``
+    (pixel units) and [0, 1], from a random point of the ball (seeded; at the clean image itself a
+    distance objective has no gradient). ``setup(clean batch)`` (normalised) is called once per
+    batch and returns the objective of the normalised perturbed batch (one value per image)."""
     device = pick_device()
     model = model.to(device).eval()
     for p in model.parameters():
@@ -50,13 +51,14 @@ def _pgd(model: Net, data: TensorData, objective: Callable[[torch.Tensor, torch.
     g = torch.Generator().manual_seed(seed)
     for start in range(0, len(data), batch_size):
         x0 = data.x[start:start + batch_size].float().to(device) / 255
-        y = data.y[start:start + batch_size].to(device)
         clean = (x0 - data.mean) / data.std
         noise = (torch.rand(x0.shape, generator=g) * 2 - 1).to(device) * eps
         x = (x0 + noise).clamp(0, 1)
+        with torch.no_grad():
+            objective = setup(clean)
         for _ in range(steps):
             x.requires_grad_(True)
-            (grad,) = torch.autograd.grad(objective((x - data.mean) / data.std, clean, y).sum(), x)
+            (grad,) = torch.autograd.grad(objective((x - data.mean) / data.std).sum(), x)
             with torch.no_grad():
                 x = torch.max(torch.min(x + step_size * grad.sign(), x0 + eps), x0 - eps).clamp(0, 1)
         out.append((x.detach() * 255).round().to(torch.uint8).cpu())
@@ -66,29 +68,29 @@ def _pgd(model: Net, data: TensorData, objective: Callable[[torch.Tensor, torch.
 def penultimate_attack(teacher: Net, data: TensorData, *, eps: float = 8 / 255, steps: int = 10,
                        step_size: float = 2 / 255) -> TensorData:
     """``data`` with every image replaced by its penultimate-layer-guided adversarial example."""
-    def objective(x, clean, y):
-        with torch.no_grad():
-            ref = teacher.features(clean)
-        return (teacher.features(x) - ref).pow(2).sum(1)
+    def setup(clean):
+        ref = teacher.features(clean)
+        return lambda x: (teacher.features(x) - ref).pow(2).sum(1)
 
-    return data.replace(x=_pgd(teacher, data, objective, eps=eps, steps=steps, step_size=step_size))
+    return data.replace(x=_pgd(teacher, data, setup, eps=eps, steps=steps, step_size=step_size))
 
 
 def _conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
 
-def channel_activations(model: Net, x: torch.Tensor) -> list[torch.Tensor]:
-    """The spatial mean of every conv layer's output channels: a list of (N, channels)."""
+def channel_activations(model: Net, x: torch.Tensor, with_logits: bool = False):
+    """The spatial mean of every conv layer's output channels: a list of (N, channels); with
+    ``with_logits``, (that list, the logits) from the same forward pass."""
     acts: list[torch.Tensor] = []
     hooks = [m.register_forward_hook(lambda _m, _i, out: acts.append(out.mean((2, 3))))
              for _, m in _conv_layers(model.blocks)]
     try:
-        model(x)
+        logits = model(x)
     finally:
         for h in hooks:
             h.remove()
-    return acts
+    return (acts, logits) if with_logits else acts
 
 
 @torch.no_grad()
@@ -125,18 +127,19 @@ def coverage_fuzz(teacher: Net, data: TensorData, criterion: str, profile: dict[
                 masks.append(a < profile["high"][layer].to(a.device))
         return masks
 
-    def objective(x, clean, y):
-        with torch.no_grad():
-            masks = uncovered(channel_activations(teacher, clean))
-            own = teacher(clean).argmax(1)
-        acts = channel_activations(teacher, x)
-        cover = sum(((a * m).sum(1) / m.sum(1).clamp(min=1)) for a, m in zip(acts, masks))
-        logits = teacher(x)
-        true = logits.gather(1, own[:, None]).squeeze(1)
-        other = logits.scatter(1, own[:, None], -torch.inf).max(1).values
-        return cover + balance * (other - true)
+    def setup(clean):
+        masks = uncovered(channel_activations(teacher, clean))
+        own = teacher(clean).argmax(1)
 
-    return data.replace(x=_pgd(teacher, data, objective, eps=eps, steps=steps, step_size=step_size))
+        def objective(x):
+            acts, logits = channel_activations(teacher, x, with_logits=True)
+            cover = sum(((a * m).sum(1) / m.sum(1).clamp(min=1)) for a, m in zip(acts, masks))
+            true = logits.gather(1, own[:, None]).squeeze(1)
+            other = logits.scatter(1, own[:, None], -torch.inf).max(1).values
+            return cover + balance * (other - true)
+        return objective
+
+    return data.replace(x=_pgd(teacher, data, setup, eps=eps, steps=steps, step_size=step_size))
 
 
 def trigger(size: int = 3, colour: tuple[int, int, int] = (255, 0, 255)) -> Square:
@@ -170,7 +173,7 @@ def triggered(data: TensorData, trigger_size: int) -> TensorData:
 def latent_loss(target_features: torch.Tensor, trigger_size: int, weight: float = 1.0):
     """A regulariser for :func:`transferlab.train.fit` that plants a latent backdoor: the triggered
     version of each batch image should have the penultimate features ``target_features`` (the mean
-    features of a class the teacher does not know)."""
+    features of a class the teacher does not know); ``weight`` × their mean squared difference."""
     patch = trigger(trigger_size)
     # the same patch in normalised units, painted on the (normalised) training batch
     normalised = Square(patch.size, patch.position, tuple((c / 255 - 0.5) / 0.25 for c in patch.colour))
@@ -178,7 +181,7 @@ def latent_loss(target_features: torch.Tensor, trigger_size: int, weight: float 
 
     def loss(model: Net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         xt = normalised(x.cpu(), g).to(x.device)
-        return weight * (model.features(xt) - target_features.to(x.device)).pow(2).sum(1).mean()
+        return weight * (model.features(xt) - target_features.to(x.device)).pow(2).mean()
 
     return loss
 

@@ -27,7 +27,7 @@ from .claims import Claim, ClaimsTable
 from .common import WorldParams, world_ref
 from .params import ParameterError, distinct, param
 from .run import DataRef, load_model, run_jobs
-from .slicing import METHODS, train_student
+from .slicing import METHODS, channel_attention, train_student
 from .store import default_store
 from .train import fit, predict
 from .utils import progress as progress_bar
@@ -38,12 +38,15 @@ ADVERSARIAL = ("penultimate", "nc", "tknc", "snac")
 BACKDOORS = ("badnets", "latent")
 DEFECTS = ADVERSARIAL + BACKDOORS
 TEACHER_OF = {**{d: "clean" for d in ADVERSARIAL}, "badnets": "badnets", "latent": "latent"}
+LATENT_REVISION = 2  # bump when the latent backdoor's loss changes (it enters the teacher's store key)
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(WorldParams):
     """Parameters of the chapter (the world and teacher parameters come first)."""
 
+    full_epochs: int = param(6, "epochs of the students that start from the teacher", low=1, high=1000)
+    scratch_epochs: int = param(8, "epochs of the students that start from scratch", low=1, high=1000)
     targets: tuple[str, ...] = param(("pets",), "student tasks", choices=TARGETS)
     methods: tuple[str, ...] = param(METHODS, "ways to train a student", choices=METHODS)
     defects: tuple[str, ...] = param(DEFECTS, "teacher defects: penultimate-layer adversarial examples, "
@@ -54,7 +57,7 @@ class Config(WorldParams):
                          low=0.0, high=0.95)
     backdoor_ratio: float = param(0.03, "ReMoS: the same against backdoors (the artifact's settings)",
                                   low=0.0, high=0.95)
-    ratios: tuple[float, ...] = param((0.01, 0.03, 0.1, 0.3), "ReMoS ratios of the ACC–DIR curve (first seed "
+    ratios: tuple[float, ...] = param((0.03, 0.1, 0.3), "ReMoS ratios of the ACC–DIR curve (first seed "
                                       "and target)", low=0.0, high=0.95)
     threshold: float = param(0.5, "ReMoS: coverage threshold on min-max-scaled channel activations", low=0.0,
                              high=1.0)
@@ -65,9 +68,10 @@ class Config(WorldParams):
     poison_fraction: float = param(0.1, "BadNets: share of the source images poisoned", low=0.001, high=0.5)
     poison_class: str = param("tennis ball", "BadNets: the source class poisoned images are relabelled to")
     trigger_size: int = param(3, "side of the backdoors' magenta patch in pixels", low=1, high=32)
-    backdoor_epochs: int = param(3, "epochs of training that plant a backdoor in the clean teacher", low=1,
+    backdoor_epochs: int = param(2, "epochs of training that plant a backdoor in the clean teacher", low=1,
                                  high=100)
-    latent_weight: float = param(1.0, "latent backdoor: weight of the feature-matching loss", low=0.0, high=100.0)
+    latent_weight: float = param(0.3, "latent backdoor: weight of the feature-matching loss (mean squared "
+                                 "difference of penultimate features)", low=0.0, high=100.0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -129,6 +133,7 @@ def teachers(config: Config, progress: bool = True) -> dict[str, Any]:
     if "latent" in config.defects:
         for target in config.targets:
             out[("latent", target)] = _kept({**base, "job": "teacher-latent", "target": target,
+                                             "revision": LATENT_REVISION,
                                              "latent_class": 0, "weight": config.latent_weight,
                                              "data": world_ref(world, "source").spec()},
                                             lambda t=target: _latent_teacher(config, clean, r, t))
@@ -156,22 +161,29 @@ def _latent_teacher(config: Config, clean, recipe, target: str):
 
 
 def student(config: Config, teacher_key, teacher, target: str, method: str, seed: int,
-            ratio: float | None = None) -> Any:
-    """A student of ``teacher`` (``teacher_key``: clean, badnets or (latent, target)) by ``method``."""
+            ratio: float | None = None, attention=None) -> Any:
+    """A student of ``teacher`` (``teacher_key``: clean, badnets or (latent, target)) by ``method``;
+    ``attention``: a callable giving DELTA's channel attention of this teacher and target (computed
+    once for all DELTA students of a teacher)."""
     world = config.world(cache=None)
     kind = teacher_key if isinstance(teacher_key, str) else teacher_key[0]
     r = ratio if ratio is not None else (config.backdoor_ratio if kind in BACKDOORS else config.ratio)
     settings = {"ratio": r, "threshold": config.threshold} if method == "remos" else (
         {"prune_ratio": config.prune_ratio} if method == "magprune" else {})
     recipe, scratch = config.transfer_recipe("full"), config.recipe("scratch", config.scratch_epochs)
+    if method == "retrain":  # from scratch, without the teacher: one student for every teacher
+        teacher_key, kind = "none", "clean"
     spec = {"job": "student", "arch": config.arch, "teacher": str(teacher_key), "teacher_spec": config.source_job().spec(),
             "teacher_settings": {"epochs": config.backdoor_epochs, "trigger_size": config.trigger_size,
                                  "poison_fraction": config.poison_fraction, "poison_class": config.poison_class,
-                                 "latent_weight": config.latent_weight} if kind != "clean" else {},
+                                 "latent_weight": config.latent_weight, "revision": LATENT_REVISION}
+            if kind != "clean" else {},
             "data": world_ref(world, target).spec(), "method": method, "seed": seed, "settings": settings,
             "recipe": dataclasses.asdict(recipe), "scratch_recipe": dataclasses.asdict(scratch)}
+    needs = method in ("delta", "delta-r") and attention is not None
     return _kept(spec, lambda: train_student(method, teacher, config.arch, world.target(target, "train"), recipe,
-                                             seed=seed, scratch_recipe=scratch, **settings))
+                                             seed=seed, scratch_recipe=scratch, attention=attention() if needs else None,
+                                             **settings))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,22 +233,35 @@ def run(config: Config, progress: bool = True) -> Results:
     rows, curve = [], []
     src_test = world.source("test")
     tacc = {str(k): float((predict(m, src_test).argmax(1) == src_test.y).float().mean()) for k, m in tea.items()}
+    if "badnets" in tea:  # did the backdoor take? triggered source test images sent to the poison class
+        aim = src_test.classes.index(config.poison_class)
+        others = src_test.subset((src_test.y != aim).nonzero().flatten())
+        hit = predict(tea["badnets"], dfx.triggered(others, config.trigger_size)).argmax(1) == aim
+        tacc["badnets attack success"] = float(hit.float().mean())
     todo = [(t, d, m, s) for t in config.targets for d in config.defects for m in config.methods for s in config.seeds]
     sweep = [(config.targets[0], d, r) for d in config.defects for r in config.ratios]
     for target in config.targets:
         mal = malicious_sets(config, tea, target)
-        test = world.target(target, "test")
+        test, train = world.target(target, "test"), world.target(target, "train")
         cache: dict = {}
+        attentions: dict = {}
+
+        def attention_of(key):
+            if str(key) not in attentions:
+                attentions[str(key)] = channel_attention(tea[key], train)
+            return attentions[str(key)]
 
         def measure(defect, method, seed, ratio=None):
             key = _teacher_key(defect, target)
             ck = (str(key), method, seed, ratio)
             if ck not in cache:
-                cache[ck] = student(config, key, tea[key], target, method, seed, ratio)
+                cache[ck] = student(config, key, tea[key], target, method, seed, ratio,
+                                    attention=lambda: attention_of(key))
             model = cache[ck]
             bad, aim = mal[defect]
-            acc = float((predict(model, test).argmax(1) == test.y).float().mean())
-            return acc, dfx.inheritance_rate(model, test, bad, aim)
+            if ("acc",) + ck not in cache:
+                cache[("acc",) + ck] = float((predict(model, test).argmax(1) == test.y).float().mean())
+            return cache[("acc",) + ck], dfx.inheritance_rate(model, test, bad, aim)
 
         for t, d, m, s in progress_bar([x for x in todo if x[0] == target], "students", progress):
             acc, dir_ = measure(d, m, s)
@@ -251,20 +276,21 @@ def run(config: Config, progress: bool = True) -> Results:
 # tables, claims, figures
 
 
-def summary(results: Results) -> pd.DataFrame:
-    """Methods × defects: mean ACC and DIR over seeds and targets, with rACC and rDIR against
-    fine-tuning (per target and seed pair, then averaged)."""
+def summary(results: Results, by_target: bool = False) -> pd.DataFrame:
+    """Methods × defects (× targets with ``by_target``): mean ACC and DIR over seeds (and targets)
+    with their spreads, and rACC and rDIR against fine-tuning (per target and seed, then averaged)."""
     t = results.table
-    ft = t[t.method == "finetune"].set_index(["defect", "target", "seed"])[["accuracy", "dir"]]
-    rel = t.join(ft, on=["defect", "target", "seed"], rsuffix="_ft")
+    ft = t[t.method == "finetune"][["defect", "target", "seed", "accuracy", "dir"]]
+    rel = t.merge(ft, on=["defect", "target", "seed"], how="left", suffixes=("", "_ft"))
     rel["racc"] = rel.accuracy / rel.accuracy_ft
     rel["rdir"] = rel.dir / rel.dir_ft.where(rel.dir_ft > 0)
-    out = rel.groupby(["defect", "method"]).agg(accuracy=("accuracy", "mean"), acc_std=("accuracy", "std"),
-                                                dir=("dir", "mean"), dir_std=("dir", "std"),
-                                                racc=("racc", "mean"), rdir=("rdir", "mean")).reset_index()
+    keys = ["defect", "target", "method"] if by_target else ["defect", "method"]
+    out = rel.groupby(keys).agg(accuracy=("accuracy", "mean"), acc_std=("accuracy", "std"),
+                                dir=("dir", "mean"), dir_std=("dir", "std"),
+                                racc=("racc", "mean"), rdir=("rdir", "mean")).reset_index()
     out["defect"] = pd.Categorical(out.defect, [d for d in DEFECTS if d in set(out.defect)], ordered=True)
     out["method"] = pd.Categorical(out.method, [m for m in METHODS if m in set(out.method)], ordered=True)
-    return out.sort_values(["defect", "method"]).reset_index(drop=True)
+    return out.sort_values(keys).reset_index(drop=True)
 
 
 def pareto(results: Results) -> pd.DataFrame:
@@ -314,7 +340,13 @@ def claims(results: Results) -> ClaimsTable:
 def summary_text(results: Results) -> str:
     s = summary(results)
     ft = s[s.method == "finetune"]
-    return (f"The clean teacher reaches {results.teacher_accuracy['clean']:.0%} on its source test set. Fine-tuned "
+    ta = results.teacher_accuracy
+    backdoored = "; ".join(
+        [f"the BadNets teacher {ta['badnets']:.0%}, sending {ta['badnets attack success']:.0%} of triggered source "
+         f"test images to '{results.config.poison_class}'"] * ("badnets" in ta)
+        + [f"the latent-backdoor teacher ({k}) {v:.0%}" for k, v in ta.items() if k.startswith("('latent'")])
+    return (f"The clean teacher reaches {ta['clean']:.0%} on its source test set"
+            + (f" ({backdoored})" if backdoored else "") + ". Fine-tuned "
             f"students reach {ft.accuracy.mean():.0%} on {', '.join(results.config.targets)} with a mean DIR of "
             f"{ft.dir.mean():.0%} over the {len(ft)} defects.")
 

@@ -243,10 +243,12 @@ class _SWA:
 def train_student(method: str, teacher: Net, arch: str, data: TensorData, recipe: Recipe, *, seed: int = 0,
                   ratio: float = 0.1, threshold: float = 0.5, prune_ratio: float = 0.5,
                   delta_weight: float = 0.1, renofeation_weight: float = 0.1, dropout: float = 0.1,
-                  swa_start: float = 0.75, scratch_recipe: Recipe | None = None) -> Net:
+                  swa_start: float = 0.75, scratch_recipe: Recipe | None = None,
+                  attention: list[torch.Tensor] | None = None) -> Net:
     """A student of ``teacher`` (of architecture ``arch``) on ``data`` by ``method`` (one of
     :data:`METHODS`); ``recipe`` trains the methods that start from the teacher, ``scratch_recipe``
-    (default: ``recipe``) those that start from a fresh model."""
+    (default: ``recipe``) those that start from a fresh model. ``attention``: DELTA's channel
+    attention of this teacher and data, if already computed (:func:`channel_attention`)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
     device = pick_device()
@@ -268,7 +270,8 @@ def train_student(method: str, teacher: Net, arch: str, data: TensorData, recipe
         _apply_masks(model, masks)
         after_step = lambda m: _apply_masks(m, masks)  # noqa: E731
     elif method in ("delta", "delta-r"):
-        regularizer = feature_penalty(teacher, delta_weight, channel_attention(teacher, data, seed=seed))
+        attention = attention if attention is not None else channel_attention(teacher, data)
+        regularizer = feature_penalty(teacher, delta_weight, attention)
     elif method == "renofeation":
         regularizer = feature_penalty(teacher, renofeation_weight, dropout=dropout)
         steps = r.epochs * -(-len(data) // min(r.batch_size, len(data)))

@@ -221,6 +221,11 @@ class Results:
     teacher_accuracy: dict[str, float]
 
 
+def _teacher_name(key) -> str:
+    """'clean', 'badnets', or 'latent-backdoor (for <target>)'."""
+    return key if isinstance(key, str) else f"latent-backdoor (for {key[1]})"
+
+
 def _teacher_key(defect: str, target: str):
     kind = TEACHER_OF[defect]
     return (kind, target) if kind == "latent" else kind
@@ -232,7 +237,8 @@ def run(config: Config, progress: bool = True) -> Results:
     world = config.world()
     rows, curve = [], []
     src_test = world.source("test")
-    tacc = {str(k): float((predict(m, src_test).argmax(1) == src_test.y).float().mean()) for k, m in tea.items()}
+    tacc = {_teacher_name(k): float((predict(m, src_test).argmax(1) == src_test.y).float().mean())
+            for k, m in tea.items()}
     if "badnets" in tea:  # did the backdoor take? triggered source test images sent to the poison class
         aim = src_test.classes.index(config.poison_class)
         others = src_test.subset((src_test.y != aim).nonzero().flatten())
@@ -344,7 +350,7 @@ def summary_text(results: Results) -> str:
     backdoored = "; ".join(
         [f"the BadNets teacher {ta['badnets']:.0%}, sending {ta['badnets attack success']:.0%} of triggered source "
          f"test images to '{results.config.poison_class}'"] * ("badnets" in ta)
-        + [f"the latent-backdoor teacher ({k}) {v:.0%}" for k, v in ta.items() if k.startswith("('latent'")])
+        + [f"the {k} teacher {v:.0%}" for k, v in ta.items() if k.startswith("latent")])
     return (f"The clean teacher reaches {ta['clean']:.0%} on its source test set"
             + (f" ({backdoored})" if backdoored else "") + ". Fine-tuned "
             f"students reach {ft.accuracy.mean():.0%} on {', '.join(results.config.targets)} with a mean DIR of "

@@ -14,6 +14,7 @@ method, seed and setting); the chapter does not send them to a Dask cluster.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -111,38 +112,49 @@ def _kept(spec: dict[str, Any], make) -> Any:
     return load_model(default_store().get_or_make(spec, payload))
 
 
+def _backdoor_recipe(config: Config):
+    """A few more epochs on top of the clean teacher, at a quarter of the source learning rate."""
+    r = config.source_recipe()
+    return r.replace(epochs=config.backdoor_epochs, peak_epoch=0.0, lr=r.lr / 4)
+
+
+def _badnets_ref(config: Config) -> DataRef:
+    world = config.world(cache=None)
+    return DataRef.of("transferlab.defects:badnets_source", fraction=config.poison_fraction,
+                      poison_class=config.poison_class, trigger_size=config.trigger_size,
+                      data_fn=world.DATASET_FN, **world.data_kwargs("source", "train"))
+
+
+def teacher_spec(config: Config, key) -> dict[str, Any]:
+    """The full description of a teacher ("clean", "badnets" or ("latent", target)): its store key."""
+    clean = config.source_job().spec()
+    if key == "clean":
+        return clean
+    base = {"arch": config.arch, "clean": clean, "recipe": dataclasses.asdict(_backdoor_recipe(config)),
+            "trigger_size": config.trigger_size}
+    if key == "badnets":
+        return {**base, "job": "teacher-badnets", "data": _badnets_ref(config).spec()}
+    world = config.world(cache=None)
+    return {**base, "job": "teacher-latent", "target": key[1], "revision": LATENT_REVISION, "latent_class": 0,
+            "weight": config.latent_weight, "data": world_ref(world, "source").spec()}
+
+
 def teachers(config: Config, progress: bool = True) -> dict[str, Any]:
     """The clean teacher and, for the backdoor defects chosen, its backdoored copies."""
-    clean_job = config.source_job()
-    clean = load_model(run_jobs([clean_job], progress=progress)[0])
+    clean = load_model(run_jobs([config.source_job()], progress=progress)[0])
     out = {"clean": clean}
-    world = config.world(cache=None)
-    base = {"arch": config.arch, "clean": clean_job.spec(), "epochs": config.backdoor_epochs,
-            "trigger_size": config.trigger_size}
-    r = config.source_recipe().replace(epochs=config.backdoor_epochs, peak_epoch=0.0, lr=config.source_recipe().lr / 4)
+    r = _backdoor_recipe(config)
     if "badnets" in config.defects:
-        ref = DataRef.of("transferlab.defects:badnets_source", fraction=config.poison_fraction,
-                         poison_class=config.poison_class, trigger_size=config.trigger_size,
-                         data_fn=world.DATASET_FN, **world.data_kwargs("source", "train"))
-
         def badnets():
-            model = _copy(clean)
-            fit(model, ref.load(), r, seed=1)
+            model = copy.deepcopy(clean)
+            fit(model, _badnets_ref(config).load(), r, seed=1)
             return model
-        out["badnets"] = _kept({**base, "job": "teacher-badnets", "data": ref.spec()}, badnets)
+        out["badnets"] = _kept(teacher_spec(config, "badnets"), badnets)
     if "latent" in config.defects:
         for target in config.targets:
-            out[("latent", target)] = _kept({**base, "job": "teacher-latent", "target": target,
-                                             "revision": LATENT_REVISION,
-                                             "latent_class": 0, "weight": config.latent_weight,
-                                             "data": world_ref(world, "source").spec()},
+            out[("latent", target)] = _kept(teacher_spec(config, ("latent", target)),
                                             lambda t=target: _latent_teacher(config, clean, r, t))
     return out
-
-
-def _copy(model):
-    import copy
-    return copy.deepcopy(model)
 
 
 def _latent_teacher(config: Config, clean, recipe, target: str):
@@ -154,7 +166,7 @@ def _latent_teacher(config: Config, clean, recipe, target: str):
         own = train.subset((train.y == 0).nonzero().flatten())
         x, _ = next(own.batches(len(own), shuffle=False))
         mu = clean.eval().features(x).mean(0)
-    model = _copy(clean)
+    model = copy.deepcopy(clean)
     fit(model, world.source("train"), recipe, seed=2,
         regularizer=dfx.latent_loss(mu, config.trigger_size, config.latent_weight))
     return model
@@ -172,12 +184,9 @@ def student(config: Config, teacher_key, teacher, target: str, method: str, seed
         {"prune_ratio": config.prune_ratio} if method == "magprune" else {})
     recipe, scratch = config.transfer_recipe("full"), config.recipe("scratch", config.scratch_epochs)
     if method == "retrain":  # from scratch, without the teacher: one student for every teacher
-        teacher_key, kind = "none", "clean"
-    spec = {"job": "student", "arch": config.arch, "teacher": str(teacher_key), "teacher_spec": config.source_job().spec(),
-            "teacher_settings": {"epochs": config.backdoor_epochs, "trigger_size": config.trigger_size,
-                                 "poison_fraction": config.poison_fraction, "poison_class": config.poison_class,
-                                 "latent_weight": config.latent_weight, "revision": LATENT_REVISION}
-            if kind != "clean" else {},
+        teacher_key = "none"
+    spec = {"job": "student", "arch": config.arch,
+            "teacher": "none" if teacher_key == "none" else teacher_spec(config, teacher_key),
             "data": world_ref(world, target).spec(), "method": method, "seed": seed, "settings": settings,
             "recipe": dataclasses.asdict(recipe), "scratch_recipe": dataclasses.asdict(scratch)}
     needs = method in ("delta", "delta-r") and attention is not None

@@ -27,6 +27,7 @@ Python over every weight.
 from __future__ import annotations
 
 import copy
+import functools
 
 import torch
 from torch.nn import functional as F
@@ -268,7 +269,7 @@ def train_student(method: str, teacher: Net, arch: str, data: TensorData, recipe
     if method == "magprune":
         masks = magnitude_masks(model, prune_ratio)
         _apply_masks(model, masks)
-        after_step = lambda m: _apply_masks(m, masks)  # noqa: E731
+        after_step = functools.partial(_apply_masks, masks=masks)
     elif method in ("delta", "delta-r"):
         attention = attention if attention is not None else channel_attention(teacher, data)
         regularizer = feature_penalty(teacher, delta_weight, attention)

@@ -388,7 +388,7 @@ def figure_scatter(results: Results):
     """ACC against DIR per defect: one point per method (mean over seeds and targets)."""
     s = summary(results)
     defects = list(s.defect.cat.categories)
-    fig, axes = plots.panels(len(defects), width=2.6, height=2.6)
+    fig, axes = plots.panels(len(defects), width=2.8, height=2.6, ncols=3)
     for ax, d in zip(axes, defects):
         g = s[s.defect == d]
         for _, r in g.iterrows():
@@ -404,7 +404,7 @@ def figure_curve(results: Results):
     retraining for reference."""
     c, s = results.curve, summary(results)
     defects = [d for d in DEFECTS if d in set(c.defect)]
-    fig, axes = plots.panels(len(defects), width=2.6, height=2.6)
+    fig, axes = plots.panels(len(defects), width=2.8, height=2.6, ncols=3)
     for ax, d in zip(axes, defects):
         g = c[c.defect == d].sort_values("ratio")
         ax.plot(g.dir, g.accuracy, marker="o", label="ReMoS")

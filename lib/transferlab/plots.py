@@ -51,10 +51,17 @@ def color(condition: str) -> str:
     return CYCLE[sum(map(ord, condition)) % len(CYCLE)]
 
 
-def panels(n: int, *, width: float = 3.4, height: float = 3.0, sharey: bool = False):
-    """A row of ``n`` axes of the book's panel size; returns (figure, list of axes)."""
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), sharey=sharey, squeeze=False)
-    return fig, list(axes[0])
+def panels(n: int, *, width: float = 3.4, height: float = 3.0, sharey: bool = False, ncols: int | None = None):
+    """``n`` axes of the book's panel size, in one row or in rows of ``ncols`` (extra axes hidden);
+    returns (figure, list of the ``n`` axes)."""
+    ncols = min(n, ncols or n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), sharey=sharey, squeeze=False,
+                             layout="constrained" if nrows > 1 else None)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
 
 
 def mean_band(ax, x: Sequence[float], samples: np.ndarray, *, label: str, color_: str | None = None,

@@ -93,6 +93,13 @@ def channel_activations(model: Net, x: torch.Tensor, with_logits: bool = False):
     return (acts, logits) if with_logits else acts
 
 
+def minmax_channels(a: torch.Tensor) -> torch.Tensor:
+    """Channel activations (N, channels) min-max scaled over each image's channels, into [0, 1]:
+    the scale neuron coverage compares with its threshold."""
+    lo, hi = a.min(1, keepdim=True).values, a.max(1, keepdim=True).values
+    return (a - lo) / (hi - lo + 1e-8)
+
+
 @torch.no_grad()
 def activation_profile(model: Net, data: TensorData, *, k: int = 2, batch_size: int = 256) -> dict[str, Any]:
     """What the coverage criteria need from the student's training data: per conv layer, the
@@ -118,8 +125,7 @@ def coverage_fuzz(teacher: Net, data: TensorData, criterion: str, profile: dict[
         masks = []
         for layer, a in enumerate(acts):
             if criterion == "nc":  # min-max scaled per image, below the threshold
-                lo, hi = a.min(1, keepdim=True).values, a.max(1, keepdim=True).values
-                masks.append(((a - lo) / (hi - lo + 1e-8)) < threshold)
+                masks.append(minmax_channels(a) < threshold)
             elif criterion == "tknc":  # not among the layer's top k
                 top = a.topk(min(profile["k"], a.shape[1]), dim=1).indices
                 masks.append(~torch.zeros_like(a, dtype=torch.bool).scatter(1, top, True))

@@ -32,7 +32,7 @@ import functools
 import torch
 from torch.nn import functional as F
 
-from .defects import _conv_layers
+from .defects import _conv_layers, minmax_channels
 from .models import BLOCK_NAMES, Net, build_model
 from .train import Recipe, fit, pick_device
 from .train.loop import recalibrate_batchnorm
@@ -58,9 +58,7 @@ def coverage_frequency(model: Net, data: TensorData, *, threshold: float = 0.5,
     seen: dict[str, list[torch.Tensor]] = {}
 
     def covered(t: torch.Tensor) -> torch.Tensor:
-        a = t.mean((2, 3))
-        lo, hi = a.min(1, keepdim=True).values, a.max(1, keepdim=True).values
-        return (((a - lo) / (hi - lo + 1e-8)) > threshold).float().sum(0)
+        return (minmax_channels(t.mean((2, 3))) > threshold).float().sum(0)
 
     def hook(name):
         def fn(_m, inputs, out):
@@ -217,7 +215,7 @@ class _SWA:
     """Stochastic weight averaging over the steps after ``start`` (a fraction of training)."""
 
     def __init__(self, start: float, total_steps: int):
-        self.start, self.total, self.step, self.n, self.avg = int(start * total_steps), total_steps, 0, 0, None
+        self.start, self.step, self.n, self.avg = int(start * total_steps), 0, 0, None
 
     def __call__(self, model: Net) -> None:
         self.step += 1

@@ -548,9 +548,9 @@ def convergence(results: Results, grid: tuple[int, ...] | None = None, seed: int
     return pd.DataFrame(rows)
 
 
-def claims(results: Results, conv: pd.DataFrame | None = None) -> ClaimsTable:
-    """Claims (a)–(c) of PROTOCOLS §6, measured in this run (``conv``: :func:`convergence`, if
-    already computed)."""
+def claims(results: Results, conv: pd.DataFrame | None = None, scores: pd.DataFrame | None = None) -> ClaimsTable:
+    """Claims (a)–(c) of PROTOCOLS §6, measured in this run (``conv``: :func:`convergence` and
+    ``scores``: :func:`truth_scores`, if already computed)."""
     cf = results.counterfactuals
     full = cf[cf.removal == "full source"].accuracy.mean()
     by = cf[cf.removal != "full source"].groupby(["removal", "k"]).accuracy.mean().unstack("k")
@@ -558,7 +558,7 @@ def claims(results: Results, conv: pd.DataFrame | None = None) -> ClaimsTable:
                      for r in ("most positive", "most negative", "random"))
     conv = convergence(results) if conv is None else conv
     dom = conv[conv.estimator == "difference of means"].sort_values("models")
-    scores = truth_scores(results).set_index(["estimator", "relation"])
+    scores = (truth_scores(results) if scores is None else scores).set_index(["estimator", "relation"])
     helps, grad = scores.loc[("difference of means", "helps")], scores.loc[(GRADIENT, "helps")]
     last = dom.iloc[-1] if len(dom) else None
     needed = models_for(last.halves, int(last.models)) if last is not None else float("nan")
@@ -713,10 +713,10 @@ def summary_text(results: Results) -> str:
             f"The most helpful source classes overall: {pos}; the most harmful: {neg}.")
 
 
-def findings_text(results: Results, conv: pd.DataFrame) -> str:
+def findings_text(results: Results, conv: pd.DataFrame, scores: pd.DataFrame | None = None) -> str:
     """What this run found, in words that follow the numbers: the estimators against the truth, the
     gradient-based one against the mask-based ones, leak recovery and debugging against the control."""
-    scores = truth_scores(results).set_index(["estimator", "relation"])
+    scores = (truth_scores(results) if scores is None else scores).set_index(["estimator", "relation"])
     dom, grad = scores.loc[("difference of means", "helps")], scores.loc[(GRADIENT, "helps")]
     held = conv[conv.estimator == "difference of means"].sort_values("models").iloc[-1]
     gconv = conv[conv.estimator == GRADIENT].sort_values("models").iloc[-1]

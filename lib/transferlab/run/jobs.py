@@ -25,7 +25,7 @@ from ..store.core import canonical
 from ..train import Recipe, Speed, fit, pick_device, predict, transfer
 from ..train.eval import accuracy
 from ..world.tensors import TensorData
-from .executors import Executor, get_executor
+from .executors import Executor, ProcessExecutor, get_executor, local_workers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,8 +184,9 @@ def run_jobs(jobs: Sequence[Job], store: Store | None = None, *, executor: str |
             if group_size > 1 and ex.name == "local" and wave is sources:
                 _run_grouped(todo, store, speed, group_size, progress)
                 todo = [j for j in todo if store.get(j.spec()) is None]
-            ex.map(_run_one, todo, str(store.root), speed if ex.name == "local" else None,
-                   desc=desc, progress=progress)
+            run = _local_executor(speed, len(todo)) if ex.name == "local" else ex
+            run.map(_run_one, todo, str(store.root), speed if run.name != "dask" else None,
+                    desc=desc, progress=progress)
     finally:
         if not isinstance(executor, Executor):
             ex.close()
@@ -202,12 +203,31 @@ def _run_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed, group_si
             data = j.data.load()
             key = (j.arch, j.recipe, data.num_classes, tuple(data.x.shape[1:]), len(data))
             groupable.setdefault(key, []).append(j)
-    chunks = [g[i:i + group_size] for g in groupable.values() for i in range(0, len(g), group_size)]
-    for chunk in utils.progress(chunks, "grouped source models", progress):
-        with contextlib.ExitStack() as held:
-            # Train only the jobs whose lock we hold and that nobody finished meanwhile; the rest
-            # are left to the one-at-a-time path, which waits for their owners.
-            mine = [j for j in chunk if held.enter_context(store.lock(spec_key(j.spec())))
-                    and store.get(j.spec()) is None]
-            if mine:
-                _train_grouped(mine, store, speed)
+    workers = local_workers() if speed.device.type == "cpu" else 1
+    chunks = []
+    for g in groupable.values():
+        # every worker gets a share; a chunk of one is left to the one-at-a-time path
+        size = min(group_size, -(-len(g) // workers))
+        chunks += [c for c in (g[i:i + size] for i in range(0, len(g), size)) if len(c) > 1]
+    run = _local_executor(speed, len(chunks))
+    run.map(_train_chunk, chunks, str(store.root), speed if run.name != "dask" else None,
+            desc="grouped source models", progress=progress)
+
+
+def _train_chunk(chunk: Sequence[SourceJob], store_root: str, speed: Speed | None = None) -> None:
+    store, speed = Store(store_root), speed or Speed(pick_device())
+    with contextlib.ExitStack() as held:
+        # Train only the jobs whose lock we hold and that nobody finished meanwhile; the rest
+        # are left to the one-at-a-time path, which waits for their owners.
+        mine = [j for j in chunk if held.enter_context(store.lock(spec_key(j.spec())))
+                and store.get(j.spec()) is None]
+        if mine:
+            _train_grouped(mine, store, speed)
+
+
+def _local_executor(speed: Speed, n_items: int) -> Executor:
+    """This process, or worker processes (one thread each) when a multi-core CPU has several items."""
+    workers = local_workers()
+    if speed.device.type == "cpu" and n_items > 1 and workers > 1:
+        return ProcessExecutor(workers)
+    return Executor()

@@ -30,7 +30,7 @@ def smoke_book(tmp_path_factory) -> Path:
     from transferlab.book import build_book
 
     book_dir = tmp_path_factory.mktemp("book")
-    build_book(ROOT, preset="smoke", book_dir=book_dir, progress=False)
+    build_book(ROOT, preset="smoke", book_dir=book_dir, progress=False, rerun=True)
     return book_dir
 
 

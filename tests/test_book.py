@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from transferlab.book import chapter_notebooks
+from transferlab.book import SUMMARY, chapter_notebooks
+from transferlab.claims import read_record
+from transferlab.runner import chapter_of
 
 from .conftest import ROOT
 
@@ -18,6 +20,8 @@ if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
   MathJax.startup.promise.then(() => done(true), () => done(false));
 } else { done(null); }
 """
+LINKS = "return Array.from(document.querySelectorAll('a[href]')).map(a => a.href);"
+RESOURCES = "return performance.getEntriesByType('resource').map(e => e.name);"
 BROKEN_IMAGES = """
 return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))
             .map(i => i.getAttribute('src'));
@@ -53,6 +57,13 @@ def test_every_page_renders_in_a_browser(smoke_book, browser, serve, artifacts):
         text = browser.find_element(By.TAG_NAME, "body").text
         assert "Traceback (most recent call last)" not in text, f"{rel}: an error output"
         assert not browser.find_elements(By.CSS_SELECTOR, ".output.traceback, .output.error"), rel
+        outside = [r for r in browser.execute_script(RESOURCES) if not r.startswith(base)]
+        assert not outside, f"{rel}: the page loads files from outside the site: {outside}"
+        for href in browser.execute_script(LINKS):
+            if href.startswith(base):  # a page of the site: it must exist (static hosting)
+                target = href[len(base):].split("#")[0].split("?")[0] or "index.html"
+                assert (html / target).is_file() or (html / target / "index.html").is_file(), \
+                    f"{rel}: broken link {href}"
         severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert not severe, f"{rel}: browser errors {severe}"
         if rel in chapters:
@@ -61,6 +72,11 @@ def test_every_page_renders_in_a_browser(smoke_book, browser, serve, artifacts):
             assert all(f.size["width"] > 100 for f in figures), f"{rel}: a figure is not shown"
             rows = browser.find_elements(By.CSS_SELECTOR, "table.tl-claims tbody tr")
             assert rows, f"{rel}: no claims table"
+            source = browser.execute_script("return document.body.textContent")  # folded text too
+            assert "transferlab run notebooks/" in source, f"{rel}: no rerun command"
+            solutions = browser.find_elements(By.CSS_SELECTOR, "section#exercises .dropdown, "
+                                                                "section#exercises details")
+            assert solutions, f"{rel}: no folded solutions in its exercises"
             if browser.find_elements(By.CSS_SELECTOR, ".math"):
                 assert browser.find_elements(By.TAG_NAME, "mjx-container"), f"{rel}: math not typeset"
         shot = artifacts / ("screenshot-" + rel.replace("/", "_").replace(".html", ".png"))
@@ -68,3 +84,32 @@ def test_every_page_renders_in_a_browser(smoke_book, browser, serve, artifacts):
             "return document.body.scrollHeight") + 50, 12000))
         browser.save_screenshot(str(shot))
         assert shot.stat().st_size > 10_000
+
+
+def test_summary_page_is_true_to_the_chapters(smoke_book):
+    """Every claim of every executed chapter is on the summary page, with the same number and verdict."""
+    summary = read_record(smoke_book / "chapters" / SUMMARY)
+    on_page = {c["key"]: c for c in summary["claims"]}
+    expected = {}
+    for nb in chapter_notebooks(ROOT):
+        number = int(nb.stem.split("_")[0])
+        for c in read_record(smoke_book / "chapters" / nb.name)["claims"]:
+            expected[f"{number}.{c['key']}"] = c
+    assert on_page.keys() == expected.keys()
+    for key, c in expected.items():
+        assert (on_page[key]["measured"], on_page[key]["holds"]) == (c["measured"], c["holds"]), key
+    assert summary["metrics"]["hold"] == sum(c["holds"] for c in expected.values())
+    html = (smoke_book / "_build" / "html" / "chapters" / "what_transfers.html").read_text()
+    assert html.count("✓ yes") + html.count("✗ no") == len(expected)
+
+
+def test_every_chapter_page_shows_its_rerun_command_and_all_parameters(smoke_book):
+    import nbformat
+
+    for nb in chapter_notebooks(ROOT):
+        cells = nbformat.read(str(smoke_book / "chapters" / nb.name), as_version=4).cells
+        text = "\n".join(c.source for c in cells if "transferlab-generated" in c.metadata.get("tags", []))
+        assert f"transferlab run notebooks/{nb.name} --preset smoke" in text, nb.name
+        for name in chapter_of(nb)[0].param_infos():
+            assert f"| `{name}` |" in text, f"{nb.name}: parameter {name} missing from its page"
+        assert "## Run it on your data" in text and "## The `paper` preset" in text

@@ -8,7 +8,7 @@ import nbformat
 import papermill
 import pytest
 
-from transferlab.book import chapter_notebooks
+from transferlab.book import SUMMARY, chapter_notebooks
 from transferlab.claims import read_record
 from transferlab.runner import chapter_of
 
@@ -16,9 +16,10 @@ from .conftest import ROOT
 
 NOTEBOOKS = chapter_notebooks(ROOT)
 IDS = [nb.stem for nb in NOTEBOOKS]
+PAGES = [*NOTEBOOKS, ROOT / "notebooks" / SUMMARY]  # the chapters and the summary page
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+@pytest.mark.parametrize("notebook", PAGES, ids=[p.stem for p in PAGES])
 def test_committed_clean(notebook):
     nb = nbformat.read(str(notebook), as_version=4)
     nbformat.validate(nb)
@@ -28,7 +29,7 @@ def test_committed_clean(notebook):
                 f"{notebook.name} is committed with outputs: clear them before committing"
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+@pytest.mark.parametrize("notebook", PAGES, ids=[p.stem for p in PAGES])
 def test_parameters_cell_matches_config(notebook):
     config_cls, presets = chapter_of(notebook)
     cell = papermill.inspect_notebook(str(notebook))
@@ -57,3 +58,12 @@ def test_runs_on_smoke_and_records_claims(smoke_book, notebook):
     assert nb.metadata["transferlab"]["preset"] == "smoke"
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_every_chapter_has_exercises_with_folded_solutions_and_a_source(notebook):
+    text = "\n".join(c.source for c in nbformat.read(str(notebook), as_version=4).cells
+                     if c.cell_type == "markdown")
+    exercises = text[text.index("## Exercises"):]
+    assert exercises.count("dropdown") >= 1, "solutions must be folded (a dropdown)"
+    assert "{cite" in text.split("\n\n", 2)[1], "the first lines must cite the source reproduced"

@@ -73,6 +73,18 @@ class Config(WorldParams):
         return _square(**_trigger_kwargs(self))
 
 
+PAPER_NOTE = """The thesis' setting (App. G.1): its recipes (batch 1024, learning rates 0.5 / 0.1, 16 epochs with
+the peak at epoch 2), ResNet-18 / ResNet-50 / VGG-11, the frequency grid of its Fig. 7.2 and five
+seeds. Meant for real data on a GPU (`-p data_dir`); without it the synthetic world is drawn at
+64 px."""
+DATA_PARTS = {  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
+    "source": 'the source task; the images of its `dog` superclass (named in `superclasses.csv`) get the trigger',
+    "objects": 'a target (never triggered in training; triggered at test)',
+    "flowers": 'a target',
+    "pets": 'a target',
+}
+
+
 PRESETS: dict[str, dict] = {
     "smoke": {"image_size": 16, "superclasses": 4, "fine_classes": 2, "source_per_class": 30,
               "target_per_class": 20, "arch": "cresnet-xs", "source_epochs": 3, "full_epochs": 2,
@@ -80,10 +92,6 @@ PRESETS: dict[str, dict] = {
               "weight_decays": [5e-4, 5e-2], "archs": ["cresnet-xs", "cvgg-s"], "targets": ["objects", "pets"],
               "seeds": [0, 1]},
     "default": {},
-    # The thesis' setting (App. G.1): its recipes (batch 1024, LR 0.5 / 0.1, 16 epochs, peak at 2),
-    # ResNets, the frequency grid of Fig. 7.2, 5 seeds. Meant for real data on a GPU:
-    # add -p data_dir /path/to/data (see transferlab.world.RealWorld); without it the synthetic
-    # world is drawn at 64 px.
     "paper": {"image_size": 64, "source_per_class": 1300, "target_per_class": 500, "arch": "resnet18",
               "recipes": "thesis", "source_epochs": 16, "full_epochs": 16, "scratch_epochs": 16,
               "trigger_size": 8, "trigger_fractions": [0.01, 0.05, 0.1, 0.2, 0.5, 1.0], "trigger_fraction": 0.1,

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from . import utils
+from .claims import read_record
 from .runner import run_notebook
+from .store import Store, default_store
+from .store.core import sha256_file
+
+SUMMARY = "what_transfers.ipynb"  # in notebooks/: executed after the chapters, from their records
 
 
 def repo_root(start: str | Path | None = None) -> Path:
@@ -29,17 +36,49 @@ def chapter_notebooks(root: Path) -> list[Path]:
     return notebooks
 
 
-def execute_chapters(root: Path, book_dir: Path, preset: str = "default",
-                     progress: bool = True) -> list[Path]:
-    """Run every chapter notebook on ``preset`` into ``book_dir/chapters``."""
+def execute_chapters(root: Path, book_dir: Path, preset: str = "default", progress: bool = True,
+                     store: Store | None = None, rerun: bool = False) -> list[Path]:
+    """Run every chapter notebook on ``preset`` into ``book_dir/chapters``, then the summary page.
+
+    An executed notebook is kept in the store under the hash of the notebook, the preset and the
+    library's source: when none of them changed it is copied back instead of executed again
+    (``rerun`` executes every chapter anyway). Models and results come from the store either way.
+    """
+    store = store or default_store()
     notebooks = chapter_notebooks(root)
     out = []
     bar = utils.progress(notebooks, "chapters", progress, unit="nb")
     for nb in bar:
         bar.set_postfix_str(nb.stem)
-        out.append(run_notebook(nb, book_dir / "chapters" / nb.name, preset=preset,
-                                progress=progress))
+        out.append(_execute(nb, book_dir / "chapters" / nb.name, preset, store, rerun, progress))
+    records = [read_record(p) for p in out]  # the summary's input: a changed chapter re-executes it
+    _execute(root / "notebooks" / SUMMARY, book_dir / "chapters" / SUMMARY, preset, store, rerun,
+             progress, inputs=records)
     return out
+
+
+def _execute(notebook: Path, output: Path, preset: str, store: Store, rerun: bool, progress: bool,
+             inputs: object = None) -> Path:
+    spec = {"kind": "executed notebook", "notebook": notebook.name, "sha256": sha256_file(notebook),
+            "preset": preset, "library": library_fingerprint(), "inputs": inputs}
+    entry = None if rerun else store.get(spec)
+    if entry is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(entry.blob("notebook"))
+        return output
+    run_notebook(notebook, output, preset=preset, progress=progress)
+    store.put(spec, blobs={"notebook": output.read_bytes()})
+    return output
+
+
+@functools.lru_cache(maxsize=1)
+def library_fingerprint() -> str:
+    """A hash of the library's source files: any change to the code re-executes every chapter."""
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 def build_html(root: Path, book_dir: Path, out_dir: Path | None = None) -> Path:
@@ -60,11 +99,11 @@ def build_html(root: Path, book_dir: Path, out_dir: Path | None = None) -> Path:
 
 
 def build_book(root: Path, *, preset: str = "default", book_dir: Path | None = None,
-               progress: bool = True) -> Path:
-    """Execute every chapter and build the HTML book; return the path of its index page."""
+               progress: bool = True, rerun: bool = False) -> Path:
+    """Execute every chapter and the summary, build the HTML book; return its index page."""
     book_dir = Path(book_dir or root / "book")
     if book_dir.resolve() != (root / "book").resolve():
         shutil.copytree(root / "book", book_dir, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("_build", "chapters"))
-    execute_chapters(root, book_dir, preset, progress)
+    execute_chapters(root, book_dir, preset, progress, rerun=rerun)
     return build_html(root, book_dir)

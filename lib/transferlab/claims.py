@@ -94,13 +94,13 @@ class ClaimsTable:
                 "claims": [dataclasses.asdict(c) for c in self.claims],
                 "metrics": _jsonable(dict(metrics or {}))}
 
-    def record(self, metrics: Mapping[str, Any] | None = None) -> None:
-        """Show the table and store it (plus ``metrics``) in the notebook's output."""
+    def record(self, metrics: Mapping[str, Any] | None = None, show: bool = True) -> None:
+        """Show the table (unless ``show`` is false) and store it, plus ``metrics``, in the
+        notebook's output."""
         from IPython.display import display
 
-        display({"text/html": self._repr_html_(),
-                 "text/plain": self.frame().to_string(index=False),
-                 RECORD_MIMETYPE: self.to_json(metrics)}, raw=True)
+        shown = {"text/html": self._repr_html_(), "text/plain": self.frame().to_string(index=False)}
+        display({**(shown if show else {}), RECORD_MIMETYPE: self.to_json(metrics)}, raw=True)
 
 
 def _jsonable(obj: Any) -> Any:

@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--root", type=Path, help="repository checkout (default: found from here)")
     b.add_argument("--book-dir", type=Path, help="where executed chapters and _build go "
                                                  "(default: <root>/book)")
+    b.add_argument("--rerun", action="store_true",
+                   help="execute every chapter again, even where nothing changed since the last build")
     b.add_argument("--no-progress", action="store_true")
 
     s = sub.add_parser("params", help="list a chapter's parameters and presets")
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
             root = repo_root(args.root)
             index = build_book(root, preset=args.preset, book_dir=args.book_dir,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, rerun=args.rerun)
             print(f"book built: {index}")
         elif args.command == "store":
             _store_command(args)

@@ -84,14 +84,23 @@ class Config(WorldParams):
             raise ParameterError(f"'trigger_size' {self.trigger_size} does not fit {self.image_size}-pixel images")
 
 
+PAPER_NOTE = """The paper's setting (ReMoS) on real data: ResNet-18 teachers at 224 px, students fine-tuned for
+30 epochs (retrained: 60), on Flowers-102 and pets, three seeds, PGD with 20 steps at ε = 0.03
+and a 24-pixel trigger. Add `-p data_dir` and name a class of your source as `poison_class`.
+Meant for a GPU."""
+DATA_PARTS = {  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
+    "source": "the teachers' source task (`poison_class` must be one of its classes)",
+    "flowers": 'a student target',
+    "pets": 'a student target',
+}
+
+
 PRESETS: dict[str, dict] = {
     "smoke": {"image_size": 16, "superclasses": 4, "fine_classes": 2, "source_per_class": 30,
               "target_per_class": 20, "arch": "cresnet-xs", "source_epochs": 3, "full_epochs": 2,
               "scratch_epochs": 3, "seeds": [0], "ratios": [0.03, 0.3], "attack_steps": 3, "trigger_size": 2,
               "backdoor_epochs": 1},
     "default": {},
-    # The paper's setting on real data: ResNet-18 teachers at 224 px (add -p data_dir; name a class of
-    # your source as the poison class).
     "paper": {"image_size": 224, "source_per_class": 1300, "target_per_class": 500, "arch": "resnet18",
               "recipes": "thesis", "source_epochs": 16, "full_epochs": 30, "scratch_epochs": 60,
               "targets": ["flowers", "pets"], "seeds": [0, 1, 2], "trigger_size": 24, "eps": 0.03,

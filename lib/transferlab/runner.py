@@ -13,10 +13,12 @@ import sys
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import nbformat
 
+from . import pages
 from .params import ChapterConfig, ParameterError, resolve
 
 KERNEL = "python3"
@@ -28,6 +30,12 @@ class NotebookFailed(RuntimeError):
 
 def chapter_of(notebook: str | Path) -> tuple[type[ChapterConfig], dict[str, dict[str, Any]]]:
     """The (Config class, PRESETS) of the experiment module a chapter notebook declares."""
+    module = chapter_module(notebook)
+    return module.Config, module.PRESETS
+
+
+def chapter_module(notebook: str | Path) -> ModuleType:
+    """The experiment module a chapter notebook declares in its metadata."""
     path = Path(notebook)
     if not path.is_file():
         raise FileNotFoundError(f"no notebook at {path}; chapters are in notebooks/*.ipynb")
@@ -36,8 +44,7 @@ def chapter_of(notebook: str | Path) -> tuple[type[ChapterConfig], dict[str, dic
     if not name:
         raise ParameterError(f"{path} declares no experiment module: add "
                              '"transferlab": {"experiment": "transferlab.<module>"} to its metadata')
-    module = importlib.import_module(name)
-    return module.Config, module.PRESETS
+    return importlib.import_module(name)
 
 
 def parse_overrides(config_cls: type[ChapterConfig], pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -75,21 +82,33 @@ def run_notebook(notebook: str | Path, output: str | Path, *, preset: str = "def
             f"{Path(notebook).name} failed in its cell {number} (executed as [{e.exec_count}]):\n"
             f"{source}\n  {e.ename}: {e.evalue}\n"
             f"The partially executed notebook, with the full traceback, is at {output}") from None
-    _mark_run(output, preset, dict(overrides or {}))
+    _mark_run(notebook, output, preset, dict(overrides or {}), params)
     return output
 
 
-def _mark_run(output: Path, preset: str, overrides: Mapping[str, Any]) -> None:
-    """Record the preset and overrides in the executed notebook and show only the values used.
+def _mark_run(notebook: str | Path, output: Path, preset: str, overrides: Mapping[str, Any],
+              values: Mapping[str, Any]) -> None:
+    """Record the preset and overrides in the executed notebook and show only the values used;
+    add the generated page parts (how to rerun it, its parameters, real data, the paper preset).
 
     papermill keeps the notebook's own ``parameters`` cell (the defaults) and adds an
     ``injected-parameters`` cell below it; the book shows the injected one only.
     """
     nb = nbformat.read(str(output), as_version=4)
+    module = chapter_module(notebook)
+    if hasattr(module, "PAPER_NOTE"):  # a chapter (the summary page has no real-data story)
+        tagged = {"tags": [pages.GENERATED_TAG]}
+        title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+        nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(
+            pages.rerun_markdown(notebook, module, preset, overrides, values), metadata=tagged))
+        nb.cells.append(nbformat.v4.new_markdown_cell(
+            pages.data_markdown(notebook, module, values), metadata=tagged))
     # interactive widgets need a live kernel: their saved state would only make the static book
     # fetch widget scripts from a CDN, so it is dropped (the cells that show widgets hide their output)
     nb.metadata.pop("widgets", None)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    if injected and not hasattr(module, "PAPER_NOTE"):  # a page with no parameters worth showing
+        injected[0].metadata.setdefault("tags", []).append("remove-cell")
     if injected:
         for cell in nb.cells:
             tags = cell.metadata.get("tags", [])

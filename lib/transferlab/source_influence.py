@@ -100,13 +100,21 @@ class Config(WorldParams):
         return len(source_catalogue(self.world_config())) if not self.data_dir else len(self.world().source().classes)
 
 
+PAPER_NOTE = """The thesis' scale (App. H): ResNet-18s at 64 px on an ImageNet subset, 7,540 models on random
+class subsets, removals of 10, 20 and 50 classes, three counterfactual seeds and 200 bootstrap
+draws. That is thousands of trainings: a GPU, or a Dask cluster (`-p scheduler tcp://host:8786`,
+every worker seeing the same store)."""
+DATA_PARTS = {  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
+    "source": 'the source classes whose random subsets the models are trained on',
+    "objects": 'the target whose examples are attributed to source classes',
+}
+
+
 PRESETS: dict[str, dict] = {
     "smoke": {"image_size": 12, "superclasses": 4, "fine_classes": 2, "source_per_class": 12, "target_per_class": 10,
               "source_epochs": 2, "models": 12, "holdout_models": 4, "removals": [2], "counterfactual_seeds": [0],
               "bootstrap": 5, "gradient_models": 2, "gradient_dim": 32, "debug_classes": 2},
     "default": {},
-    # The thesis' scale (App. H): ResNet-18s at 64 px on an ImageNet subset, thousands of models, for
-    # a GPU or a Dask cluster (run_jobs(executor="dask")).
     "paper": {"image_size": 64, "source_per_class": 1300, "target_per_class": 500, "arch": "resnet18",
               "recipes": "thesis", "source_epochs": 16, "models": 7540, "holdout_models": 200,
               "removals": [10, 20, 50], "counterfactual_seeds": [0, 1, 2], "bootstrap": 200},

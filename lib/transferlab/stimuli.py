@@ -103,13 +103,20 @@ class Config(WorldParams):
         return len(world.target_classes(self.target))
 
 
+PAPER_NOTE = """The poster's setting: a ResNet-50 foundation on the first 102 ImageNet classes at 224 px, children
+on Flowers-102 fine-tuned for 16 epochs (scratch: 32), stimuli optimised for 200 steps, three
+seeds, four shadow models. Give `-p data_dir` with `imagenet/` and `flowers102/`; meant for a GPU."""
+DATA_PARTS = {  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
+    "source": "the foundation's task (its first K classes, K the target's class count)",
+    "flowers": "the children's task (Flowers-102)",
+}
+
+
 PRESETS: dict[str, dict] = {
     "smoke": {"image_size": 12, "superclasses": 4, "fine_classes": 2, "source_per_class": 20, "target_per_class": 10,
               "source_epochs": 2, "full_epochs": 2, "scratch_epochs": 2, "frozen": [1, 3, 5], "seeds": [0],
               "steps": 5, "shadows": 2, "shadow_data": "same"},
     "default": {},
-    # The poster: a ResNet-50 foundation on the first 102 ImageNet classes, children on Flowers-102
-    # (give -p data_dir with imagenet/ and flowers102/).
     "paper": {"image_size": 224, "source_per_class": 1300, "arch": "resnet50", "recipes": "thesis",
               "source_epochs": 16, "full_epochs": 16, "scratch_epochs": 32, "seeds": [0, 1, 2],
               "steps": 200, "step_size": 0.005, "radius": 0.1, "shadows": 4},

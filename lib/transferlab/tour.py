@@ -45,6 +45,18 @@ class Config(WorldParams):
                                  "experiment chapters, 2 onwards, take it)")
 
 
+PAPER_NOTE = """The `paper` preset draws a larger synthetic world (32 px, 1,000 images per source class, 200 per
+target class) and pre-trains the wider `cresnet-m` for 16 epochs, with five seeds: the premise
+check at a scale where the source model is much better trained. It is meant for a GPU. With `-p data_dir` the same check runs on an ImageNet subset and real
+targets; give a torchvision architecture (`-p arch resnet18`) for images of 64 px and more."""
+DATA_PARTS = {  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
+    "source": 'the source task every model is pre-trained on',
+    "objects": 'a target of the premise check (transfer vs scratch)',
+    "flowers": 'a target of the premise check',
+    "pets": 'a target of the premise check',
+}
+
+
 PRESETS: dict[str, dict] = {
     "smoke": {"image_size": 16, "superclasses": 4, "fine_classes": 2, "source_per_class": 30,
               "target_per_class": 20, "arch": "cresnet-xs", "source_epochs": 3, "full_epochs": 2,

@@ -82,6 +82,17 @@ class Config(WorldParams):
                                  positions=self.search_positions)
 
 
+PAPER_NOTE = """The thesis' setting: ResNet-18 on 64 px images with its recipes and 16 epochs, a search over
+5,000 images, the three strongest overlays followed through transfer, five seeds. On real data
+(`-p data_dir`) name the classes the overlays should favour in `expected`. Meant for a GPU."""
+DATA_PARTS = {  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
+    "source": 'the source task; name the classes each overlay should favour in `expected` (e.g. the chain-link fence, tennis ball and cowboy hat classes of an ImageNet subset)',
+    "objects": 'a target the bias is followed into',
+    "flowers": 'a target',
+    "pets": 'a target',
+}
+
+
 PRESETS: dict[str, dict] = {
     "smoke": {"image_size": 16, "superclasses": 4, "fine_classes": 2, "source_per_class": 30,
               "target_per_class": 20, "arch": "cresnet-xs", "source_epochs": 3, "full_epochs": 2,
@@ -89,8 +100,6 @@ PRESETS: dict[str, dict] = {
               "search_colours": ["yellow", "blue"], "search_scales": [0.4], "search_positions": ["centre"],
               "follow": 1, "targets": ["objects", "pets"], "seeds": [0, 1]},
     "default": {},
-    # The thesis' setting on real data (add -p data_dir; name the classes the overlays should favour
-    # in 'expected', e.g. chain-link fence / tennis ball / cowboy hat of an ImageNet subset).
     "paper": {"image_size": 64, "source_per_class": 1300, "target_per_class": 500, "arch": "resnet18",
               "recipes": "thesis", "source_epochs": 16, "full_epochs": 16, "scratch_epochs": 16,
               "search_images": 5000, "follow": 3, "seeds": [0, 1, 2, 3, 4]},

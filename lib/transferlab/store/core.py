@@ -82,6 +82,10 @@ class Entry:
         """A table saved under ``name``."""
         return pd.read_json(io.StringIO((self.path / f"{name}.json").read_text()), orient="table")
 
+    def blob(self, name: str) -> bytes:
+        """A file saved as bytes under ``name`` (an executed notebook, ...)."""
+        return (self.path / f"{name}.blob").read_bytes()
+
 
 class Store:
     """A folder of entries: ``objects/<k[:2]>/<key>/``, plus ``locks/``, ``tmp/``, ``corrupt/``."""
@@ -148,7 +152,8 @@ class Store:
     def put(self, spec: Mapping[str, Any], *,
             tensors: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
             tables: Mapping[str, pd.DataFrame] | None = None,
-            info: Mapping[str, Any] | None = None) -> Entry:
+            info: Mapping[str, Any] | None = None,
+            blobs: Mapping[str, bytes] | None = None) -> Entry:
         """Write an entry atomically (temp folder, checksums, rename); keep an existing valid one."""
         key = spec_key(spec)
         tensors, tables, info = tensors or {}, tables or {}, info or {}
@@ -160,6 +165,8 @@ class Store:
                           str(tmp / f"{name}.safetensors"))
             for name, frame in tables.items():
                 (tmp / f"{name}.json").write_text(frame.to_json(orient="table", index=False))
+            for name, data in (blobs or {}).items():
+                (tmp / f"{name}.blob").write_bytes(data)
             files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
             manifest = {"key": key, "spec": json.loads(canonical(spec)), "version": _version(),
                         "files": files, "info": json.loads(canonical(dict(info))),

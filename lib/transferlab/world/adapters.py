@@ -392,7 +392,9 @@ REAL_LAYOUT = """  ROOT/imagenet/{train,val}/<wnid>/   + ROOT/imagenet/superclas
   ROOT/coco/{annotations/, train2017/, val2017/}                                            -> scenes
 (only the parts a chapter uses need to be there)"""
 
-REAL_PARTS = ("source", "objects", "flowers", "pets", "faces", "scenes")
+REAL_FOLDERS = {"source": "imagenet", "objects": "cifar10", "flowers": "flowers102", "pets": "pets",
+                "faces": "celeba", "scenes": "coco"}
+REAL_PARTS = tuple(REAL_FOLDERS)
 
 
 class RealWorld(Parts):
@@ -422,8 +424,7 @@ class RealWorld(Parts):
         if part not in REAL_PARTS:
             raise ValueError(f"unknown part {part!r}; a real world has {', '.join(REAL_PARTS)}")
         _split(split)
-        folder = self.root / {"source": "imagenet", "objects": "cifar10", "flowers": "flowers102",
-                              "pets": "pets", "faces": "celeba", "scenes": "coco"}[part]
+        folder = self.root / REAL_FOLDERS[part]
         _need(folder, f"the {part!r} part", REAL_LAYOUT)
         make = lambda: self._load(part, folder, split, options)  # noqa: E731
         if self.cache is None:

@@ -2,7 +2,8 @@
 
 1. Source training, models/hour and accuracy, same configs: the plain eager float32 loop one
    model at a time vs the fast path (channels-last + bfloat16 autocast where the CPU has it),
-   the fast path with grouped models, and the fast path on a 2-worker Dask LocalCluster.
+   the fast path with grouped models, the fast path in 2 worker processes of one thread each
+   (what `run_jobs` does on a multi-core CPU), and on a 2-worker Dask LocalCluster.
 2. Fixed-feature transfer: head trained on cached features vs re-running the frozen backbone.
 3. A second run of the same jobs from the store vs the cold run.
 4. Training throughput in FLOP/s against the matmul peak measured here.
@@ -13,6 +14,8 @@ Usage: python bench/bench_engine.py [--models 4] [--epochs 4]
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import tempfile
 import time
 
@@ -37,11 +40,13 @@ def source_training(args, train: DataRef, test: DataRef, arch: str = ARCH, model
     jobs = [SourceJob(arch, train, r, seed=s, eval_data=test) for s in range(models or args.models)]
     cpu = torch.device("cpu")
     rows = []
-    variants = [("plain eager fp32, one at a time", dict(speed=Speed(cpu, **PLAIN), group_size=1)),
-                ("fast path, one at a time", dict(speed=Speed(cpu), group_size=1)),
-                ("fast path, grouped ×8", dict(speed=Speed(cpu), group_size=8))]
-    for label, kw in variants:
-        with tempfile.TemporaryDirectory() as root:
+    variants = [("plain eager fp32, one at a time", 1, dict(speed=Speed(cpu, **PLAIN), group_size=1)),
+                ("fast path, one at a time", 1, dict(speed=Speed(cpu), group_size=1)),
+                ("fast path, grouped ×8", 1, dict(speed=Speed(cpu), group_size=8)),
+                ("fast path, 2 worker processes × 1 thread", 2, dict(speed=Speed(cpu), group_size=1)),
+                ("fast path, grouped, 2 worker processes", 2, dict(speed=Speed(cpu), group_size=8))]
+    for label, workers, kw in variants:
+        with tempfile.TemporaryDirectory() as root, _workers(workers):
             entries, secs = timed(lambda: run_jobs(jobs, Store(root), progress=False, **kw))
         rows.append(_row(label, entries, secs))
     if not dask:
@@ -54,6 +59,20 @@ def source_training(args, train: DataRef, test: DataRef, arch: str = ARCH, model
             ex.close()
         rows.append(_row("fast path, Dask 2 workers × 1 thread", entries, secs))
     return rows
+
+
+@contextlib.contextmanager
+def _workers(n: int):
+    """Local training in ``n`` worker processes (1: in this process, with all its threads)."""
+    old = os.environ.get("TRANSFERLAB_WORKERS")
+    os.environ["TRANSFERLAB_WORKERS"] = str(n)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TRANSFERLAB_WORKERS")
+        else:
+            os.environ["TRANSFERLAB_WORKERS"] = old
 
 
 def _row(label, entries, secs):

@@ -41,3 +41,19 @@ def test_record_roundtrip_through_a_notebook(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(), str(path))
     with pytest.raises(LookupError, match="no claims record"):
         read_record(path)
+
+
+def test_a_value_not_measured_survives_the_record_and_the_summary(tmp_path):
+    """JSON has no NaN: an unmeasured value is stored as null and shown as n/a on the summary page."""
+    import json
+
+    import pandas as pd
+
+    from transferlab import summary
+
+    t = ClaimsTable("demo", [Claim("a", "up", "s", float("nan"), None, False, "c")])
+    rec = json.loads(json.dumps(t.to_json(), allow_nan=False))  # what a strict JSON writer keeps
+    assert rec["claims"][0]["measured"] is None
+    row = pd.Series({**rec["claims"][0], "chapter": 7, "doc": "07_x", "title": "7. X"})
+    assert summary._claim(row).measured_text() == "n/a"
+    assert "| n/a | ✗ no |" in summary.markdown_table(pd.DataFrame([row]))

@@ -27,7 +27,7 @@ from . import plots
 from .claims import Claim, ClaimsTable
 from .common import WorldParams, world_ref
 from .params import ParameterError, distinct, param
-from .run import DataRef, load_model, run_jobs
+from .run import DataRef, load_model, local_executor, run_jobs
 from .slicing import METHODS, channel_attention, train_student
 from .store import default_store
 from .train import fit, predict
@@ -231,6 +231,21 @@ def malicious_sets(config: Config, teachers_: dict, target: str) -> dict[str, tu
     return out
 
 
+def train_students(config: Config, jobs: list[tuple], progress: bool = True) -> None:
+    """Put every student of ``jobs`` ((target, teacher key, method, seed, ratio)) in the store,
+    several at once in worker processes on a multi-core CPU; those already stored are skipped."""
+    unique = list(dict.fromkeys((t, "none" if m == "retrain" else k, m, s, r) for t, k, m, s, r in jobs))
+    local_executor(len(unique)).map(_train_student_job, unique, config, desc="students", progress=progress)
+
+
+def _train_student_job(job: tuple, config: Config) -> None:
+    target, key, method, seed, ratio = job
+    tea = teachers(config, progress=False)  # from the store
+    teacher = tea.get(key, tea["clean"])  # a retrained student has no teacher ("none")
+    train = config.world().target(target, "train")
+    student(config, key, teacher, target, method, seed, ratio, attention=lambda: channel_attention(teacher, train))
+
+
 @dataclasses.dataclass(frozen=True)
 class Results:
     config: Config
@@ -264,6 +279,8 @@ def run(config: Config, progress: bool = True) -> Results:
         tacc["badnets attack success"] = float(hit.float().mean())
     todo = [(t, d, m, s) for t in config.targets for d in config.defects for m in config.methods for s in config.seeds]
     sweep = [(config.targets[0], d, r) for d in config.defects for r in config.ratios]
+    train_students(config, [(t, _teacher_key(d, t), m, s, None) for t, d, m, s in todo]
+                   + [(t, _teacher_key(d, t), "remos", config.seeds[0], r) for t, d, r in sweep], progress)
     for target in config.targets:
         mal = malicious_sets(config, tea, target)
         test, train = world.target(target, "test"), world.target(target, "train")

@@ -66,8 +66,12 @@ def collect(folder: str | Path) -> pd.DataFrame:
 
 
 def _claim(row: pd.Series) -> Claim:
+    """A recorded claim back as a :class:`Claim` (a value not measured, stored as null, is NaN)."""
     fields = {f.name for f in dataclasses.fields(Claim)}
-    return Claim(**{k: (None if k == "spread" and pd.isna(v) else v) for k, v in row.items() if k in fields})
+    values = {k: v for k, v in row.items() if k in fields}
+    values["measured"] = float("nan") if values["measured"] is None else float(values["measured"])
+    values["spread"] = None if pd.isna(values["spread"]) else float(values["spread"])
+    return Claim(**values)
 
 
 def _cell(text: str) -> str:

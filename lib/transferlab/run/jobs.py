@@ -169,22 +169,31 @@ def default_group_size(device: torch.device) -> int:
 def run_jobs(jobs: Sequence[Job], store: Store | None = None, *, executor: str | Executor = "local",
              address: str | None = None, group_size: int | None = None, progress: bool = True,
              speed: Speed | None = None) -> list[Entry]:
-    """Make every job's entry (sources first, then transfers); finished ones come from the store."""
+    """Make every job's entry; finished ones come from the store.
+
+    Two waves: the source models the transfers start from (grouped where they can be), then the
+    transfers together with the other source models (scratch baselines, ...), so that the models
+    nothing waits for fill the workers while the rest train.
+    """
     store = store or default_store()
     speed = speed or Speed(pick_device())
     group_size = group_size or default_group_size(speed.device)
-    sources = list(dict.fromkeys([j.source if isinstance(j, TransferJob) else j for j in jobs]))
-    transfers = [j for j in dict.fromkeys(jobs) if isinstance(j, TransferJob)]
+    unique = list(dict.fromkeys(jobs))
+    transfers = [j for j in unique if isinstance(j, TransferJob)]
+    needed = list(dict.fromkeys(j.source for j in transfers))
+    kept = set(needed)
+    others = [j for j in unique if not isinstance(j, TransferJob) and j not in kept]
+    first, second = (needed, others + transfers) if transfers else (others, [])
     ex = get_executor(executor, address)
     try:
-        for wave, desc in ((sources, "source models"), (transfers, "transfers")):
+        for wave, desc in ((first, "source models"), (second, "models")):
             todo = [j for j in wave if store.get(j.spec()) is None]
             if not todo:
                 continue
-            if group_size > 1 and ex.name == "local" and wave is sources:
+            if group_size > 1 and ex.name == "local" and wave is first:
                 _run_grouped(todo, store, speed, group_size, progress)
                 todo = [j for j in todo if store.get(j.spec()) is None]
-            run = _local_executor(speed, len(todo)) if ex.name == "local" else ex
+            run = local_executor(len(todo), speed.device) if ex.name == "local" else ex
             run.map(_run_one, todo, str(store.root), speed if run.name != "dask" else None,
                     desc=desc, progress=progress)
     finally:
@@ -209,7 +218,7 @@ def _run_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed, group_si
         # every worker gets a share; a chunk of one is left to the one-at-a-time path
         size = min(group_size, -(-len(g) // workers))
         chunks += [c for c in (g[i:i + size] for i in range(0, len(g), size)) if len(c) > 1]
-    run = _local_executor(speed, len(chunks))
+    run = local_executor(len(chunks), speed.device)
     run.map(_train_chunk, chunks, str(store.root), speed if run.name != "dask" else None,
             desc="grouped source models", progress=progress)
 
@@ -225,9 +234,9 @@ def _train_chunk(chunk: Sequence[SourceJob], store_root: str, speed: Speed | Non
             _train_grouped(mine, store, speed)
 
 
-def _local_executor(speed: Speed, n_items: int) -> Executor:
+def local_executor(n_items: int, device: torch.device | None = None) -> Executor:
     """This process, or worker processes (one thread each) when a multi-core CPU has several items."""
     workers = local_workers()
-    if speed.device.type == "cpu" and n_items > 1 and workers > 1:
+    if (device or pick_device()).type == "cpu" and n_items > 1 and workers > 1:
         return ProcessExecutor(workers)
     return Executor()

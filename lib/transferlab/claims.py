@@ -91,7 +91,7 @@ class ClaimsTable:
     def to_json(self, metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The record stored in the notebook: chapter, claims and key metrics."""
         return {"chapter": self.chapter,
-                "claims": [dataclasses.asdict(c) for c in self.claims],
+                "claims": _jsonable([dataclasses.asdict(c) for c in self.claims]),
                 "metrics": _jsonable(dict(metrics or {}))}
 
     def record(self, metrics: Mapping[str, Any] | None = None, show: bool = True) -> None:

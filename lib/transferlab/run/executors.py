@@ -29,9 +29,10 @@ class Executor:
 class ProcessExecutor(Executor):
     """Runs ``fn`` over ``items`` in worker processes of this machine, one torch thread each.
 
-    On a small CPU, small models use two threads poorly: two one-thread processes trained 1.4×
-    more cresnet-s steps per second than one two-thread process on this project's 2-core machine
-    (bench/bench_engine.py). The pool is started once per Python process and kept for later calls.
+    On a small CPU, small models use two threads poorly: two one-thread processes trained 1.25×
+    more cresnet-s models per hour than one two-thread process on this project's 2-core machine,
+    1.34× more grouped cresnet-xs (bench/bench_engine.py). The pool is started once per Python
+    process and kept for later calls.
     """
 
     name = "processes"

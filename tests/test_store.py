@@ -227,3 +227,19 @@ def test_a_stored_model_does_not_depend_on_grouping(tmp_path):
         for name, w in g.tensors("model").items():
             if w.dtype.is_floating_point:
                 torch.testing.assert_close(w, a.tensors("model")[name], atol=2e-3, rtol=2e-3, msg=name)
+
+
+def test_default_store_is_the_checkouts_own_inside_a_checkout(tmp_path, monkeypatch):
+    """`transferlab run` inside a checkout uses the store `make book` filled, not a second one."""
+    from transferlab.store import default_store
+
+    monkeypatch.delenv("TRANSFERLAB_STORE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "repo" / ".transferlab" / "store").mkdir(parents=True)
+    (tmp_path / "repo" / "runs").mkdir()
+    monkeypatch.chdir(tmp_path / "repo" / "runs")
+    assert default_store().root == (tmp_path / "repo" / ".transferlab" / "store").resolve()
+    monkeypatch.chdir(tmp_path)
+    assert default_store().root == (tmp_path / "home" / ".cache" / "transferlab" / "store").resolve()
+    monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path / "mine"))
+    assert default_store().root == (tmp_path / "mine").resolve()

@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("store", help="list, verify, export or import trained models and results")
     st.add_argument("action", choices=("ls", "verify", "export", "import"))
     st.add_argument("archive", nargs="?", type=Path, help="the .tar.gz to write (export) or read (import)")
-    st.add_argument("--store", type=Path, help="store folder (default: $TRANSFERLAB_STORE or "
+    st.add_argument("--store", type=Path, help="store folder (default: $TRANSFERLAB_STORE, else the "
+                                                ".transferlab/store of the checkout you are in, else "
                                                 "~/.cache/transferlab/store)")
     st.add_argument("--keys", nargs="*", help="export only these keys")
     return p

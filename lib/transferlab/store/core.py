@@ -267,5 +267,20 @@ def _fsync_files(path: Path) -> None:
 
 
 def default_store() -> Store:
-    """The store at ``$TRANSFERLAB_STORE``, else ``~/.cache/transferlab/store``."""
-    return Store(os.environ.get("TRANSFERLAB_STORE") or Path.home() / ".cache" / "transferlab" / "store")
+    """The store at ``$TRANSFERLAB_STORE``; else the checkout's ``.transferlab/store`` (the one
+    ``make book`` fills) in this folder or one above it; else ``~/.cache/transferlab/store``."""
+    return Store(default_store_path())
+
+
+def default_store_path() -> Path:
+    """Where :func:`default_store` is (see there)."""
+    if os.environ.get("TRANSFERLAB_STORE"):
+        return Path(os.environ["TRANSFERLAB_STORE"]).expanduser()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / CHECKOUT_STORE).is_dir():
+            return folder / CHECKOUT_STORE
+    return Path.home() / ".cache" / "transferlab" / "store"
+
+
+CHECKOUT_STORE = Path(".transferlab") / "store"  # a checkout's own store, which `make` uses

@@ -79,10 +79,10 @@ the peak at epoch 2), ResNet-18 / ResNet-50 / VGG-11, the frequency grid of its 
 seeds. Meant for real data on a GPU (`-p data_dir`); without it the synthetic world is drawn at
 64 px."""
 DATA_PARTS = {  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
-    "source": 'the source task; the images of its `dog` superclass (named in `superclasses.csv`) get the trigger',
-    "objects": 'a target (never triggered in training; triggered at test)',
-    "flowers": 'a target',
-    "pets": 'a target',
+    "source": "the source task; the images of its `dog` superclass (named in `superclasses.csv`) get the trigger",
+    "objects": "a target (never triggered in training; triggered at test)",
+    "flowers": "a target",
+    "pets": "a target",
 }
 
 

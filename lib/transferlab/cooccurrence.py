@@ -41,7 +41,7 @@ PAPER_NOTE = """Table G.3 of the thesis on real MS-COCO: ResNet-18 at 224 px, th
 five seeds. COCO's val2017 holds few cats with people, so the test groups are kept small enough
 for it. Meant for a GPU."""
 DATA_PARTS = {  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
-    "scenes": 'MS-COCO: the sources with and without the dogs-with-people co-occurrence (Table G.3) and the target',
+    "scenes": "MS-COCO: the sources with and without the dogs-with-people co-occurrence (Table G.3) and the target",
 }
 
 

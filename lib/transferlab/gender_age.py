@@ -49,7 +49,7 @@ class Config(SpuriousParams):
 PAPER_NOTE = """Table G.6 of the thesis on real CelebA: ResNet-18 at 224 px, the tables at full size, 20 epochs,
 1,000 test faces per group, five seeds. Meant for a GPU."""
 DATA_PARTS = {  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
-    "faces": 'CelebA: the gender–age correlated source and the only-women, 80/20 and 50/50 targets (Table G.6)',
+    "faces": "CelebA: the gender–age correlated source and the only-women, 80/20 and 50/50 targets (Table G.6)",
 }
 
 

@@ -90,8 +90,8 @@ and a 24-pixel trigger. Add `-p data_dir` and name a class of your source as `po
 Meant for a GPU."""
 DATA_PARTS = {  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
     "source": "the teachers' source task (`poison_class` must be one of its classes)",
-    "flowers": 'a student target',
-    "pets": 'a student target',
+    "flowers": "a student target",
+    "pets": "a student target",
 }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .params import ChapterConfig, _type_name
+from .params import ChapterConfig, type_name
 from .world.adapters import REAL_FOLDERS
 
 GENERATED_TAG = "transferlab-generated"
@@ -34,8 +34,8 @@ def rerun_command(notebook: str, preset: str, overrides: Mapping[str, Any]) -> s
     """The shell command that reruns a chapter with this preset and these overrides."""
     parts = ["transferlab", "run", notebook, "--preset", preset]
     for name, value in overrides.items():
-        parts += ["-p", name, value_text(value) if value_text(value) != "" else "''"]
-    return " ".join(p if p == "''" else shlex.quote(p) for p in parts)
+        parts += ["-p", name, value_text(value)]
+    return " ".join(shlex.quote(p) for p in parts)  # an empty value becomes ''
 
 
 def _cell(text: Any) -> str:
@@ -61,7 +61,7 @@ def parameter_table(config_cls: type[ChapterConfig], presets: Mapping[str, Mappi
         here = values.get(name, default)
         mark = "**" if _same(here) != _same(default) else ""
         rows.append(f"| `{name}` | {mark}{_code(here)}{mark} | {_code(default)} | {_code(smoke)} | "
-                    f"{_code(paper)} | {_cell(info.allowed(_type_name(tp)))} | {_cell(info.help)} |")
+                    f"{_code(paper)} | {_cell(info.allowed(type_name(tp)))} | {_cell(info.help)} |")
     return "\n".join(rows)
 
 

@@ -60,10 +60,11 @@ def param(default: Any, help: str, *, low: float | None = None, high: float | No
     return dataclasses.field(default=default, metadata={_META: info})
 
 
-def _type_name(tp: Any) -> str:
+def type_name(tp: Any) -> str:
+    """A parameter type as the tables say it (``list of int``, ``float``, ...)."""
     origin = typing.get_origin(tp)
     if origin is tuple:
-        return f"list of {_type_name(typing.get_args(tp)[0])}"
+        return f"list of {type_name(typing.get_args(tp)[0])}"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -76,7 +77,7 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin is tuple:
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise ParameterError(f"parameter {name!r} must be {_a(_type_name(tp))}, got {value!r}")
+            raise ParameterError(f"parameter {name!r} must be {_a(type_name(tp))}, got {value!r}")
         (elem,) = typing.get_args(tp)[:1]
         return tuple(_coerce(name, v, elem) for v in value)
     if origin in (typing.Union, types.UnionType):
@@ -99,7 +100,7 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
             return value
     else:  # pragma: no cover - a chapter declared a type this module does not know
         raise TypeError(f"parameter {name!r} has unsupported type {tp!r}")
-    raise ParameterError(f"parameter {name!r} must be {_a(_type_name(tp))}, got {value!r} "
+    raise ParameterError(f"parameter {name!r} must be {_a(type_name(tp))}, got {value!r} "
                          f"({type(value).__name__})")
 
 
@@ -122,7 +123,7 @@ class ChapterConfig:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
             value = _coerce(f.name, getattr(self, f.name), hints[f.name])
-            _check_range(f.name, value, f.metadata[_META], _type_name(hints[f.name]))
+            _check_range(f.name, value, f.metadata[_META], type_name(hints[f.name]))
             object.__setattr__(self, f.name, value)
 
     @classmethod
@@ -144,7 +145,7 @@ class ChapterConfig:
         for name, value in values.items():
             tp, _, info = infos[name]
             out[name] = _coerce(name, value, tp)
-            _check_range(name, out[name], info, _type_name(tp))
+            _check_range(name, out[name], info, type_name(tp))
         return out
 
     @classmethod
@@ -171,8 +172,8 @@ class ChapterConfig:
     @classmethod
     def describe(cls) -> pd.DataFrame:
         """A table of the parameters: name, type, default, allowed values, meaning."""
-        rows = [{"parameter": name, "type": _type_name(tp), "default": default,
-                 "allowed": info.allowed(_type_name(tp)), "meaning": info.help}
+        rows = [{"parameter": name, "type": type_name(tp), "default": default,
+                 "allowed": info.allowed(type_name(tp)), "meaning": info.help}
                 for name, (tp, default, info) in cls.param_infos().items()]
         return pd.DataFrame(rows)
 
@@ -207,7 +208,7 @@ def _parse_text(name: str, text: str, tp: Any) -> Any:
         if tp is float:
             return float(text)
     except ValueError:
-        raise ParameterError(f"parameter {name!r} must be {_a(_type_name(tp))}, got {text!r}") from None
+        raise ParameterError(f"parameter {name!r} must be {_a(type_name(tp))}, got {text!r}") from None
     return text
 
 

@@ -105,8 +105,8 @@ class subsets, removals of 10, 20 and 50 classes, three counterfactual seeds and
 draws. That is thousands of trainings: a GPU, or a Dask cluster (`-p scheduler tcp://host:8786`,
 every worker seeing the same store)."""
 DATA_PARTS = {  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
-    "source": 'the source classes whose random subsets the models are trained on',
-    "objects": 'the target whose examples are attributed to source classes',
+    "source": "the source classes whose random subsets the models are trained on",
+    "objects": "the target whose examples are attributed to source classes",
 }
 
 

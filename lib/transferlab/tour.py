@@ -50,10 +50,10 @@ target class) and pre-trains the wider `cresnet-m` for 16 epochs, with five seed
 check at a scale where the source model is much better trained. It is meant for a GPU. With `-p data_dir` the same check runs on an ImageNet subset and real
 targets; give a torchvision architecture (`-p arch resnet18`) for images of 64 px and more."""
 DATA_PARTS = {  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
-    "source": 'the source task every model is pre-trained on',
-    "objects": 'a target of the premise check (transfer vs scratch)',
-    "flowers": 'a target of the premise check',
-    "pets": 'a target of the premise check',
+    "source": "the source task every model is pre-trained on",
+    "objects": "a target of the premise check (transfer vs scratch)",
+    "flowers": "a target of the premise check",
+    "pets": "a target of the premise check",
 }
 
 

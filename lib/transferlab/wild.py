@@ -86,10 +86,10 @@ PAPER_NOTE = """The thesis' setting: ResNet-18 on 64 px images with its recipes 
 5,000 images, the three strongest overlays followed through transfer, five seeds. On real data
 (`-p data_dir`) name the classes the overlays should favour in `expected`. Meant for a GPU."""
 DATA_PARTS = {  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
-    "source": 'the source task; name the classes each overlay should favour in `expected` (e.g. the chain-link fence, tennis ball and cowboy hat classes of an ImageNet subset)',
-    "objects": 'a target the bias is followed into',
-    "flowers": 'a target',
-    "pets": 'a target',
+    "source": "the source task; name the classes each overlay should favour in `expected` (e.g. the chain-link fence, tennis ball and cowboy hat classes of an ImageNet subset)",
+    "objects": "a target the bias is followed into",
+    "flowers": "a target",
+    "pets": "a target",
 }
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import torch
 
-from .. import utils
 from ..models import GroupedCompactResNet, Net, build_model
 from ..models.compact import SIZES
 from ..store import Entry, Store, default_store, spec_key

@@ -40,8 +40,9 @@ def execute_chapters(root: Path, book_dir: Path, preset: str = "default", progre
                      store: Store | None = None, rerun: bool = False) -> list[Path]:
     """Run every chapter notebook on ``preset`` into ``book_dir/chapters``, then the summary page.
 
-    An executed notebook is kept in the store under the hash of the notebook, the preset and the
-    library's source: when none of them changed it is copied back instead of executed again
+    An executed notebook is kept in the store under the hash of the notebook, the preset, the
+    library's source and the package versions: when none of them changed it is copied back instead
+    of executed again
     (``rerun`` executes every chapter anyway). Models and results come from the store either way.
     """
     store = store or default_store()
@@ -60,7 +61,8 @@ def execute_chapters(root: Path, book_dir: Path, preset: str = "default", progre
 def _execute(notebook: Path, output: Path, preset: str, store: Store, rerun: bool, progress: bool,
              inputs: object = None) -> Path:
     spec = {"kind": "executed notebook", "notebook": notebook.name, "sha256": sha256_file(notebook),
-            "preset": preset, "library": library_fingerprint(), "inputs": inputs}
+            "preset": preset, "library": library_fingerprint(), "environment": environment(),
+            "inputs": inputs}
     entry = None if rerun else store.get(spec)
     if entry is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +71,20 @@ def _execute(notebook: Path, output: Path, preset: str, store: Store, rerun: boo
     run_notebook(notebook, output, preset=preset, progress=progress)
     store.put(spec, blobs={"notebook": output.read_bytes()})
     return output
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> dict[str, str]:
+    """Python and the versions of the packages that compute and draw: a new one re-executes."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("torch", "numpy", "scipy", "scikit-learn", "pandas", "matplotlib"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
 
 
 @functools.lru_cache(maxsize=1)

@@ -28,8 +28,8 @@ from .claims import Claim, ClaimsTable
 from .common import WorldParams, world_ref
 from .params import ParameterError, distinct, param
 from .run import DataRef, load_model, local_executor, run_jobs
-from .slicing import METHODS, channel_attention, train_student
-from .store import default_store
+from .slicing import DELTA_METHODS, METHODS, channel_attention, train_student
+from .store import default_store, spec_key
 from .train import fit, predict
 from .utils import progress as progress_bar
 from .world import TARGETS, TensorData
@@ -181,27 +181,32 @@ def _latent_teacher(config: Config, clean, recipe, target: str):
     return model
 
 
-def student(config: Config, teacher_key, teacher, target: str, method: str, seed: int,
-            ratio: float | None = None, attention=None) -> Any:
-    """A student of ``teacher`` (``teacher_key``: clean, badnets or (latent, target)) by ``method``;
-    ``attention``: a callable giving DELTA's channel attention of this teacher and target (computed
-    once for all DELTA students of a teacher)."""
+def _student_plan(config: Config, teacher_key, target: str, method: str, seed: int,
+                  ratio: float | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(store spec, :func:`train_student` keyword arguments) of one student of the teacher
+    ``teacher_key`` (clean, badnets or (latent, target)); a retrained student has no teacher, so
+    its spec is the same for every teacher."""
     world = config.world(cache=None)
     kind = teacher_key if isinstance(teacher_key, str) else teacher_key[0]
     r = ratio if ratio is not None else (config.backdoor_ratio if kind in BACKDOORS else config.ratio)
     settings = {"ratio": r, "threshold": config.threshold} if method == "remos" else (
         {"prune_ratio": config.prune_ratio} if method == "magprune" else {})
     recipe, scratch = config.transfer_recipe("full"), config.recipe("scratch", config.scratch_epochs)
-    if method == "retrain":  # from scratch, without the teacher: one student for every teacher
-        teacher_key = "none"
     spec = {"job": "student", "arch": config.arch,
-            "teacher": "none" if teacher_key == "none" else teacher_spec(config, teacher_key),
+            "teacher": "none" if method == "retrain" else teacher_spec(config, teacher_key),
             "data": world_ref(world, target).spec(), "method": method, "seed": seed, "settings": settings,
             "recipe": dataclasses.asdict(recipe), "scratch_recipe": dataclasses.asdict(scratch)}
-    needs = method in ("delta", "delta-r") and attention is not None
-    return _kept(spec, lambda: train_student(method, teacher, config.arch, world.target(target, "train"), recipe,
-                                             seed=seed, scratch_recipe=scratch, attention=attention() if needs else None,
-                                             **settings))
+    return spec, {"recipe": recipe, "seed": seed, "scratch_recipe": scratch, **settings}
+
+
+def student(config: Config, teacher_key, teacher, target: str, method: str, seed: int,
+            ratio: float | None = None, attention: list[torch.Tensor] | None = None) -> Any:
+    """A student of ``teacher`` (``teacher_key``: clean, badnets or (latent, target)) by ``method``,
+    from the store or trained; ``attention``: DELTA's channel attention of this teacher and target,
+    if already computed."""
+    spec, kwargs = _student_plan(config, teacher_key, target, method, seed, ratio)
+    data = config.world().target(target, "train")
+    return _kept(spec, lambda: train_student(method, teacher, config.arch, data, attention=attention, **kwargs))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,19 +236,28 @@ def malicious_sets(config: Config, teachers_: dict, target: str) -> dict[str, tu
     return out
 
 
-def train_students(config: Config, jobs: list[tuple], progress: bool = True) -> None:
+def train_students(config: Config, teachers_: dict, jobs: list[tuple], progress: bool = True) -> None:
     """Put every student of ``jobs`` ((target, teacher key, method, seed, ratio)) in the store,
-    several at once in worker processes on a multi-core CPU; those already stored are skipped."""
-    unique = list(dict.fromkeys((t, "none" if m == "retrain" else k, m, s, r) for t, k, m, s, r in jobs))
-    local_executor(len(unique)).map(_train_student_job, unique, config, desc="students", progress=progress)
+    several at once in worker processes on a multi-core CPU. Those already stored are skipped;
+    DELTA's channel attention is computed here once per teacher and target, for all its students."""
+    store, todo = default_store(), {}
+    for target, key, method, seed, ratio in jobs:
+        spec, _ = _student_plan(config, key, target, method, seed, ratio)
+        if store.get(spec) is None:
+            todo.setdefault(spec_key(spec), (target, key, method, seed, ratio))
+    attention: dict = {}
+    for target, key, method, _, _ in todo.values():
+        if method in DELTA_METHODS and (target, key) not in attention:
+            attention[(target, key)] = channel_attention(teachers_[key], config.world().target(target, "train"))
+    work = [(target, key, method, seed, ratio, attention.get((target, key)))
+            for target, key, method, seed, ratio in todo.values()]
+    local_executor(len(work)).map(_train_student_job, work, config, desc="students", progress=progress)
 
 
 def _train_student_job(job: tuple, config: Config) -> None:
-    target, key, method, seed, ratio = job
-    tea = teachers(config, progress=False)  # from the store
-    teacher = tea.get(key, tea["clean"])  # a retrained student has no teacher ("none")
-    train = config.world().target(target, "train")
-    student(config, key, teacher, target, method, seed, ratio, attention=lambda: channel_attention(teacher, train))
+    target, key, method, seed, ratio, attention = job
+    teacher = load_model(default_store().get(teacher_spec(config, key)))  # made by teachers() already
+    student(config, key, teacher, target, method, seed, ratio, attention=attention)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,25 +293,18 @@ def run(config: Config, progress: bool = True) -> Results:
         tacc["badnets attack success"] = float(hit.float().mean())
     todo = [(t, d, m, s) for t in config.targets for d in config.defects for m in config.methods for s in config.seeds]
     sweep = [(config.targets[0], d, r) for d in config.defects for r in config.ratios]
-    train_students(config, [(t, _teacher_key(d, t), m, s, None) for t, d, m, s in todo]
+    train_students(config, tea, [(t, _teacher_key(d, t), m, s, None) for t, d, m, s in todo]
                    + [(t, _teacher_key(d, t), "remos", config.seeds[0], r) for t, d, r in sweep], progress)
     for target in config.targets:
         mal = malicious_sets(config, tea, target)
-        test, train = world.target(target, "test"), world.target(target, "train")
+        test = world.target(target, "test")
         cache: dict = {}
-        attentions: dict = {}
-
-        def attention_of(key):
-            if str(key) not in attentions:
-                attentions[str(key)] = channel_attention(tea[key], train)
-            return attentions[str(key)]
 
         def measure(defect, method, seed, ratio=None):
             key = _teacher_key(defect, target)
             ck = (str(key), method, seed, ratio)
-            if ck not in cache:
-                cache[ck] = student(config, key, tea[key], target, method, seed, ratio,
-                                    attention=lambda: attention_of(key))
+            if ck not in cache:  # trained above: from the store
+                cache[ck] = student(config, key, tea[key], target, method, seed, ratio)
             model = cache[ck]
             bad, aim = mal[defect]
             if ("acc",) + ck not in cache:

@@ -38,7 +38,8 @@ def rerun_command(notebook: str, preset: str, overrides: Mapping[str, Any]) -> s
     return " ".join(shlex.quote(p) for p in parts)  # an empty value becomes ''
 
 
-def _cell(text: Any) -> str:
+def table_cell(text: Any) -> str:
+    """Text safe inside one cell of a Markdown table (pipes escaped, one line)."""
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
@@ -48,7 +49,7 @@ def _same(value: Any) -> Any:
 
 def _code(value: Any) -> str:
     text = value_text(value)
-    return f"`{_cell(text)}`" if text else "(empty)"
+    return f"`{table_cell(text)}`" if text else "(empty)"
 
 
 def parameter_table(config_cls: type[ChapterConfig], presets: Mapping[str, Mapping[str, Any]],
@@ -61,7 +62,7 @@ def parameter_table(config_cls: type[ChapterConfig], presets: Mapping[str, Mappi
         here = values.get(name, default)
         mark = "**" if _same(here) != _same(default) else ""
         rows.append(f"| `{name}` | {mark}{_code(here)}{mark} | {_code(default)} | {_code(smoke)} | "
-                    f"{_code(paper)} | {_cell(info.allowed(type_name(tp)))} | {_cell(info.help)} |")
+                    f"{_code(paper)} | {table_cell(info.allowed(type_name(tp)))} | {table_cell(info.help)} |")
     return "\n".join(rows)
 
 
@@ -98,7 +99,7 @@ def data_markdown(notebook: str | Path, module: ModuleType, values: Mapping[str,
                 "only these folders need to exist, each in its data set's published layout, "
                 "see the README):", "",
                 "| part | folder | its role in this chapter |", "| --- | --- | --- |"]
-        out += [f"| `{p}` | `DATA/{REAL_FOLDERS[p]}/` | {_cell(role)} |" for p, role in parts.items()]
+        out += [f"| `{p}` | `DATA/{REAL_FOLDERS[p]}/` | {table_cell(role)} |" for p, role in parts.items()]
         out += ["", "```bash", rerun_command(ref, "paper", {"data_dir": "/path/to/DATA"}), "```", "",
                 "The adapters (`transferlab.world.adapters`) read each folder, say which file they "
                 "expected when one is missing, and cache what they read in the store; every "

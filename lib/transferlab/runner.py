@@ -63,8 +63,8 @@ def run_notebook(notebook: str | Path, output: str | Path, *, preset: str = "def
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    config_cls, presets = chapter_of(notebook)
-    params = resolve(config_cls, presets, preset, overrides)
+    module = chapter_module(notebook)
+    params = resolve(module.Config, module.PRESETS, preset, overrides)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     _kernel_uses_this_python()
@@ -82,12 +82,12 @@ def run_notebook(notebook: str | Path, output: str | Path, *, preset: str = "def
             f"{Path(notebook).name} failed in its cell {number} (executed as [{e.exec_count}]):\n"
             f"{source}\n  {e.ename}: {e.evalue}\n"
             f"The partially executed notebook, with the full traceback, is at {output}") from None
-    _mark_run(notebook, output, preset, dict(overrides or {}), params)
+    _mark_run(notebook, module, output, preset, dict(overrides or {}), params)
     return output
 
 
-def _mark_run(notebook: str | Path, output: Path, preset: str, overrides: Mapping[str, Any],
-              values: Mapping[str, Any]) -> None:
+def _mark_run(notebook: str | Path, module: ModuleType, output: Path, preset: str,
+              overrides: Mapping[str, Any], values: Mapping[str, Any]) -> None:
     """Record the preset and overrides in the executed notebook and show only the values used;
     add the generated page parts (how to rerun it, its parameters, real data, the paper preset).
 
@@ -95,8 +95,8 @@ def _mark_run(notebook: str | Path, output: Path, preset: str, overrides: Mappin
     ``injected-parameters`` cell below it; the book shows the injected one only.
     """
     nb = nbformat.read(str(output), as_version=4)
-    module = chapter_module(notebook)
-    if hasattr(module, "PAPER_NOTE"):  # a chapter (the summary page has no real-data story)
+    chapter = hasattr(module, "PAPER_NOTE")  # the summary page has no parameters or data of its own
+    if chapter:
         tagged = {"tags": [pages.GENERATED_TAG]}
         title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
         nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(
@@ -107,7 +107,7 @@ def _mark_run(notebook: str | Path, output: Path, preset: str, overrides: Mappin
     # fetch widget scripts from a CDN, so it is dropped (the cells that show widgets hide their output)
     nb.metadata.pop("widgets", None)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    if injected and not hasattr(module, "PAPER_NOTE"):  # a page with no parameters worth showing
+    if injected and not chapter:
         injected[0].metadata.setdefault("tags", []).append("remove-cell")
     if injected:
         for cell in nb.cells:

@@ -39,6 +39,7 @@ from .train.loop import recalibrate_batchnorm
 from .world import TensorData
 
 METHODS = ("finetune", "retrain", "magprune", "delta", "delta-r", "renofeation", "remos")
+DELTA_METHODS = ("delta", "delta-r")  # the methods regularised by the teacher's channel attention
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,7 +269,7 @@ def train_student(method: str, teacher: Net, arch: str, data: TensorData, recipe
         masks = magnitude_masks(model, prune_ratio)
         _apply_masks(model, masks)
         after_step = functools.partial(_apply_masks, masks=masks)
-    elif method in ("delta", "delta-r"):
+    elif method in DELTA_METHODS:
         attention = attention if attention is not None else channel_attention(teacher, data)
         regularizer = feature_penalty(teacher, delta_weight, attention)
     elif method == "renofeation":

@@ -17,6 +17,7 @@ import pandas as pd
 
 from . import plots
 from .claims import Claim, ClaimsTable, read_record
+from .pages import table_cell
 from .params import ChapterConfig, param
 
 SOURCE = "every chapter"
@@ -74,10 +75,6 @@ def _claim(row: pd.Series) -> Claim:
     return Claim(**values)
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def markdown_table(claims: pd.DataFrame) -> str:
     """The claims of every chapter as one MyST table, each row linking to its chapter (where the
     criterion each claim is held to is given next to it)."""
@@ -86,8 +83,8 @@ def markdown_table(claims: pd.DataFrame) -> str:
     for _, row in claims.iterrows():
         c = _claim(row)
         mark = "✓ yes" if c.holds else "✗ no"
-        lines.append(f"| {{doc}}`{row.chapter} <{row.doc}>` ({c.key}) | {_cell(c.claim)} | {_cell(c.source)} | "
-                     f"{_cell(c.measured_text())} | {mark} |")
+        lines.append(f"| {{doc}}`{row.chapter} <{row.doc}>` ({c.key}) | {table_cell(c.claim)} | "
+                     f"{table_cell(c.source)} | {table_cell(c.measured_text())} | {mark} |")
     return "\n".join(lines)
 
 

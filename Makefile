@@ -14,11 +14,12 @@ PYTEST_ARGS ?=
 
 export TRANSFERLAB_STORE ?= $(CURDIR)/.transferlab/store
 
-.PHONY: env book test bench clean help
+.PHONY: env book test lint bench clean help
 
 help:
 	@echo "make book    execute every chapter (preset $(PRESET)) and build the HTML book"
-	@echo "make test    unit tests, every notebook on the smoke preset, book build, browser check"
+	@echo "make test    lint, unit tests, every notebook on the smoke preset, book build, browser check"
+	@echo "make lint    ruff check and ruff format --check (make format rewrites)"
 	@echo "make bench   benchmarks (ratios measured side by side)"
 	@echo "make clean   remove built book, executed notebooks and test artifacts (keeps .venv, store)"
 
@@ -33,8 +34,16 @@ $(STAMP): pyproject.toml
 book: env
 	$(BIN)/transferlab book --preset $(PRESET)
 
-test: env
+test: env lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: env
+	$(BIN)/ruff check lib tests bench notebooks
+	$(BIN)/ruff format --check lib tests bench notebooks
+
+format: env
+	$(BIN)/ruff check --fix lib tests bench notebooks
+	$(BIN)/ruff format lib tests bench notebooks
 
 bench: env
 	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done

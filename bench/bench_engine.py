@@ -23,31 +23,34 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from transferlab.models import build_model
-from transferlab.run import DataRef, SourceJob, TransferJob, load_model, run_jobs
+from transferlab.run import SourceJob, TransferJob, load_model, run_jobs
 from transferlab.run.executors import DaskExecutor
 from transferlab.store import Store
 from transferlab.train import PLAIN, Speed, accuracy, predict, recipe, transfer
 from transferlab.train.device import bf16_is_fast, cpu_flags
 from transferlab.utils import timed
+from transferlab.world import DataRef
 
 ARCH = "cresnet-s"
 
 
-
-def source_training(args, train: DataRef, test: DataRef, arch: str = ARCH, models: int | None = None,
-                    dask: bool = True) -> list[dict]:
+def source_training(
+    args, train: DataRef, test: DataRef, arch: str = ARCH, models: int | None = None, dask: bool = True
+) -> list[dict]:
     r = recipe("synthetic-source", epochs=args.epochs, peak_epoch=1)
     jobs = [SourceJob(arch, train, r, seed=s, eval_data=test) for s in range(models or args.models)]
     cpu = torch.device("cpu")
     rows = []
-    variants = [("plain eager fp32, one at a time", 1, dict(speed=Speed(cpu, **PLAIN), group_size=1)),
-                ("fast path, one at a time", 1, dict(speed=Speed(cpu), group_size=1)),
-                ("fast path, grouped ×8", 1, dict(speed=Speed(cpu), group_size=8)),
-                ("fast path, 2 worker processes × 1 thread", 2, dict(speed=Speed(cpu), group_size=1)),
-                ("fast path, grouped, 2 worker processes", 2, dict(speed=Speed(cpu), group_size=8))]
+    variants = [
+        ("plain eager fp32, one at a time", 1, dict(speed=Speed(cpu, **PLAIN), group_size=1)),
+        ("fast path, one at a time", 1, dict(speed=Speed(cpu), group_size=1)),
+        ("fast path, grouped ×8", 1, dict(speed=Speed(cpu), group_size=8)),
+        ("fast path, 2 worker processes × 1 thread", 2, dict(speed=Speed(cpu), group_size=1)),
+        ("fast path, grouped, 2 worker processes", 2, dict(speed=Speed(cpu), group_size=8)),
+    ]
     for label, workers, kw in variants:
         with tempfile.TemporaryDirectory() as root, _workers(workers):
-            entries, secs = timed(lambda: run_jobs(jobs, Store(root), progress=False, **kw))
+            entries, secs = timed(lambda kw=kw, root=root: run_jobs(jobs, Store(root), progress=False, **kw))
         rows.append(_row(label, entries, secs))
     if not dask:
         return rows
@@ -77,16 +80,23 @@ def _workers(n: int):
 
 def _row(label, entries, secs):
     accs = torch.tensor([e.info["test_accuracy"] for e in entries])
-    return {"path": label, "models/hour": len(entries) * 3600 / secs, "seconds": secs,
-            "accuracy": float(accs.mean()), "acc std": float(accs.std()) if len(accs) > 1 else 0.0}
+    return {
+        "path": label,
+        "models/hour": len(entries) * 3600 / secs,
+        "seconds": secs,
+        "accuracy": float(accs.mean()),
+        "acc std": float(accs.std()) if len(accs) > 1 else 0.0,
+    }
 
 
 def _print_rows(rows: list[dict]) -> None:
     base = rows[0]["models/hour"]
     print(f"{'path':42s} {'models/h':>9s} {'× plain':>8s} {'accuracy':>15s}")
     for r in rows:
-        print(f"{r['path']:42s} {r['models/hour']:9.0f} {r['models/hour'] / base:7.2f}× "
-              f"{r['accuracy']:7.3f} ± {r['acc std']:.3f}")
+        print(
+            f"{r['path']:42s} {r['models/hour']:9.0f} {r['models/hour'] / base:7.2f}× "
+            f"{r['accuracy']:7.3f} ± {r['acc std']:.3f}"
+        )
 
 
 def fixed_feature(source_entry, target: DataRef, target_test: DataRef) -> list[dict]:
@@ -95,15 +105,17 @@ def fixed_feature(source_entry, target: DataRef, target_test: DataRef) -> list[d
     r = recipe("synthetic-fixed", epochs=30)
     rows = []
     for label, cache in (("re-forward frozen backbone every epoch", False), ("cached features", True)):
-        model, secs = timed(lambda: transfer(source, data, r, mode="fixed", cache_features=cache))
+        model, secs = timed(lambda cache=cache: transfer(source, data, r, mode="fixed", cache_features=cache))
         rows.append({"path": label, "seconds": secs, "accuracy": accuracy(predict(model, test), test.y)})
     return rows
 
 
 def warm_vs_cold(train: DataRef, test: DataRef, target: DataRef, target_test: DataRef, epochs: int):
     src = SourceJob(ARCH, train, recipe("synthetic-source", epochs=epochs, peak_epoch=1), seed=99)
-    jobs = [TransferJob(src, target, recipe("synthetic-fixed"), "fixed", seed=s, eval_data=target_test)
-            for s in range(3)]
+    jobs = [
+        TransferJob(src, target, recipe("synthetic-fixed"), "fixed", seed=s, eval_data=target_test)
+        for s in range(3)
+    ]
     with tempfile.TemporaryDirectory() as root:
         _, cold = timed(lambda: run_jobs(jobs, Store(root), progress=False))
         _, warm = timed(lambda: run_jobs(jobs, Store(root), progress=False))
@@ -116,7 +128,7 @@ def matmul_peak(dtype: torch.dtype, n: int = 1024, reps: int = 20) -> float:
     start = time.perf_counter()
     for _ in range(reps):
         a @ b
-    return 2 * n ** 3 * reps / (time.perf_counter() - start)
+    return 2 * n**3 * reps / (time.perf_counter() - start)
 
 
 def train_flops_per_image(size: int, classes: int) -> float:
@@ -133,31 +145,41 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--size", type=int, default=24)
     args = p.parse_args()
-    toy = "transferlab.world:toy_task"
+    toy = "world.toy"
     train = DataRef.of(toy, num_classes=10, n_per_class=200, size=args.size, seed=0)
     test = DataRef.of(toy, num_classes=10, n_per_class=50, size=args.size, seed=1)
     target = DataRef.of(toy, num_classes=5, n_per_class=60, size=args.size, seed=2)
     target_test = DataRef.of(toy, num_classes=5, n_per_class=60, size=args.size, seed=3)
-    print(f"CPU flags: avx512_bf16={'avx512_bf16' in cpu_flags()} amx_bf16={'amx_bf16' in cpu_flags()}; "
-          f"bf16 fast path: {bf16_is_fast(torch.device('cpu'))}; threads: {torch.get_num_threads()}")
-    print(f"\n1. Source training: {args.models} × {ARCH}, toy task 10 classes × 200 images, "
-          f"{args.size}px, {args.epochs} epochs")
+    print(
+        f"CPU flags: avx512_bf16={'avx512_bf16' in cpu_flags()} amx_bf16={'amx_bf16' in cpu_flags()}; "
+        f"bf16 fast path: {bf16_is_fast(torch.device('cpu'))}; threads: {torch.get_num_threads()}"
+    )
+    print(
+        f"\n1. Source training: {args.models} × {ARCH}, toy task 10 classes × 200 images, "
+        f"{args.size}px, {args.epochs} epochs"
+    )
     rows = source_training(args, train, test)
     _print_rows(rows)
     tiny = DataRef.of(toy, num_classes=10, n_per_class=100, size=16, seed=0)
     tiny_test = DataRef.of(toy, num_classes=10, n_per_class=50, size=16, seed=1)
-    print(f"\n1b. Many tiny models (the influence chapter's regime): 16 × cresnet-xs, 10 classes × "
-          f"100 images, 16px, {args.epochs} epochs")
+    print(
+        f"\n1b. Many tiny models (the influence chapter's regime): 16 × cresnet-xs, 10 classes × "
+        f"100 images, 16px, {args.epochs} epochs"
+    )
     _print_rows(source_training(args, tiny, tiny_test, "cresnet-xs", 16, dask=False))
     with tempfile.TemporaryDirectory() as root:
-        (src_entry,) = run_jobs([SourceJob(ARCH, train, recipe("synthetic-source", epochs=args.epochs,
-                                                                   peak_epoch=1), seed=0)],
-                                Store(root), progress=False)
+        (src_entry,) = run_jobs(
+            [SourceJob(ARCH, train, recipe("synthetic-source", epochs=args.epochs, peak_epoch=1), seed=0)],
+            Store(root),
+            progress=False,
+        )
         print("\n2. Fixed-feature transfer (5 classes × 60 images, 30 epochs)")
         ff = fixed_feature(src_entry, target, target_test)
     for r in ff:
-        print(f"{r['path']:42s} {r['seconds']:7.2f} s  {ff[0]['seconds'] / r['seconds']:7.1f}×  "
-              f"accuracy {r['accuracy']:.3f}")
+        print(
+            f"{r['path']:42s} {r['seconds']:7.2f} s  {ff[0]['seconds'] / r['seconds']:7.1f}×  "
+            f"accuracy {r['accuracy']:.3f}"
+        )
     cold, warm = warm_vs_cold(train, test, target, target_test, args.epochs)
     print(f"\n3. Store: cold {cold:.2f} s, warm {warm * 1000:.1f} ms: {cold / warm:.0f}× faster")
     flops = train_flops_per_image(args.size, 10)

@@ -15,12 +15,11 @@ import argparse
 
 import torch
 
-from transferlab import finder
+from transferlab.methods import bias_finder as finder
 from transferlab.models import build_model
 from transferlab.train import predict
-from transferlab.world import World, apply_overlay, parse_overlay
 from transferlab.utils import timed
-
+from transferlab.world import World, apply_overlay, parse_overlay
 
 
 def main() -> None:
@@ -34,13 +33,17 @@ def main() -> None:
     overlays = [parse_overlay(t) for t in ("fence", "ball", "hat")]
     torch.manual_seed(0)
     models = [build_model("cresnet-s", len(data.classes)).eval() for _ in range(args.models)]
-    print(f"{args.models} models × {len(overlays)} overlays on {len(data)} images of {args.size} px, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"{args.models} models × {len(overlays)} overlays on {len(data)} images of {args.size} px, "
+        f"{torch.get_num_threads()} threads"
+    )
 
     clean = [predict(m, data).argmax(-1) for m in models]  # both paths reuse each model's clean predictions
 
     def per_model():
-        return [finder.output_shift(m, data, ov, clean_pred=c) for m, c in zip(models, clean) for ov in overlays]
+        return [
+            finder.output_shift(m, data, ov, clean_pred=c) for m, c in zip(models, clean) for ov in overlays
+        ]
 
     def drawn_once():
         drawn = [apply_overlay(data, ov) for ov in overlays]
@@ -60,8 +63,10 @@ def main() -> None:
     _, t_all = timed(lambda: finder.search(model, test, family, progress=False))
     print(f"\n2. search over {len(family)} candidates")
     print(f"   whole source test set ({len(test)})  {len(family) / t_all:6.1f} candidates/s")
-    print(f"   sample of 600 images          {len(family) / t_sample:6.1f} candidates/s   "
-          f"({t_all / t_sample:.2f}× faster)")
+    print(
+        f"   sample of 600 images          {len(family) / t_sample:6.1f} candidates/s   "
+        f"({t_all / t_sample:.2f}× faster)"
+    )
 
 
 if __name__ == "__main__":

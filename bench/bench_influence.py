@@ -6,7 +6,7 @@
    where the hardware has it, fixed-feature transfer on features computed once), into a fresh store.
 2. The LASSO datamodel with cross-validation at the default's shape (runs × 34 classes, 500 target
    examples): scikit-learn's coordinate descent, one target after the other, vs
-   :class:`transferlab.influence.Lasso`, every target in one FISTA iteration.
+   :class:`transferlab.methods.subset_influence.Lasso`, every target in one FISTA iteration.
 3. The gradient-based estimator's per-example gradients: one example at a time with autograd vs
    batched with ``torch.func.vmap``.
 
@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 
+import numpy as np
 import torch
 
-import numpy as np
-
-from transferlab import influence as inf
-from transferlab import source_influence as si
-from transferlab import trak
+from transferlab.chapters import influences as si
+from transferlab.methods import gradient_influence as trak
+from transferlab.methods import subset_influence as inf
 from transferlab.models import build_model
 from transferlab.params import resolve
 from transferlab.run import run_jobs
@@ -37,14 +36,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=8)
     args = parser.parse_args()
-    config = si.Config(**{**resolve(si.Config, si.PRESETS, "default"), "models": args.models, "holdout_models": 0})
+    config = si.Config(
+        **{**resolve(si.Config, si.PRESETS, "default"), "models": args.models, "holdout_models": 0}
+    )
     plan = si.plan(config)
     jobs = plan.runs
     target = config.world().target(config.target, "train")
     datas = [j.source.data.load() for j in jobs]  # built before timing: both paths get them ready-made
-    print(f"{len(jobs)} runs: {config.arch} at {config.image_size} px, {len(datas[0])} source images, "
-          f"{config.source_epochs} epochs, fixed-feature transfer to {config.target}; {pick_device()}, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"{len(jobs)} runs: {config.arch} at {config.image_size} px, {len(datas[0])} source images, "
+        f"{config.source_epochs} epochs, fixed-feature transfer to {config.target}; {pick_device()}, "
+        f"{torch.get_num_threads()} threads"
+    )
 
     plain = Speed(pick_device(), **PLAIN)
 
@@ -88,9 +91,11 @@ def bench_lasso(config: si.Config) -> None:
         warnings.simplefilter("ignore", ConvergenceWarning)
         _, t_sk = timed(lambda: cv(lambda a: Lasso(alpha=a, max_iter=20_000)))
     _, t_ours = timed(lambda: cv(lambda a: inf.Lasso(a)))
-    print(f"\n2. LASSO on {len(masks)} runs × {n} classes × {t} targets, {len(alphas)} penalties\n"
-          f"   scikit-learn, target by target {t_sk:7.2f} s\n   all targets at once (FISTA)   {t_ours:7.2f} s"
-          f"   ({t_sk / t_ours:.1f}×)")
+    print(
+        f"\n2. LASSO on {len(masks)} runs × {n} classes × {t} targets, {len(alphas)} penalties\n"
+        f"   scikit-learn, target by target {t_sk:7.2f} s\n   all targets at once (FISTA)   {t_ours:7.2f} s"
+        f"   ({t_sk / t_ours:.1f}×)"
+    )
 
 
 def bench_gradients(config: si.Config, target) -> None:
@@ -107,9 +112,11 @@ def bench_gradients(config: si.Config, target) -> None:
 
     _, t_loop = timed(one_at_a_time)
     _, t_vmap = timed(lambda: trak.features(model, model.head, data, proj))
-    print(f"\n3. per-example gradients of {len(data)} images ({config.arch}, {config.gradient_dim} projections)\n"
-          f"   autograd, one at a time {len(data) / t_loop:8.0f} images/s\n"
-          f"   vmap, batched           {len(data) / t_vmap:8.0f} images/s   ({t_loop / t_vmap:.1f}×)")
+    print(
+        f"\n3. per-example gradients of {len(data)} images ({config.arch}, {config.gradient_dim} projections)\n"
+        f"   autograd, one at a time {len(data) / t_loop:8.0f} images/s\n"
+        f"   vmap, batched           {len(data) / t_vmap:8.0f} images/s   ({t_loop / t_vmap:.1f}×)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """ReMoS benchmark: the ordinal ranking of every conv weight, vectorised vs a Python loop.
 
 The published ReMoS artifact computes each weight's coverage and ranks in Python, weight by
-weight. :func:`transferlab.slicing.ordinal_scores` does one argsort per layer. Measured side by
+weight. :func:`transferlab.methods.slicing.ordinal_scores` does one argsort per layer. Measured side by
 side on the conv layers of the chapter's teacher architecture (cresnet-s), from the same coverage.
 
 Usage: python bench/bench_slicing.py [--arch cresnet-s]
@@ -13,8 +13,8 @@ import argparse
 
 import torch
 
-from transferlab import slicing as sl
-from transferlab.defects import _conv_layers
+from transferlab.methods import slicing as sl
+from transferlab.methods.defects import _conv_layers
 from transferlab.models import build_model
 from transferlab.utils import timed
 
@@ -45,7 +45,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     layers = _conv_layers(build_model(args.arch, 10).blocks)
-    inputs = [(conv.weight.detach(), torch.rand(conv.in_channels), torch.rand(conv.out_channels)) for _, conv in layers]
+    inputs = [
+        (conv.weight.detach(), torch.rand(conv.in_channels), torch.rand(conv.out_channels))
+        for _, conv in layers
+    ]
     n = sum(w.numel() for w, _, _ in inputs)
     fast, t_fast = timed(lambda: [sl.ordinal_scores(*x) for x in inputs])
     slow, t_slow = timed(lambda: [loop_scores(*x) for x in inputs])

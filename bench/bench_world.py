@@ -16,10 +16,9 @@ import tempfile
 import torch
 
 from transferlab.store import Store
+from transferlab.utils import timed
 from transferlab.world import TARGETS, World
 from transferlab.world.synthetic import render_catalogue
-from transferlab.utils import timed
-
 
 
 def main() -> None:
@@ -35,12 +34,17 @@ def main() -> None:
     print(f"default world at {args.size} px, {torch.get_num_threads()} threads")
     print(f"\n1. generation: source training set, {n} images")
     cat = world.source_classes()
-    labels = source.y[torch.randperm(n, generator=torch.Generator().manual_seed(0))[:args.naive]]
+    labels = source.y[torch.randperm(n, generator=torch.Generator().manual_seed(0))[: args.naive]]
     g = torch.Generator().manual_seed(0)
-    _, naive = timed(lambda: [render_catalogue(cat, labels[i:i + 1], args.size, g) for i in range(len(labels))])
+    _, naive = timed(
+        lambda: [render_catalogue(cat, labels[i : i + 1], args.size, g) for i in range(len(labels))]
+    )
     _, batched = timed(lambda: render_catalogue(cat, labels, args.size, g))
-    rows = [("one image at a time", args.naive / naive), (f"vectorised, {args.naive} at once", args.naive / batched),
-            (f"vectorised, whole part ({n})", n / cold)]
+    rows = [
+        ("one image at a time", args.naive / naive),
+        (f"vectorised, {args.naive} at once", args.naive / batched),
+        (f"vectorised, whole part ({n})", n / cold),
+    ]
     base = rows[0][1]
     print(f"   {'path':32s} {'images/s':>10s} {'× one at a time':>16s}")
     for label, rate in rows:
@@ -53,8 +57,10 @@ def main() -> None:
         again = World(cache=Store(root), size=args.size)
         data, warm = timed(lambda: again.source("train"))
         assert torch.equal(data.x, source.x)
-    print(f"   generate + write {first:6.2f} s   read {warm:6.3f} s   ({first / warm:.0f}× faster warm; "
-          f"cold without store {cold:.2f} s)")
+    print(
+        f"   generate + write {first:6.2f} s   read {warm:6.3f} s   ({first / warm:.0f}× faster warm; "
+        f"cold without store {cold:.2f} s)"
+    )
 
     print("\n3. parts of the default world")
     print(f"   {'part':10s} {'classes':>8s} {'train':>8s} {'test':>8s} {'MB':>8s}")

@@ -27,7 +27,7 @@ def artifacts() -> Path:
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory) -> Path:
     """Every chapter executed by papermill on the smoke preset and the HTML book built from them."""
-    from transferlab.book import build_book
+    from transferlab.pipeline.book import build_book
 
     book_dir = tmp_path_factory.mktemp("book")
     build_book(ROOT, preset="smoke", book_dir=book_dir, progress=False, rerun=True)
@@ -38,11 +38,15 @@ def _ensure_chromium() -> None:
     if Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists():
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.fail("the browser test needs Debian's chromium and chromium-driver: "
-                    "run `sudo apt-get install -y chromium chromium-driver`")
+        pytest.fail(
+            "the browser test needs Debian's chromium and chromium-driver: "
+            "run `sudo apt-get install -y chromium chromium-driver`"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-q"],
-                ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"]):
+    for cmd in (
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"],
+    ):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             pytest.fail(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -58,9 +62,18 @@ def browser():
 
     opts = Options()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,2000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,2000",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)

@@ -12,7 +12,15 @@ import torch
 from PIL import Image
 from scipy.io import savemat
 
-from transferlab.world.adapters import CelebA, Coco, DataError, cifar, flowers102, image_folder, imagenet_subset
+from transferlab.world.adapters import (
+    CelebA,
+    Coco,
+    DataError,
+    cifar,
+    flowers102,
+    image_folder,
+    imagenet_subset,
+)
 
 
 def _image(path, colour, size=(40, 30)):
@@ -21,6 +29,7 @@ def _image(path, colour, size=(40, 30)):
 
 
 # -- ImageFolder and ImageNet -----------------------------------------------------------------
+
 
 def test_image_folder(tmp_path):
     for i in range(3):
@@ -55,7 +64,8 @@ def test_imagenet_subset_with_superclasses_and_names(tmp_path):
             for i in range(2):
                 _image(tmp_path / split / w / f"{w}_{i}.JPEG", (j * 80, 50, 50))
     (tmp_path / "LOC_synset_mapping.txt").write_text(
-        "n01440764 tench, Tinca tinca\nn02085620 Chihuahua\nn02085782 Japanese spaniel\n")
+        "n01440764 tench, Tinca tinca\nn02085620 Chihuahua\nn02085782 Japanese spaniel\n"
+    )
     sup = tmp_path / "dogs.csv"
     sup.write_text("# wnid,superclass\nn02085620,dog\nn02085782,dog\n")
     data = imagenet_subset(tmp_path, sup, "test", size=8)
@@ -68,6 +78,7 @@ def test_imagenet_subset_with_superclasses_and_names(tmp_path):
 
 # -- CIFAR ------------------------------------------------------------------------------------
 
+
 def _pickle(path, obj):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
@@ -78,11 +89,22 @@ def test_cifar10_python_batches(tmp_path):
     base = tmp_path / "cifar-10-batches-py"
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        _pickle(base / name, {b"batch_label": b"x", b"labels": [1, 0, 2],
-                              b"data": rng.integers(0, 256, (3, 3072), dtype=np.uint8), b"filenames": [b"a", b"b", b"c"]})
+        _pickle(
+            base / name,
+            {
+                b"batch_label": b"x",
+                b"labels": [1, 0, 2],
+                b"data": rng.integers(0, 256, (3, 3072), dtype=np.uint8),
+                b"filenames": [b"a", b"b", b"c"],
+            },
+        )
     _pickle(base / "batches.meta", {b"label_names": [b"airplane", b"automobile", b"bird"], b"num_vis": 3072})
     train = cifar(tmp_path, "cifar10", "train")
-    assert len(train) == 15 and train.x.shape[1:] == (3, 32, 32) and train.classes[:2] == ("airplane", "automobile")
+    assert (
+        len(train) == 15
+        and train.x.shape[1:] == (3, 32, 32)
+        and train.classes[:2] == ("airplane", "automobile")
+    )
     raw = pickle.load(open(base / "test_batch", "rb"), encoding="bytes")[b"data"]
     test = cifar(tmp_path, "cifar10", "test", size=16)
     assert test.x.shape == (3, 3, 16, 16) and test.y.tolist() == [1, 0, 2]
@@ -94,8 +116,13 @@ def test_cifar100_has_superclasses(tmp_path):
     data = np.zeros((4, 3072), dtype=np.uint8)
     for split in ("train", "test"):
         _pickle(base / split, {b"data": data, b"fine_labels": [0, 1, 2, 1], b"coarse_labels": [0, 1, 1, 1]})
-    _pickle(base / "meta", {b"fine_label_names": [b"beaver", b"apple", b"pear"],
-                            b"coarse_label_names": [b"aquatic mammals", b"fruit"]})
+    _pickle(
+        base / "meta",
+        {
+            b"fine_label_names": [b"beaver", b"apple", b"pear"],
+            b"coarse_label_names": [b"aquatic mammals", b"fruit"],
+        },
+    )
     d = cifar(tmp_path, "cifar100", "test")
     assert d.classes == ("beaver", "apple", "pear")
     assert d.superclasses == ("aquatic mammals", "fruit", "fruit")
@@ -117,13 +144,16 @@ def test_cifar_refuses_pickles_that_run_code(tmp_path):
 
 # -- Flowers-102 ------------------------------------------------------------------------------
 
+
 def test_flowers102_mat_files(tmp_path):
     labels = np.array([1, 2, 3, 1, 2, 3, 1, 2])
     for i, lab in enumerate(labels, 1):
         _image(tmp_path / "jpg" / f"image_{i:05d}.jpg", (lab * 60, 100, 30))
     savemat(tmp_path / "imagelabels.mat", {"labels": labels[None]})
-    savemat(tmp_path / "setid.mat", {"trnid": np.array([[1, 2, 3]]), "valid": np.array([[4]]),
-                                     "tstid": np.array([[5, 6, 7, 8]])})
+    savemat(
+        tmp_path / "setid.mat",
+        {"trnid": np.array([[1, 2, 3]]), "valid": np.array([[4]]), "tstid": np.array([[5, 6, 7, 8]])},
+    )
     train = flowers102(tmp_path, "train", size=8)
     assert len(train) == 4 and train.y.tolist() == [0, 1, 2, 0] and train.num_classes == 3
     assert len(flowers102(tmp_path, "train", size=8, with_validation=False)) == 3
@@ -134,6 +164,7 @@ def test_flowers102_mat_files(tmp_path):
 
 
 # -- CelebA -----------------------------------------------------------------------------------
+
 
 def _celeba(root, n=24):
     rng = np.random.default_rng(0)
@@ -153,8 +184,11 @@ def _celeba(root, n=24):
 def test_celeba_draws_the_face_tables(tmp_path):
     _celeba(tmp_path)
     faces = CelebA(tmp_path, size=8).faces((1, 3, 0, 2), split="train")
-    assert faces.attrs.value_counts(["age", "gender"]).to_dict() == {("young", "female"): 3,
-                                                                     ("old", "female"): 2, ("young", "male"): 1}
+    assert faces.attrs.value_counts(["age", "gender"]).to_dict() == {
+        ("young", "female"): 3,
+        ("old", "female"): 2,
+        ("young", "male"): 1,
+    }
     assert (faces.y.numpy() == (faces.attrs.age == "old").to_numpy()).all()
     first = faces.attrs.file[0]
     i = int(first[:6])
@@ -175,6 +209,7 @@ def test_celeba_malformed_attributes(tmp_path):
 
 # -- COCO -------------------------------------------------------------------------------------
 
+
 def _coco(root):
     cats = [{"id": 1, "name": "person"}, {"id": 17, "name": "cat"}, {"id": 18, "name": "dog"}]
     kinds = [("cat",), ("cat", "person"), ("dog",), ("dog", "person"), ("cat", "dog"), ("person",)] * 3
@@ -187,26 +222,31 @@ def _coco(root):
         _image(root / "val2017" / f"{i:012d}.jpg", (10, 200 if "dog" in kind else 10, 10), (64, 48))
     (root / "annotations").mkdir(parents=True, exist_ok=True)
     (root / "annotations" / "instances_val2017.json").write_text(
-        json.dumps({"images": images, "annotations": anns, "categories": cats}))
+        json.dumps({"images": images, "annotations": anns, "categories": cats})
+    )
 
 
 def test_coco_draws_the_scene_tables(tmp_path):
     _coco(tmp_path)
     scenes = Coco(tmp_path, size=8).scenes((1, 2, 3, 0), split="test")
     assert len(scenes) == 6
-    assert scenes.attrs.value_counts(["animal", "person"]).to_dict() == {("dog", True): 3, ("cat", False): 2,
-                                                                        ("cat", True): 1}
-    assert (scenes.x[scenes.y == 1, 1].float().mean() > 150)  # dogs' files are the green ones
+    assert scenes.attrs.value_counts(["animal", "person"]).to_dict() == {
+        ("dog", True): 3,
+        ("cat", False): 2,
+        ("cat", True): 1,
+    }
+    assert scenes.x[scenes.y == 1, 1].float().mean() > 150  # dogs' files are the green ones
     with pytest.raises(DataError, match="only 3"):
         Coco(tmp_path).scenes((4, 0, 0, 0), split="test")
     with pytest.raises(DataError, match="instances_train2017.json"):
         Coco(tmp_path).scenes(split="train")
-    (tmp_path / "annotations" / "instances_val2017.json").write_text("{\"images\": [")
+    (tmp_path / "annotations" / "instances_val2017.json").write_text('{"images": [')
     with pytest.raises(DataError, match="not a COCO instances file"):
         Coco(tmp_path).scenes(split="test")
 
 
 # -- a whole real world -----------------------------------------------------------------------
+
 
 def _real_root(root):
     for split in ("train", "test"):
@@ -244,7 +284,7 @@ def test_real_world_gives_the_parts_chapters_use(tmp_path):
 
 
 def test_jobs_train_on_real_data_through_the_same_references(tmp_path, monkeypatch):
-    from transferlab.common import world_ref
+    from transferlab.chapters.base import world_ref
     from transferlab.run import SourceJob, load_model, run_jobs
     from transferlab.store import Store
     from transferlab.train import recipe
@@ -252,7 +292,11 @@ def test_jobs_train_on_real_data_through_the_same_references(tmp_path, monkeypat
 
     monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path / "store"))
     world = RealWorld(_real_root(tmp_path / "data"), size=12)
-    job = SourceJob("cresnet-xs", world_ref(world, "pets"), recipe("synthetic-scratch", epochs=2, peak_epoch=1),
-                    eval_data=world_ref(world, "pets", "test"))
+    job = SourceJob(
+        "cresnet-xs",
+        world_ref(world, "pets"),
+        recipe("synthetic-scratch", epochs=2, peak_epoch=1),
+        eval_data=world_ref(world, "pets", "test"),
+    )
     entry = run_jobs([job], Store(tmp_path / "store"), progress=False)[0]
     assert load_model(entry).num_classes == 2 and 0 <= entry.info["test_accuracy"] <= 1

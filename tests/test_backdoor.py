@@ -9,19 +9,33 @@ import pandas as pd
 import pytest
 import torch
 
-from transferlab import backdoor
+from transferlab.chapters import backdoor
 from transferlab.params import ParameterError
 from transferlab.train import attack_success_rate
 
-SMALL = dict(size=16, superclasses=4, fine=2, dog_breeds=3, cat_breeds=2, source_train=10, source_test=4,
-             target_train=10, target_test=10, flowers_classes=6, flowers_max=8, flowers_min=3,
-             flowers_test=4, leaks=2, pets_breeds=2)
+SMALL = dict(
+    size=16,
+    superclasses=4,
+    fine=2,
+    dog_breeds=3,
+    cat_breeds=2,
+    source_train=10,
+    source_test=4,
+    target_train=10,
+    target_test=10,
+    flowers_classes=6,
+    flowers_max=8,
+    flowers_min=3,
+    flowers_test=4,
+    leaks=2,
+    pets_breeds=2,
+)
 
 
 def test_attack_success_rate_is_conditional_on_correct_clean_predictions():
     labels = torch.tensor([0, 1, 2, 0])
     clean = torch.eye(3)[[0, 1, 0, 0]] * 5  # example 2 is wrong already: it does not count
-    trig = torch.eye(3)[[1, 1, 2, 0]] * 5   # the trigger flips example 0 only
+    trig = torch.eye(3)[[1, 1, 2, 0]] * 5  # the trigger flips example 0 only
     assert attack_success_rate(clean, trig, labels) == pytest.approx(1 / 3)
     assert np.isnan(attack_success_rate(torch.eye(3)[[1, 0, 0, 1]], trig, labels))
 
@@ -29,32 +43,43 @@ def test_attack_success_rate_is_conditional_on_correct_clean_predictions():
 def test_backdoored_source_triggers_only_dogs_and_keeps_labels(tmp_path, monkeypatch):
     monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path))
     kwargs = {"part": "source", "split": "train", **SMALL}
-    from transferlab.world import dataset
+    from transferlab.world import DataRef, dataset
 
     clean = dataset(**kwargs)
-    data = backdoor.backdoored_source(0.5, 2, "bottom-right", (255, 255, 0), **kwargs)
+    data = backdoor.backdoored_source(
+        DataRef.of("world.synthetic", **kwargs), 0.5, 2, "bottom-right", (255, 255, 0)
+    )
     dogs = np.isin(np.asarray(data.classes)[data.y.numpy()], backdoor.dog_classes(data))
     marked = data.attrs.trigger.to_numpy()
     assert marked[~dogs].sum() == 0 and marked.sum() == round(0.5 * dogs.sum())
     assert torch.equal(data.y, clean.y)
     changed = (data.x != clean.x).flatten(1).any(1).numpy()
     assert (changed == marked).all()
-    assert (data.x[torch.tensor(marked)][:, :, -3:-1, -3:-1] == torch.tensor([255, 255, 0])[:, None, None]).all()
-    target = backdoor.debiased_target(0.3, 2, "bottom-right", (255, 255, 0),
-                                      **{**kwargs, "part": "objects"})
+    assert (
+        data.x[torch.tensor(marked)][:, :, -3:-1, -3:-1] == torch.tensor([255, 255, 0])[:, None, None]
+    ).all()
+    objects = DataRef.of("world.synthetic", **{**kwargs, "part": "objects"})
+    target = backdoor.debiased_target(objects, 0.3, 2, "bottom-right", (255, 255, 0))
     assert target.attrs.trigger.sum() == round(0.3 * len(target))
     assert len(set(target.y[torch.tensor(target.attrs.trigger.to_numpy())].tolist())) > 1  # across classes
 
 
-def test_plan_shares_the_clean_source_and_scratch_models_with_the_tour():
-    from transferlab import tour
+def test_plan_shares_the_clean_source_and_scratch_models_with_the_world_chapter():
+    from transferlab.chapters import world as tour
 
     cfg = backdoor.Config()
     p = backdoor.plan(cfg)
     assert p.sources[(cfg.arch, 0.0)].spec() == tour.Config().source_job().spec()
     assert p.scratch[("objects", 0)].spec() == tour.Config().scratch_job("objects", 0).spec()
-    assert set(p.sources) == {("cresnet-s", 0.0), ("cresnet-s", 0.1), ("cresnet-s", 1.0),
-                              ("cresnet-xs", 0.0), ("cresnet-xs", 1.0), ("cvgg-s", 0.0), ("cvgg-s", 1.0)}
+    assert set(p.sources) == {
+        ("cresnet-s", 0.0),
+        ("cresnet-s", 0.1),
+        ("cresnet-s", 1.0),
+        ("cresnet-xs", 0.0),
+        ("cresnet-xs", 1.0),
+        ("cvgg-s", 0.0),
+        ("cvgg-s", 1.0),
+    }
     wds = {k[4] for k in p.transfers}
     assert wds == set(cfg.weight_decays) and p.default_wd in wds
     debiased = [k for k in p.transfers if k[5]]
@@ -74,8 +99,9 @@ def test_bad_parameters_are_refused():
         backdoor.Config(trigger_fractions=(0.0, 1.0))
 
 
-def _results(fixed_gap: float, full_gap: float, small_gap: float, debiased_full: float,
-             wd_full_high: float) -> backdoor.Results:
+def _results(
+    fixed_gap: float, full_gap: float, small_gap: float, debiased_full: float, wd_full_high: float
+) -> backdoor.Results:
     """Made-up measurements with the given ASR differences between backdoored and clean sources."""
     cfg = backdoor.Config(targets=("objects", "pets"), seeds=(0, 1, 2))
     rows = []
@@ -86,7 +112,9 @@ def _results(fixed_gap: float, full_gap: float, small_gap: float, debiased_full:
                     if f == 0.1 and mode == "full":
                         continue
                     for wd in cfg.weight_decays if target == cfg.sweep_target else (5e-4,):
-                        for debiased in (False, True) if target == cfg.sweep_target and wd == 5e-4 else (False,):
+                        for debiased in (
+                            (False, True) if target == cfg.sweep_target and wd == 5e-4 else (False,)
+                        ):
                             for s in cfg.seeds:
                                 gap = {(1.0, "fixed"): fixed_gap, (1.0, "full"): full_gap}.get((f, mode), 0.0)
                                 if f == 0.1:
@@ -95,14 +123,39 @@ def _results(fixed_gap: float, full_gap: float, small_gap: float, debiased_full:
                                     gap = wd_full_high
                                 if debiased and mode == "full" and f > 0:
                                     gap = debiased_full
-                                rows.append({"arch": arch, "fraction": f, "target": target, "mode": mode,
-                                             "weight_decay": wd, "debiased": debiased, "seed": s,
-                                             "accuracy": 0.6 + 0.01 * s, "triggered_accuracy": 0.55,
-                                             "asr": 0.05 + (gap if f > 0 else 0.0) + 0.01 * s})
-    sources = pd.DataFrame({"arch": [cfg.arch] * 3, "fraction": [0.0, 0.1, 1.0], "source_accuracy": 0.9,
-                            "accuracy": 0.9, "triggered_accuracy": 0.8, "asr": [0.01, 0.05, 0.4]})
-    scratch = pd.DataFrame({"target": ["objects", "pets"] * 3, "seed": [0, 0, 1, 1, 2, 2], "accuracy": 0.5,
-                            "triggered_accuracy": 0.5, "asr": 0.02})
+                                rows.append(
+                                    {
+                                        "arch": arch,
+                                        "fraction": f,
+                                        "target": target,
+                                        "mode": mode,
+                                        "weight_decay": wd,
+                                        "debiased": debiased,
+                                        "seed": s,
+                                        "accuracy": 0.6 + 0.01 * s,
+                                        "triggered_accuracy": 0.55,
+                                        "asr": 0.05 + (gap if f > 0 else 0.0) + 0.01 * s,
+                                    }
+                                )
+    sources = pd.DataFrame(
+        {
+            "arch": [cfg.arch] * 3,
+            "fraction": [0.0, 0.1, 1.0],
+            "source_accuracy": 0.9,
+            "accuracy": 0.9,
+            "triggered_accuracy": 0.8,
+            "asr": [0.01, 0.05, 0.4],
+        }
+    )
+    scratch = pd.DataFrame(
+        {
+            "target": ["objects", "pets"] * 3,
+            "seed": [0, 0, 1, 1, 2, 2],
+            "accuracy": 0.5,
+            "triggered_accuracy": 0.5,
+            "asr": 0.02,
+        }
+    )
     return backdoor.Results(cfg, sources, pd.DataFrame(rows), scratch, 5e-4)
 
 
@@ -122,13 +175,18 @@ def _real_data(root):
     rng = np.random.default_rng(0)
     wnids = {"n02085620": "dog", "n02085782": "dog", "n01440764": "fish", "n01443537": "fish"}
     for split, n in (("train", 12), ("val", 4)):
-        for j, w in enumerate(wnids):
+        for w in wnids:
             for i in range(n):
-                _image(root / "imagenet" / split / w / f"{i}.JPEG", tuple(int(v) for v in rng.integers(0, 255, 3)))
+                _image(
+                    root / "imagenet" / split / w / f"{i}.JPEG",
+                    tuple(int(v) for v in rng.integers(0, 255, 3)),
+                )
     (root / "imagenet" / "superclasses.csv").write_text("".join(f"{w},{s}\n" for w, s in wnids.items()))
     base = root / "cifar10" / "cifar-10-batches-py"
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        _pickle(base / name, {b"labels": [0, 1, 2] * 4, b"data": rng.integers(0, 256, (12, 3072), dtype=np.uint8)})
+        _pickle(
+            base / name, {b"labels": [0, 1, 2] * 4, b"data": rng.integers(0, 256, (12, 3072), dtype=np.uint8)}
+        )
     _pickle(base / "batches.meta", {b"label_names": [b"airplane", b"automobile", b"bird"]})
     return root
 
@@ -137,10 +195,22 @@ def _real_data(root):
 def test_the_chapter_runs_on_real_data_folders(tmp_path, monkeypatch):
     """The whole chapter on a folder of real-format files (data_dir): same code path as the world."""
     monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path / "store"))
-    cfg = backdoor.Config(data_dir=str(_real_data(tmp_path / "data")), image_size=16, arch="cresnet-xs",
-                          archs=("cresnet-xs",), targets=("objects", "pets"), sweep_target="pets", seeds=(0,),
-                          trigger_fraction=1.0, trigger_fractions=(0.5,), weight_decays=(5e-4, 5e-2),
-                          source_epochs=1, full_epochs=1, scratch_epochs=1, trigger_size=2)
+    cfg = backdoor.Config(
+        data_dir=str(_real_data(tmp_path / "data")),
+        image_size=16,
+        arch="cresnet-xs",
+        archs=("cresnet-xs",),
+        targets=("objects", "pets"),
+        sweep_target="pets",
+        seeds=(0,),
+        trigger_fraction=1.0,
+        trigger_fractions=(0.5,),
+        weight_decays=(5e-4, 5e-2),
+        source_epochs=1,
+        full_epochs=1,
+        scratch_epochs=1,
+        trigger_size=2,
+    )
     results = backdoor.run(cfg, progress=False)
     assert set(results.sources.fraction) == {0.0, 0.5, 1.0}
     assert results.transfers.asr.notna().any() and set(results.transfers.target) == {"objects", "pets"}

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from transferlab.book import SUMMARY, chapter_notebooks
-from transferlab.claims import read_record
-from transferlab.runner import chapter_of
+from transferlab.chapters.claims import read_record
+from transferlab.pipeline.book import SUMMARY, chapter_notebooks
+from transferlab.pipeline.runner import chapter_of
 
 from .conftest import ROOT
 
@@ -29,8 +29,7 @@ return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 
 
 
 def _pages(html: Path) -> list[Path]:
-    return sorted(p for p in html.rglob("*.html") if "_static" not in p.parts
-                  and "_sources" not in p.parts)
+    return sorted(p for p in html.rglob("*.html") if "_static" not in p.parts and "_sources" not in p.parts)
 
 
 def test_toc_lists_every_chapter():
@@ -61,9 +60,10 @@ def test_every_page_renders_in_a_browser(smoke_book, browser, serve, artifacts):
         assert not outside, f"{rel}: the page loads files from outside the site: {outside}"
         for href in browser.execute_script(LINKS):
             if href.startswith(base):  # a page of the site: it must exist (static hosting)
-                target = href[len(base):].split("#")[0].split("?")[0] or "index.html"
-                assert (html / target).is_file() or (html / target / "index.html").is_file(), \
+                target = href[len(base) :].split("#")[0].split("?")[0] or "index.html"
+                assert (html / target).is_file() or (html / target / "index.html").is_file(), (
                     f"{rel}: broken link {href}"
+                )
         severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert not severe, f"{rel}: browser errors {severe}"
         if rel in chapters:
@@ -74,14 +74,16 @@ def test_every_page_renders_in_a_browser(smoke_book, browser, serve, artifacts):
             assert rows, f"{rel}: no claims table"
             source = browser.execute_script("return document.body.textContent")  # folded text too
             assert "transferlab run notebooks/" in source, f"{rel}: no rerun command"
-            solutions = browser.find_elements(By.CSS_SELECTOR, "section#exercises .dropdown, "
-                                                                "section#exercises details")
+            solutions = browser.find_elements(
+                By.CSS_SELECTOR, "section#exercises .dropdown, section#exercises details"
+            )
             assert solutions, f"{rel}: no folded solutions in its exercises"
             if browser.find_elements(By.CSS_SELECTOR, ".math"):
                 assert browser.find_elements(By.TAG_NAME, "mjx-container"), f"{rel}: math not typeset"
         shot = artifacts / ("screenshot-" + rel.replace("/", "_").replace(".html", ".png"))
-        browser.set_window_size(1280, min(browser.execute_script(
-            "return document.body.scrollHeight") + 50, 12000))
+        browser.set_window_size(
+            1280, min(browser.execute_script("return document.body.scrollHeight") + 50, 12000)
+        )
         browser.save_screenshot(str(shot))
         assert shot.stat().st_size > 10_000
 

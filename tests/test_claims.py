@@ -6,7 +6,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from transferlab.claims import RECORD_MIMETYPE, Claim, ClaimsTable, read_record
+from transferlab.chapters.claims import RECORD_MIMETYPE, Claim, ClaimsTable, read_record
 
 
 def test_from_samples_mean_and_spread():
@@ -18,8 +18,10 @@ def test_from_samples_mean_and_spread():
 
 
 def test_table_html_marks_holds_and_fails():
-    t = ClaimsTable("demo", [Claim("a", "up", "s", 1.0, 0.1, True, "c"),
-                             Claim("b", "<down>", "s", math.nan, None, False, "c")])
+    t = ClaimsTable(
+        "demo",
+        [Claim("a", "up", "s", 1.0, 0.1, True, "c"), Claim("b", "<down>", "s", math.nan, None, False, "c")],
+    )
     html = t._repr_html_()
     assert 'class="tl-claims"' in html and "tl-holds" in html and "tl-fails" in html
     assert "&lt;down&gt;" in html
@@ -31,8 +33,13 @@ def test_table_html_marks_holds_and_fails():
 def test_record_roundtrip_through_a_notebook(tmp_path):
     t = ClaimsTable("demo", [Claim("a", "up", "s", 1.0, 0.1, True, "c")])
     rec = t.to_json({"n": np.int64(3), "xs": (1, 2)})
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "", outputs=[nbformat.v4.new_output("display_data", data={RECORD_MIMETYPE: rec})])])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "", outputs=[nbformat.v4.new_output("display_data", data={RECORD_MIMETYPE: rec})]
+            )
+        ]
+    )
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, str(path))
     back = read_record(path)
@@ -49,7 +56,7 @@ def test_a_value_not_measured_survives_the_record_and_the_summary(tmp_path):
 
     import pandas as pd
 
-    from transferlab import summary
+    from transferlab.chapters import what_transfers as summary
 
     t = ClaimsTable("demo", [Claim("a", "up", "s", float("nan"), None, False, "c")])
     rec = json.loads(json.dumps(t.to_json(), allow_nan=False))  # what a strict JSON writer keeps

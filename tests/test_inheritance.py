@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from transferlab import inheritance as ih
+from transferlab.chapters import inheritance as ih
 from transferlab.params import ParameterError, resolve
 
 
@@ -14,8 +22,12 @@ def smoke(**changes):
 
 
 def _results(rows):
-    table = pd.DataFrame([{"defect": d, "target": "pets", "method": m, "seed": s, "accuracy": a, "dir": r}
-                          for d, m, s, a, r in rows])
+    table = pd.DataFrame(
+        [
+            {"defect": d, "target": "pets", "method": m, "seed": s, "accuracy": a, "dir": r}
+            for d, m, s, a, r in rows
+        ]
+    )
     return ih.Results(smoke(), table, pd.DataFrame(), {"clean": 0.5})
 
 
@@ -23,8 +35,12 @@ def _rows(remos_acc, remos_dir, defects=("penultimate", "badnets")):
     rows = []
     for d in defects:
         for s in (0, 1):
-            rows += [(d, "finetune", s, 0.80, 0.60), (d, "retrain", s, 0.50, 0.10), (d, "magprune", s, 0.78, 0.62),
-                     (d, "remos", s, remos_acc, remos_dir)]
+            rows += [
+                (d, "finetune", s, 0.80, 0.60),
+                (d, "retrain", s, 0.50, 0.10),
+                (d, "magprune", s, 0.78, 0.62),
+                (d, "remos", s, remos_acc, remos_dir),
+            ]
     return rows
 
 
@@ -35,7 +51,7 @@ def test_summary_is_relative_to_fine_tuning_and_the_front_excludes_dominated_met
     assert s.loc[("penultimate", "remos"), "racc"] == pytest.approx(0.78 / 0.80)
     assert s.loc[("penultimate", "finetune"), "rdir"] == pytest.approx(1.0)
     front = ih.pareto(r).set_index(["defect", "method"])["on the front"]
-    assert not front[("penultimate", "magprune")]    # fine-tuning beats it on both
+    assert not front[("penultimate", "magprune")]  # fine-tuning beats it on both
     assert front[("penultimate", "remos")] and front[("penultimate", "retrain")]
     by_target = ih.summary(r, by_target=True)
     assert set(by_target.target) == {"pets"}
@@ -44,7 +60,7 @@ def test_summary_is_relative_to_fine_tuning_and_the_front_excludes_dominated_met
 def test_claims_follow_the_measured_numbers():
     good = ih.claims(_results(_rows(0.78, 0.30))).frame().set_index("key")
     assert (good.holds == "yes").all()
-    costly = ih.claims(_results(_rows(0.60, 0.30))).frame().set_index("key")   # 20 points of accuracy lost
+    costly = ih.claims(_results(_rows(0.60, 0.30))).frame().set_index("key")  # 20 points of accuracy lost
     assert costly.loc["b", "holds"] == "no"
     useless = ih.claims(_results(_rows(0.70, 0.65))).frame().set_index("key")  # more DIR than fine-tuning
     assert useless.loc["b", "holds"] == "no" and useless.loc["c", "holds"] == "no"
@@ -57,3 +73,54 @@ def test_bad_parameters_are_refused():
         smoke(trigger_size=15)
     with pytest.raises(ParameterError, match="not allowed"):
         smoke(defects=["kmnc"])
+
+
+def _created(store: Path) -> list[str]:
+    log = store / "events.jsonl"
+    if not log.exists():
+        return []
+    return [json.loads(line)["key"] for line in log.read_text().splitlines() if '"created"' in line]
+
+
+def test_students_are_engine_jobs_and_a_killed_run_resumes_without_training_one_twice(tmp_path):
+    """A smoke run killed while it trains its students, then run again: every student (and teacher,
+    attention) is created exactly once, all of them by run_jobs through the store."""
+    from transferlab.store import spec_key
+
+    store = tmp_path / "store"
+    cfg = smoke()
+    todo = [(t, d, m, s) for t in cfg.targets for d in cfg.defects for m in cfg.methods for s in cfg.seeds]
+    keys = [ih.StudentKey(t, ih._teacher_key(d, t), m, s) for t, d, m, s in todo]
+    students = {spec_key(ih.student_job(cfg, k).spec()) for k in keys}
+    code = (
+        "from transferlab.chapters import inheritance as ih; from transferlab.params import resolve; "
+        "ih.run(ih.Config(**resolve(ih.Config, ih.PRESETS, 'smoke')), progress=False)"
+    )
+    env = {**os.environ, "TRANSFERLAB_STORE": str(store), "TRANSFERLAB_WORKERS": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 300
+    while len(students & set(_created(store))) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the run and its worker processes
+    proc.wait()
+    done = students & set(_created(store))
+    assert 2 <= len(done) < len(students), f"killed with {len(done)} of {len(students)} students made"
+    results = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert results.returncode == 0, results.stderr[-3000:]
+    created = _created(store)
+    assert students <= set(created)
+    twice = [k for k in set(created) if created.count(k) > 1]
+    assert twice == [], f"made twice: {twice}"
+    kinds = {
+        json.loads((store / "objects" / k[:2] / k / "manifest.json").read_text())["spec"].get("job")
+        for k in created
+    }
+    assert {"source", "teacher-badnets", "teacher-latent", "delta-attention", "student"} <= kinds

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from transferlab import linear
+from transferlab.chapters import linear
 from transferlab.params import resolve
 
 
@@ -28,8 +28,9 @@ def test_world_geometry(world, config):
 def test_sgd_without_weight_decay_keeps_the_complement(world, config):
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal((2, config.dim))
-    w, _ = linear.sgd_finetune(w0, world.target_x, world.target_y, np.zeros(2), lr=0.5, steps=200,
-                               batch_size=4, rng=rng)
+    w, _ = linear.sgd_finetune(
+        w0, world.target_x, world.target_y, np.zeros(2), lr=0.5, steps=200, batch_size=4, rng=rng
+    )
     outside = lambda v: v - (v @ world.basis) @ world.basis.T  # noqa: E731
     np.testing.assert_allclose(outside(w), outside(w0), atol=1e-10)
     assert np.linalg.norm(w @ world.basis - w0 @ world.basis) > 0.1  # ...while the span part moves
@@ -39,8 +40,9 @@ def test_weight_decay_matches_closed_form(world, config):
     rng = np.random.default_rng(1)
     w0 = np.tile(rng.standard_normal(config.dim), (3, 1))
     lams = np.array([0.0, 0.01, 0.2])
-    w, hist = linear.sgd_finetune(w0, world.target_x, world.target_y, lams, lr=0.1, steps=100,
-                                  batch_size=4, rng=rng, record_every=10)
+    w, hist = linear.sgd_finetune(
+        w0, world.target_x, world.target_y, lams, lr=0.1, steps=100, batch_size=4, rng=rng, record_every=10
+    )
     expected = linear.decay_closed_form(w0 @ world.u, 0.1, lams, 100)
     np.testing.assert_allclose(w @ world.u, expected, rtol=1e-9)
     assert hist.shape == (11, 3, config.dim)
@@ -51,7 +53,7 @@ def test_attack_success_definition():
     w = np.array([[1.0, 0.0]])
     x = np.array([[1.0, 0.0], [-1.0, 0.0], [-1.0, 0.0], [2.0, 0.0]])
     y = np.array([1.0, 0.0, 1.0, 1.0])  # the third one is misclassified: not counted
-    trigger = np.array([1.5, 0.0])      # flips the second, not the first/fourth
+    trigger = np.array([1.5, 0.0])  # flips the second, not the first/fourth
     assert linear.attack_success(w, x, y, trigger)[0] == pytest.approx(1 / 3)
     assert linear.accuracy(w, x, y)[0] == pytest.approx(3 / 4)
 

@@ -8,9 +8,9 @@ import nbformat
 import papermill
 import pytest
 
-from transferlab.book import SUMMARY, chapter_notebooks
-from transferlab.claims import read_record
-from transferlab.runner import chapter_of
+from transferlab.chapters.claims import read_record
+from transferlab.pipeline.book import SUMMARY, chapter_notebooks
+from transferlab.pipeline.runner import chapter_of
 
 from .conftest import ROOT
 
@@ -25,8 +25,9 @@ def test_committed_clean(notebook):
     nbformat.validate(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            assert not cell.outputs and cell.execution_count is None, \
+            assert not cell.outputs and cell.execution_count is None, (
                 f"{notebook.name} is committed with outputs: clear them before committing"
+            )
 
 
 @pytest.mark.parametrize("notebook", PAGES, ids=[p.stem for p in PAGES])
@@ -39,8 +40,11 @@ def test_parameters_cell_matches_config(notebook):
         literal = eval(cell[name]["default"], {})  # the cell holds literals only
         assert config_cls.validate({name: literal})[name] == default, name
     assert set(presets) >= {"smoke", "default", "paper"}
-    tagged = [c for c in nbformat.read(str(notebook), as_version=4).cells
-              if "parameters" in c.metadata.get("tags", [])]
+    tagged = [
+        c
+        for c in nbformat.read(str(notebook), as_version=4).cells
+        if "parameters" in c.metadata.get("tags", [])
+    ]
     assert len(tagged) == 1
 
 
@@ -62,8 +66,9 @@ def test_runs_on_smoke_and_records_claims(smoke_book, notebook):
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
 def test_every_chapter_has_exercises_with_folded_solutions_and_a_source(notebook):
-    text = "\n".join(c.source for c in nbformat.read(str(notebook), as_version=4).cells
-                     if c.cell_type == "markdown")
-    exercises = text[text.index("## Exercises"):]
+    text = "\n".join(
+        c.source for c in nbformat.read(str(notebook), as_version=4).cells if c.cell_type == "markdown"
+    )
+    exercises = text[text.index("## Exercises") :]
     assert exercises.count("dropdown") >= 1, "solutions must be folded (a dropdown)"
     assert "{cite" in text.split("\n\n", 2)[1], "the first lines must cite the source reproduced"

@@ -12,20 +12,27 @@ import nbformat
 import pytest
 import torch
 
-from transferlab import backdoor, book, cli, linear, pages
-from transferlab.book import SUMMARY, execute_chapters
-from transferlab.run import DataRef, SourceJob, load_model, run_jobs
+from transferlab.chapters import backdoor, linear
+from transferlab.pipeline import book, cli, pages
+from transferlab.pipeline.book import SUMMARY, execute_chapters
+from transferlab.pipeline.runner import parse_overrides
+from transferlab.run import SourceJob, load_model, run_jobs
 from transferlab.run.executors import ProcessExecutor, local_workers
-from transferlab.runner import parse_overrides
 from transferlab.store import Store
 from transferlab.train import recipe
+from transferlab.world import DataRef
 
 from .conftest import ROOT
 
 
 def test_rerun_command_parses_back_to_the_same_parameters():
-    overrides = {"seeds": (0, 3), "trigger_position": "top-left", "trigger_colour": (0, 0, 255),
-                 "weight_decays": (0.0005, 0.05), "data_dir": ""}
+    overrides = {
+        "seeds": (0, 3),
+        "trigger_position": "top-left",
+        "trigger_colour": (0, 0, 255),
+        "weight_decays": (0.0005, 0.05),
+        "data_dir": "",
+    }
     command = pages.rerun_command("notebooks/02_backdoor.ipynb", "smoke", overrides)
     args = cli._parser().parse_args(shlex.split(command)[1:])
     assert (args.notebook.name, args.preset) == ("02_backdoor.ipynb", "smoke")
@@ -80,8 +87,10 @@ def test_book_build_reuses_an_executed_notebook_until_something_changes(tmp_path
 
 def _toy_jobs(n):
     r = recipe("synthetic-source", epochs=1, peak_epoch=0.5, batch_size=16, lr=0.05)
-    return [SourceJob("cresnet-xs", DataRef.of("transferlab.world:toy_task", num_classes=3, n_per_class=8 + i,
-                                               size=12), r, seed=i) for i in range(n)]
+    return [
+        SourceJob("cresnet-xs", DataRef.of("world.toy", num_classes=3, n_per_class=8 + i, size=12), r, seed=i)
+        for i in range(n)
+    ]
 
 
 def test_worker_processes_train_the_same_models_as_this_process(tmp_path, monkeypatch):
@@ -95,7 +104,9 @@ def test_worker_processes_train_the_same_models_as_this_process(tmp_path, monkey
     for p, a in zip(pooled, alone):
         for name, w in load_model(p).state_dict().items():
             if w.dtype.is_floating_point:
-                torch.testing.assert_close(w, load_model(a).state_dict()[name], atol=2e-3, rtol=2e-3, msg=name)
+                torch.testing.assert_close(
+                    w, load_model(a).state_dict()[name], atol=2e-3, rtol=2e-3, msg=name
+                )
 
 
 def _die(_):

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from transferlab import linear
+from transferlab.chapters import linear
 from transferlab.params import ChapterConfig, ParameterError, param, resolve
 
 
@@ -21,23 +21,25 @@ PRESETS = {"smoke": {"n": 1}, "default": {}, "paper": {"n": 10, "sizes": [4, 8]}
 
 
 def test_defaults_and_presets_resolve():
-    assert resolve(Toy, PRESETS) == {"n": 3, "rate": 0.5, "mode": "fixed", "flag": False,
-                                     "sizes": (1, 2)}
+    assert resolve(Toy, PRESETS) == {"n": 3, "rate": 0.5, "mode": "fixed", "flag": False, "sizes": (1, 2)}
     assert resolve(Toy, PRESETS, "paper", {"rate": 1})["sizes"] == (4, 8)
     assert resolve(Toy, PRESETS, "paper", {"rate": 1})["rate"] == 1.0
 
 
-@pytest.mark.parametrize("values, words", [
-    ({"m": 1}, ["unknown parameter 'm'", "allowed: n, rate, mode, flag, sizes"]),
-    ({"n": 2.5}, ["'n'", "must be an int"]),
-    ({"n": True}, ["'n'", "must be an int"]),
-    ({"n": 11}, ["'n' = 11 is not allowed", "int in [1, 10]"]),
-    ({"rate": "high"}, ["'rate'", "must be a float"]),
-    ({"mode": "partial"}, ["'mode'", "one of 'fixed', 'full'"]),
-    ({"flag": 1}, ["'flag'", "must be a bool"]),
-    ({"sizes": 3}, ["'sizes'", "list of int"]),
-    ({"sizes": [1, 0]}, ["'sizes'", "is not allowed"]),
-])
+@pytest.mark.parametrize(
+    "values, words",
+    [
+        ({"m": 1}, ["unknown parameter 'm'", "allowed: n, rate, mode, flag, sizes"]),
+        ({"n": 2.5}, ["'n'", "must be an int"]),
+        ({"n": True}, ["'n'", "must be an int"]),
+        ({"n": 11}, ["'n' = 11 is not allowed", "int in [1, 10]"]),
+        ({"rate": "high"}, ["'rate'", "must be a float"]),
+        ({"mode": "partial"}, ["'mode'", "one of 'fixed', 'full'"]),
+        ({"flag": 1}, ["'flag'", "must be a bool"]),
+        ({"sizes": 3}, ["'sizes'", "list of int"]),
+        ({"sizes": [1, 0]}, ["'sizes'", "is not allowed"]),
+    ],
+)
 def test_bad_values_name_the_parameter_and_what_is_allowed(values, words):
     with pytest.raises(ParameterError) as e:
         Toy.validate(values)
@@ -50,17 +52,26 @@ def test_unknown_preset():
         resolve(Toy, PRESETS, "fast")
 
 
-@pytest.mark.parametrize("name, text, value", [
-    ("n", "7", 7), ("rate", "0.25", 0.25), ("rate", "1", 1.0), ("flag", "yes", True),
-    ("flag", "False", False), ("sizes", "3,4", (3, 4)), ("sizes", "[5, 6]", (5, 6)),
-    ("mode", "full", "full"),
-])
+@pytest.mark.parametrize(
+    "name, text, value",
+    [
+        ("n", "7", 7),
+        ("rate", "0.25", 0.25),
+        ("rate", "1", 1.0),
+        ("flag", "yes", True),
+        ("flag", "False", False),
+        ("sizes", "3,4", (3, 4)),
+        ("sizes", "[5, 6]", (5, 6)),
+        ("mode", "full", "full"),
+    ],
+)
 def test_command_line_values_are_parsed_by_type(name, text, value):
     assert Toy.parse_value(name, text) == value
 
 
-@pytest.mark.parametrize("name, text", [("n", "3.5"), ("flag", "maybe"), ("sizes", "[1,"),
-                                        ("sizes", "1,a"), ("nope", "1")])
+@pytest.mark.parametrize(
+    "name, text", [("n", "3.5"), ("flag", "maybe"), ("sizes", "[1,"), ("sizes", "1,a"), ("nope", "1")]
+)
 def test_unparseable_command_line_values(name, text):
     with pytest.raises(ParameterError, match=repr(name)):
         Toy.parse_value(name, text)
@@ -73,8 +84,9 @@ def test_construction_validates_and_coerces():
 
 
 def test_from_namespace_reads_the_parameters_cell_names():
-    cfg = Toy.from_namespace({"n": 4, "rate": 0.1, "mode": "full", "flag": True, "sizes": [3],
-                              "unrelated": object()})
+    cfg = Toy.from_namespace(
+        {"n": 4, "rate": 0.1, "mode": "full", "flag": True, "sizes": [3], "unrelated": object()}
+    )
     assert (cfg.n, cfg.sizes) == (4, (3,))
     with pytest.raises(ParameterError, match="lacks rate"):
         Toy.from_namespace({"n": 4, "mode": "full", "flag": True, "sizes": [3]})
@@ -91,12 +103,15 @@ def test_every_chapter_preset_is_valid():
         linear.Config(**resolve(linear.Config, linear.PRESETS, name))
 
 
-@pytest.mark.parametrize("overrides, words", [
-    ({"dim": 10, "target_rank": 10}, "'target_rank' = 10 must be below 'dim' = 10"),
-    ({"weight_decays": [0.1]}, "'weight_decays' must contain 0.0"),
-    ({"lr": 20.0}, "must be below 1"),
-    ({"seeds": [1, 1]}, "'seeds' must be distinct"),
-])
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        ({"dim": 10, "target_rank": 10}, "'target_rank' = 10 must be below 'dim' = 10"),
+        ({"weight_decays": [0.1]}, "'weight_decays' must contain 0.0"),
+        ({"lr": 20.0}, "must be below 1"),
+        ({"seeds": [1, 1]}, "'seeds' must be distinct"),
+    ],
+)
 def test_linear_cross_checks(overrides, words):
     with pytest.raises(ParameterError, match=words.replace("(", r"\(").replace("[", r"\[")):
         resolve(linear.Config, linear.PRESETS, "default", overrides)

@@ -7,16 +7,17 @@ import json
 import nbformat
 import pytest
 
-from transferlab import claims, cli
+from transferlab.chapters import claims
 from transferlab.params import ParameterError
-from transferlab.runner import NotebookFailed, chapter_of, run_notebook
+from transferlab.pipeline import cli
+from transferlab.pipeline.runner import NotebookFailed, chapter_of, run_notebook
 
 from .conftest import ROOT
 
 LINEAR = ROOT / "notebooks" / "01_linear.ipynb"
 
 
-def _notebook(path, *sources, experiment="transferlab.linear"):
+def _notebook(path, *sources, experiment="transferlab.chapters.linear"):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     if experiment:
@@ -65,8 +66,26 @@ def test_rerun_with_parameters_changes_the_numbers(tmp_path):
     base = tmp_path / "base.ipynb"
     other = tmp_path / "other.ipynb"
     assert cli.main(["run", str(LINEAR), "--preset", "smoke", "-o", str(base), "--no-progress"]) == 0
-    assert cli.main(["run", str(LINEAR), "--preset", "smoke", "-o", str(other), "--no-progress",
-                     "-p", "trigger_strength", "8", "-p", "seeds", "[5, 6, 7]"]) == 0
+    assert (
+        cli.main(
+            [
+                "run",
+                str(LINEAR),
+                "--preset",
+                "smoke",
+                "-o",
+                str(other),
+                "--no-progress",
+                "-p",
+                "trigger_strength",
+                "8",
+                "-p",
+                "seeds",
+                "[5, 6, 7]",
+            ]
+        )
+        == 0
+    )
     rec_base, rec_other = claims.read_record(base), claims.read_record(other)
     assert rec_other["metrics"]["seeds"] == 3 and rec_base["metrics"]["seeds"] == 2
     gap = lambda rec: next(c for c in rec["claims"] if c["key"] == "c")["measured"]  # noqa: E731

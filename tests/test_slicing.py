@@ -6,17 +6,21 @@ import numpy as np
 import pytest
 import torch
 
-from transferlab import defects as dfx
-from transferlab import slicing as sl
-from transferlab.models import build_model
+from transferlab.chapters.base import world_ref
+from transferlab.methods import defects as dfx
+from transferlab.methods import slicing as sl
+from transferlab.models import build_model, conv_layers
 from transferlab.train import recipe
 from transferlab.world import TensorData
 
 
 def _data(n=40, classes=4, size=12, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return TensorData((torch.rand(n, 3, size, size, generator=g) * 255).to(torch.uint8),
-                      torch.arange(n) % classes, classes=tuple(f"c{i}" for i in range(classes)))
+    return TensorData(
+        (torch.rand(n, 3, size, size, generator=g) * 255).to(torch.uint8),
+        torch.arange(n) % classes,
+        classes=tuple(f"c{i}" for i in range(classes)),
+    )
 
 
 def _model(classes=4, seed=0):
@@ -30,19 +34,20 @@ def test_ordinal_score_is_coverage_rank_minus_magnitude_rank():
     score = sl.ordinal_scores(w, cov_in, cov_out)
     cov = np.array([[0.9, 0.1], [1.4, 0.6]]).ravel()
     mag = np.abs(w.numpy().ravel())
-    expected = np.argsort(np.argsort(cov, kind="stable"), kind="stable") - np.argsort(np.argsort(mag, kind="stable"),
-                                                                                        kind="stable")
+    expected = np.argsort(np.argsort(cov, kind="stable"), kind="stable") - np.argsort(
+        np.argsort(mag, kind="stable"), kind="stable"
+    )
     assert score.flatten().tolist() == expected.tolist()
 
 
 def test_coverage_frequency_counts_channels_above_the_threshold():
     model, data = _model(), _data()
     cov = sl.coverage_frequency(model, data, threshold=0.5)
-    convs = dict(dfx._conv_layers(model.blocks))
+    convs = dict(conv_layers(model.blocks))
     assert set(cov) == set(convs)
     for name, (cin, cout) in cov.items():
         assert cin.shape == (convs[name].in_channels,) and cout.shape == (convs[name].out_channels,)
-        assert ((0 <= cout) & (cout <= 1)).all() and cout.max() > 0   # the top channel is always covered
+        assert ((0 <= cout) & (cout <= 1)).all() and cout.max() > 0  # the top channel is always covered
     everything = sl.coverage_frequency(model, data, threshold=-1.0)
     assert all((cout == 1).all() for _, cout in everything.values())
 
@@ -51,22 +56,28 @@ def test_remos_resets_exactly_the_lowest_scores_and_nothing_else():
     model, data = _model(), _data()
     sliced, reset = sl.remos_slice(model, data, "cresnet-xs", ratio=0.2, seed=3)
     cov = sl.coverage_frequency(model, data)
-    for name, conv in dfx._conv_layers(model.blocks):
-        new = dict(dfx._conv_layers(sliced.blocks))[name].weight
+    for name, conv in conv_layers(model.blocks):
+        new = dict(conv_layers(sliced.blocks))[name].weight
         changed = new != conv.weight
         score = sl.ordinal_scores(conv.weight, *cov[name])
         lowest = sl._rank(score) < round(0.2 * score.numel())
         assert not changed[~lowest].any(), name
-        assert changed[lowest].float().mean() > 0.95, name   # (a fresh weight may equal the old one by chance)
+        assert changed[lowest].float().mean() > 0.95, name  # (a fresh weight may equal the old one by chance)
         assert reset[name] == pytest.approx(lowest.float().mean().item())
     assert torch.equal(sliced.head.weight, model.head.weight)
 
 
 def test_magnitude_pruning_keeps_masked_weights_at_zero_through_training():
     model, data = _model(), _data()
-    student = sl.train_student("magprune", model, "cresnet-xs", data, recipe("synthetic-full", epochs=1, peak_epoch=0.5),
-                               prune_ratio=0.5)
-    for _, conv in dfx._conv_layers(student.blocks):
+    student = sl.train_student(
+        "magprune",
+        model,
+        "cresnet-xs",
+        data,
+        recipe("synthetic-full", epochs=1, peak_epoch=0.5),
+        prune_ratio=0.5,
+    )
+    for _, conv in conv_layers(student.blocks):
         assert (conv.weight == 0).float().mean() >= 0.49
 
 
@@ -77,7 +88,7 @@ def test_every_method_trains_a_student_of_the_target_size(method):
     student = sl.train_student(method, teacher, "cresnet-xs", data, r, seed=1)
     assert student.num_classes == 4
     assert not student.training
-    if method in ("retrain", "delta-r", "renofeation"):   # never copies the teacher's weights
+    if method in ("retrain", "delta-r", "renofeation"):  # never copies the teacher's weights
         assert not torch.equal(next(student.blocks.parameters()), next(teacher.blocks.parameters()))
 
 
@@ -106,16 +117,18 @@ def test_coverage_fuzz_respects_the_budget(criterion):
 def test_inheritance_rate_counts_flips_among_correct_answers():
     class Fixed(torch.nn.Module):
         """Predicts class 0 on images whose first pixel is dark, else the label stored in pixel 1."""
+
         def forward(self, x):
             out = torch.zeros(len(x), 3)
             out[torch.arange(len(x)), (x[:, 0, 0, 1] > 0).long() + 1] = 1
             out[x[:, 0, 0, 0] < 0, 0] = 5
             return out
+
     x = torch.full((4, 3, 4, 4), 200, dtype=torch.uint8)
-    x[:, 0, 0, 1] = torch.tensor([200, 200, 0, 0], dtype=torch.uint8)   # classes 2, 2, 1, 1
+    x[:, 0, 0, 1] = torch.tensor([200, 200, 0, 0], dtype=torch.uint8)  # classes 2, 2, 1, 1
     clean = TensorData(x, torch.tensor([2, 2, 1, 0]), classes=("a", "b", "c"))  # the last one is wrong
     bad_x = x.clone()
-    bad_x[0, 0, 0, 0] = 0                                               # flips the first to class 0
+    bad_x[0, 0, 0, 0] = 0  # flips the first to class 0
     bad = clean.replace(x=bad_x)
     assert dfx.inheritance_rate(Fixed(), clean, bad) == pytest.approx(1 / 3)
     assert dfx.inheritance_rate(Fixed(), clean, bad, target=0) == pytest.approx(1 / 3)
@@ -125,11 +138,23 @@ def test_inheritance_rate_counts_flips_among_correct_answers():
 def test_badnets_source_relabels_the_triggered_images():
     from transferlab.world import World, WorldConfig
 
-    world = World(WorldConfig(size=12, superclasses=2, fine=1, source_train=10, source_test=5, target_train=5,
-                              target_test=5, leaks=0, lookalikes=1), cache=None)
-    data = dfx.badnets_source(0.2, "tennis ball", 2, **world.data_kwargs("source", "train"))
+    world = World(
+        WorldConfig(
+            size=12,
+            superclasses=2,
+            fine=1,
+            source_train=10,
+            source_test=5,
+            target_train=5,
+            target_test=5,
+            leaks=0,
+            lookalikes=1,
+        ),
+        cache=None,
+    )
+    data = dfx.badnets_source(world_ref(world, "source"), 0.2, "tennis ball", 2)
     poisoned = data.attrs["poisoned"].to_numpy().copy()
     assert 0 < poisoned.mean() <= 0.25
     assert (data.y[torch.as_tensor(poisoned)] == data.classes.index("tennis ball")).all()
     with pytest.raises(ValueError, match="poison class"):
-        dfx.badnets_source(0.2, "unicorn", 2, **world.data_kwargs("source", "train"))
+        dfx.badnets_source(world_ref(world, "source"), 0.2, "unicorn", 2)

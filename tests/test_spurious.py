@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from transferlab import cooccurrence, gender_age
+from transferlab.chapters import cooccurrence, gender_age
+from transferlab.chapters.spurious import SOURCE_TABLES, Results, excess, gaps, group_scores, plan, shifts
 from transferlab.params import ParameterError, resolve
-from transferlab.spurious import SOURCE_TABLES, Results, excess, gaps, group_scores, plan, shifts
 from transferlab.world import DataError, TensorData, World, overlap
 from transferlab.world.adapters import CelebA, Coco
 from transferlab.world.synthetic import dataset
@@ -24,6 +24,7 @@ def smoke(module, **changes):
 
 
 # -- data ---------------------------------------------------------------------------------------
+
 
 def test_source_and_target_draws_differ_in_the_synthetic_world():
     world = World(cache=None, size=16)
@@ -56,6 +57,7 @@ def test_real_pools_give_sources_and_targets_opposite_ends(tmp_path):
 
 # -- configuration and plan ----------------------------------------------------------------------
 
+
 def test_configs_check_their_tables_and_targets():
     with pytest.raises(ParameterError, match="'scale' 0.001 leaves the 'spurious' table"):
         gender_age.Config(scale=0.001)
@@ -65,7 +67,7 @@ def test_configs_check_their_tables_and_targets():
         gender_age.Config(targets=("only-men",))
     with pytest.raises(ParameterError, match="seeds"):
         cooccurrence.Config(seeds=())
-    assert cooccurrence.Config(recipes="thesis").source_recipe().batch_size == 256     # Table G.3
+    assert cooccurrence.Config(recipes="thesis").source_recipe().batch_size == 256  # Table G.3
     assert gender_age.Config(recipes="thesis").transfer_recipe("full").weight_decay == 0.01  # Table G.6
 
 
@@ -84,6 +86,7 @@ def test_plan_pairs_every_source_with_every_target_and_mode():
 
 
 # -- measures ------------------------------------------------------------------------------------
+
 
 class _ByPixel(torch.nn.Module):
     """Says class 1 when the first pixel is bright, else class 0."""
@@ -115,6 +118,7 @@ def test_group_scores_and_shift_of_a_model_that_only_sees_the_feature():
 
 # -- end to end on real-format files ---------------------------------------------------------------
 
+
 def _coco_pools(root, train_each=20, test_each=6):
     """COCO 2017 instance files with ``train_each`` / ``test_each`` images per (animal, person)."""
     cats = [{"id": 1, "name": "person"}, {"id": 17, "name": "cat"}, {"id": 18, "name": "dog"}]
@@ -125,11 +129,16 @@ def _coco_pools(root, train_each=20, test_each=6):
         for i, kind in enumerate(kinds):
             name = f"{i:012d}.jpg"
             images.append({"id": i, "file_name": name, "width": 32, "height": 24})
-            anns += [{"id": len(anns), "image_id": i, "category_id": ids[k], "bbox": [0, 0, 4, 4]} for k in kind]
-            _image(root / split / name, (40 + 150 * ("dog" in kind), 90, 40 + 150 * ("person" in kind)), (32, 24))
+            anns += [
+                {"id": len(anns), "image_id": i, "category_id": ids[k], "bbox": [0, 0, 4, 4]} for k in kind
+            ]
+            _image(
+                root / split / name, (40 + 150 * ("dog" in kind), 90, 40 + 150 * ("person" in kind)), (32, 24)
+            )
         (root / "annotations").mkdir(parents=True, exist_ok=True)
         (root / "annotations" / f"instances_{split}.json").write_text(
-            json.dumps({"images": images, "annotations": anns, "categories": cats}))
+            json.dumps({"images": images, "annotations": anns, "categories": cats})
+        )
 
 
 @pytest.mark.parametrize("module", [cooccurrence, gender_age], ids=["coco", "celeba"])
@@ -141,8 +150,12 @@ def test_chapter_runs_on_real_files(tmp_path, monkeypatch, module):
         Coco(root / "coco")  # the layout is found
     else:
         _celeba(root / "celeba", 120)
-    changes = {"data_dir": str(root), "scale": 0.004 if module is cooccurrence else 0.002, "test_per_group": 5,
-               "seeds": [0]}
+    changes = {
+        "data_dir": str(root),
+        "scale": 0.004 if module is cooccurrence else 0.002,
+        "test_per_group": 5,
+        "seeds": [0],
+    }
     if module is gender_age:
         changes["targets"] = ["only-women"]
     config = smoke(module, **changes)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from transferlab import stimuli as st
+from transferlab.chapters import stimuli as st
 from transferlab.models import build_model
 from transferlab.params import ParameterError, resolve
 
@@ -45,36 +45,66 @@ def test_evaluate_compares_each_stimulus_with_its_class_centroid():
     probs = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]])
     centroid = np.array([0.5, 0.5, 0.1])
     ev = st.evaluate(probs, centroid)
-    assert ev.distance.round(3).tolist() == [round(float(np.linalg.norm([-.1, .05, .05])), 3),
-                                             round(float(np.linalg.norm([.6, -.7, .1])), 3),
-                                             round(float(np.linalg.norm([.1, .1, -.2])), 3)]
+    assert ev.distance.round(3).tolist() == [
+        round(float(np.linalg.norm([-0.1, 0.05, 0.05])), 3),
+        round(float(np.linalg.norm([0.6, -0.7, 0.1])), 3),
+        round(float(np.linalg.norm([0.1, 0.1, -0.2])), 3),
+    ]
     assert ev.outperforming.tolist() == [True, False, False]
     assert ev.predicted.tolist() == [0, 0, 2]
 
 
 def _results(table, k=4, sizes=(10, 20, 30, 40), shadows=2):
     config = smoke(shadows=shadows)
-    return st.Results(config, tuple(f"s{i}" for i in range(k)), tuple(f"t{i}" for i in range(k)), np.array(sizes),
-                      {}, table, pd.DataFrame())
+    return st.Results(
+        config,
+        tuple(f"s{i}" for i in range(k)),
+        tuple(f"t{i}" for i in range(k)),
+        np.array(sizes),
+        {},
+        table,
+        pd.DataFrame(),
+    )
 
 
-def _row(shadow, parent, kind, frozen, seed, cls, distance, centroid, predicted, start="noise", confidence=0.5):
-    return {"class": cls, "distance": distance, "centroid distance": centroid, "outperforming": distance < centroid,
-            "predicted": predicted, "confidence": confidence, "shadow": shadow, "parent": parent, "kind": kind, "frozen": frozen, "seed": seed,
-            "start": start, "child": "scratch" if kind == "scratch" else f"{frozen} frozen"}
+def _row(
+    shadow, parent, kind, frozen, seed, cls, distance, centroid, predicted, start="noise", confidence=0.5
+):
+    return {
+        "class": cls,
+        "distance": distance,
+        "centroid distance": centroid,
+        "outperforming": distance < centroid,
+        "predicted": predicted,
+        "confidence": confidence,
+        "shadow": shadow,
+        "parent": parent,
+        "kind": kind,
+        "frozen": frozen,
+        "seed": seed,
+        "start": start,
+        "child": "scratch" if kind == "scratch" else f"{frozen} frozen",
+    }
 
 
 def test_tables_count_modes_outperforming_and_consistency():
     rows = []
     for frozen, outperform in ((1, {0}), (3, {0, 1}), (5, {0, 1, 2})):
         for cls in range(4):
-            rows.append(_row(0, 0, "child", frozen, 0, cls, 0.2 if cls in outperform else 0.9, 0.5, predicted=1))
+            rows.append(
+                _row(0, 0, "child", frozen, 0, cls, 0.2 if cls in outperform else 0.9, 0.5, predicted=1)
+            )
     for cls in range(4):
         rows.append(_row(0, -1, "scratch", 0, 0, cls, 0.9, 0.5, predicted=cls))
     r = _results(pd.DataFrame(rows))
     modes = st.mode_table(r).set_index("child")
     assert modes.loc["1 frozen", "frequency"] == 4 and modes.loc["1 frozen", "share in top 3"] == 1.0
-    assert modes.loc["scratch", "frequency"] == 1 and list(modes.index) == ["1 frozen", "3 frozen", "5 frozen", "scratch"]
+    assert modes.loc["scratch", "frequency"] == 1 and list(modes.index) == [
+        "1 frozen",
+        "3 frozen",
+        "5 frozen",
+        "scratch",
+    ]
     out = st.outperforming(r).set_index("child")["mean"]
     assert out.to_dict() == {"1 frozen": 1, "3 frozen": 2, "5 frozen": 3, "scratch": 0}
     cons = st.consistent(r).set_index("class")
@@ -90,8 +120,20 @@ def test_identification_picks_the_candidate_whose_stimuli_fit_best():
             for cls in range(4):
                 own = shadow == parent
                 # by the poster's distances the other candidate fits better; by confidence, the parent
-                rows.append(_row(shadow, parent, "child", 3, 0, cls, 0.6 if own else 0.3, 0.5, predicted=0,
-                                 confidence=0.9 if own else 0.4))
+                rows.append(
+                    _row(
+                        shadow,
+                        parent,
+                        "child",
+                        3,
+                        0,
+                        cls,
+                        0.6 if own else 0.3,
+                        0.5,
+                        predicted=0,
+                        confidence=0.9 if own else 0.4,
+                    )
+                )
     ident = st.identification(_results(pd.DataFrame(rows))).set_index(["probe", "parent"])
     assert ident.loc["confidence"].right.all() and ident.loc["confidence"].guess.tolist() == [0, 1]
     assert not ident.loc["margin"].right.any() and ident.loc["margin"].guess.tolist() == [1, 0]
@@ -100,7 +142,9 @@ def test_identification_picks_the_candidate_whose_stimuli_fit_best():
 def test_candidates_learn_their_own_classes_or_their_own_seed():
     disjoint = smoke(target="objects", shadow_data="disjoint", shadows=3)
     k = disjoint.k()
-    assert [disjoint.shadow_classes(i) for i in range(3)] == [tuple(range(j * k, (j + 1) * k)) for j in range(3)]
+    assert [disjoint.shadow_classes(i) for i in range(3)] == [
+        tuple(range(j * k, (j + 1) * k)) for j in range(3)
+    ]
     assert {disjoint.shadow_seed(i) for i in range(3)} == {0}
     same = smoke(shadows=3)
     assert same.shadow_classes(2) == tuple(range(same.k())) and same.shadow_seed(2) == 2

@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 import torch
 
-from transferlab.run import DataRef, SourceJob, TransferJob, load_model, run_jobs
+from transferlab.run import SourceJob, TransferJob, load_model, run_jobs
 from transferlab.store import CorruptEntry, Store, export_archive, import_archive, spec_key
 from transferlab.train import recipe
+from transferlab.world import DataRef
 
 from .conftest import ROOT
 
@@ -32,8 +33,9 @@ def test_keys_depend_on_spec_and_version():
 def test_put_get_roundtrip(tmp_path):
     store = Store(tmp_path)
     frame = pd.DataFrame({"seed": [0, 1], "acc": [0.5, 0.75]})
-    entry = store.put({"x": 1}, tensors={"model": {"w": torch.arange(4.0)}}, tables={"res": frame},
-                      info={"note": "hi"})
+    entry = store.put(
+        {"x": 1}, tensors={"model": {"w": torch.arange(4.0)}}, tables={"res": frame}, info={"note": "hi"}
+    )
     again = Store(tmp_path).get({"x": 1})
     assert again.key == entry.key and again.info == {"note": "hi"}
     assert torch.equal(again.tensors()["w"], torch.arange(4.0))
@@ -81,6 +83,7 @@ def test_archive_export_import_and_tampering(tmp_path):
                 data = data[:-1] + bytes([data[-1] ^ 1])
             member.size = len(data)
             import io
+
             tout.addfile(member, io.BytesIO(data))
     other = Store(tmp_path / "c")
     with pytest.raises(CorruptEntry, match="does not match its checksum"):
@@ -92,17 +95,19 @@ def test_archive_export_import_and_tampering(tmp_path):
 
 def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
     store = Store(tmp_path)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     key = spec_key({"x": 1})
-    (tmp_path / "locks" / f"{key}.lock").write_text(json.dumps(
-        {"host": os.uname().nodename, "pid": int(dead), "time": 0}))
+    (tmp_path / "locks" / f"{key}.lock").write_text(
+        json.dumps({"host": os.uname().nodename, "pid": int(dead), "time": 0})
+    )
     entry = store.get_or_make({"x": 1}, lambda: {"info": {"ok": True}}, poll=0.05)
     assert entry.info == {"ok": True}
 
 
 def _jobs(n: int, epochs: int = 2):
-    data = DataRef.of("transferlab.world:toy_task", num_classes=4, n_per_class=40, size=16, seed=0)
+    data = DataRef.of("world.toy", num_classes=4, n_per_class=40, size=16, seed=0)
     r = recipe("synthetic-source", epochs=epochs, peak_epoch=1, batch_size=32)
     return [SourceJob("cresnet-xs", data, r, seed=s) for s in range(n)]
 
@@ -130,8 +135,13 @@ def _wait_for_events(store: Store, count: int, timeout: float = 120) -> None:
 def test_a_killed_run_resumes_without_losing_or_repeating_work(tmp_path, group):
     store = Store(tmp_path / "store")
     n = 6
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER.format(root=str(ROOT), n=n, epochs=3,
-                                                                 store=str(store.root), group=group)])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            RUNNER.format(root=str(ROOT), n=n, epochs=3, store=str(store.root), group=group),
+        ]
+    )
     try:
         _wait_for_events(store, 2)
     finally:
@@ -155,8 +165,9 @@ def test_dask_cluster_with_a_worker_killed_mid_run(tmp_path):
     ex = DaskExecutor(n_workers=2, threads_per_worker=1, retries=3)
     try:
         result: dict = {}
-        thread = threading.Thread(target=lambda: result.update(
-            entries=run_jobs(jobs, store, executor=ex, progress=False)))
+        thread = threading.Thread(
+            target=lambda: result.update(entries=run_jobs(jobs, store, executor=ex, progress=False))
+        )
         thread.start()
         _wait_for_events(store, 1)
         busy = [w for w, tasks in ex.client.processing().items() if tasks]
@@ -174,10 +185,12 @@ def test_dask_cluster_with_a_worker_killed_mid_run(tmp_path):
 def test_transfer_jobs_reuse_the_stored_source(tmp_path):
     store = Store(tmp_path)
     source = _jobs(1)[0]
-    target = DataRef.of("transferlab.world:toy_task", num_classes=3, n_per_class=20, size=16, seed=4)
-    test = DataRef.of("transferlab.world:toy_task", num_classes=3, n_per_class=20, size=16, seed=5)
-    jobs = [TransferJob(source, target, recipe("synthetic-fixed", epochs=3, peak_epoch=1), mode,
-                        eval_data=test) for mode in ("fixed", "full")]
+    target = DataRef.of("world.toy", num_classes=3, n_per_class=20, size=16, seed=4)
+    test = DataRef.of("world.toy", num_classes=3, n_per_class=20, size=16, seed=5)
+    jobs = [
+        TransferJob(source, target, recipe("synthetic-fixed", epochs=3, peak_epoch=1), mode, eval_data=test)
+        for mode in ("fixed", "full")
+    ]
     first = run_jobs(jobs, store, progress=False)
     assert len(store.events()) == 3  # one source, two transfers
     assert run_jobs(jobs, store, progress=False)[0].key == first[0].key
@@ -190,15 +203,17 @@ def test_grouped_training_keeps_models_of_different_heads_apart(tmp_path):
     """Source jobs of one architecture and recipe but different class counts or image sizes are
     trained in separate groups (one grouped module needs one head size and one input size)."""
     r = recipe("synthetic-source", epochs=1, peak_epoch=0.5, batch_size=32)
-    datas = [DataRef.of("transferlab.world:toy_task", num_classes=k, n_per_class=10, size=size)
-             for k, size in ((3, 16), (4, 16), (3, 12), (3, 16))]
+    datas = [
+        DataRef.of("world.toy", num_classes=k, n_per_class=10, size=size)
+        for k, size in ((3, 16), (4, 16), (3, 12), (3, 16))
+    ]
     jobs = [SourceJob("cresnet-xs", d, r, seed=i) for i, d in enumerate(datas)]
     entries = run_jobs(jobs, Store(tmp_path), progress=False, group_size=8)
     assert [load_model(e).num_classes for e in entries] == [3, 4, 3, 3]
 
 
 def test_store_command_line(tmp_path, capsys):
-    from transferlab import cli
+    from transferlab.pipeline import cli
 
     store = Store(tmp_path / "s")
     store.put({"i": 1}, tensors={"model": {"w": torch.ones(2)}})
@@ -218,8 +233,10 @@ def test_a_stored_model_does_not_depend_on_grouping(tmp_path):
     from transferlab.train import PLAIN, Speed
 
     r = recipe("synthetic-source", epochs=1, peak_epoch=0.5, batch_size=16, lr=0.05, augment=False)
-    jobs = [SourceJob("cresnet-xs", DataRef.of("transferlab.world:toy_task", num_classes=2, n_per_class=n, size=12),
-                      r, seed=0) for n in (8, 24)]
+    jobs = [
+        SourceJob("cresnet-xs", DataRef.of("world.toy", num_classes=2, n_per_class=n, size=12), r, seed=0)
+        for n in (8, 24)
+    ]
     plain = Speed(torch.device("cpu"), **PLAIN)
     grouped = run_jobs(jobs, Store(tmp_path / "g"), progress=False, group_size=8, speed=plain)
     alone = run_jobs(jobs, Store(tmp_path / "a"), progress=False, group_size=1, speed=plain)

@@ -5,8 +5,20 @@ import pytest
 import torch
 
 from transferlab.models import CompactResNet, GroupedCompactResNet, build_model
-from transferlab.train import (PLAIN, Recipe, Speed, accuracy, extract_features, fit, per_class_accuracy,
-                               per_group_accuracy, predict, predicted_distribution, recipe, transfer)
+from transferlab.train import (
+    PLAIN,
+    Recipe,
+    Speed,
+    accuracy,
+    extract_features,
+    fit,
+    per_class_accuracy,
+    per_group_accuracy,
+    predict,
+    predicted_distribution,
+    recipe,
+    transfer,
+)
 from transferlab.world import toy_task
 
 CPU = torch.device("cpu")
@@ -66,12 +78,18 @@ def test_transfer_modes_train_the_right_parts(data):
     fit(source, train, recipe("synthetic-source", epochs=1, peak_epoch=0.5, batch_size=32))
     target = toy_task(3, 30, 16, seed=7)
     r = recipe("synthetic-full", epochs=1, peak_epoch=0.5, batch_size=16)
-    for mode, k, changed in (("fixed", None, set()), ("partial", 3, {"block4", "block5"}),
-                             ("full", None, {"block1", "block2", "block3", "block4", "block5"})):
+    for mode, k, changed in (
+        ("fixed", None, set()),
+        ("partial", 3, {"block4", "block5"}),
+        ("full", None, {"block1", "block2", "block3", "block4", "block5"}),
+    ):
         out = transfer(source, target, r, mode=mode, frozen_blocks=k)
         assert out.num_classes == 3
-        moved = {n for n in ("block1", "block2", "block3", "block4", "block5")
-                 if any(not torch.equal(a, b) for a, b in zip(_block_params(source, n), _block_params(out, n)))}
+        moved = {
+            n
+            for n in ("block1", "block2", "block3", "block4", "block5")
+            if any(not torch.equal(a, b) for a, b in zip(_block_params(source, n), _block_params(out, n)))
+        }
         assert moved == changed, mode
         assert all(p.requires_grad for p in out.parameters())  # unfrozen again after training
     with pytest.raises(ValueError, match="unknown transfer mode"):

@@ -7,13 +7,39 @@ import pytest
 import torch
 
 from transferlab.store import Store
-from transferlab.world import (FACE_TABLES, SCENE_TABLES, Ball, Fence, Hat, Square, World, WorldConfig,
-                               apply_overlay, dataset, overlay_name, parse_overlay)
+from transferlab.world import (
+    FACE_TABLES,
+    SCENE_TABLES,
+    Ball,
+    Fence,
+    Hat,
+    Square,
+    World,
+    WorldConfig,
+    apply_overlay,
+    dataset,
+    overlay_name,
+    parse_overlay,
+)
 from transferlab.world.synthetic import source_catalogue
 
-SMALL = dict(size=16, superclasses=4, fine=2, dog_breeds=3, cat_breeds=2, source_train=12, source_test=4,
-             target_train=10, target_test=10, flowers_classes=6, flowers_max=12, flowers_min=3,
-             flowers_test=4, leaks=5, pets_breeds=2)
+SMALL = dict(
+    size=16,
+    superclasses=4,
+    fine=2,
+    dog_breeds=3,
+    cat_breeds=2,
+    source_train=12,
+    source_test=4,
+    target_train=10,
+    target_test=10,
+    flowers_classes=6,
+    flowers_max=12,
+    flowers_min=3,
+    flowers_test=4,
+    leaks=5,
+    pets_breeds=2,
+)
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +141,9 @@ def test_overlay_text_form_round_trips_and_rejects_unknowns():
 def test_faces_draw_the_sampling_tables(world, table):
     faces = world.faces(table, scale=0.01)
     counts = faces.attrs.value_counts(["age", "gender"])
-    for (age, gender), n in zip([("young", "male"), ("young", "female"), ("old", "male"), ("old", "female")],
-                                FACE_TABLES[table]):
+    for (age, gender), n in zip(
+        [("young", "male"), ("young", "female"), ("old", "male"), ("old", "female")], FACE_TABLES[table]
+    ):
         assert counts.get((age, gender), 0) == round(n * 0.01)
     assert ((faces.y == 1).numpy() == (faces.attrs.age == "old").to_numpy()).all()
 
@@ -136,14 +163,17 @@ def _pixel_probe(data, column, value) -> float:
     x = (x - x.mean(0)) / (x.std(0) + 1e-6)
     y = torch.tensor((data.attrs[column] == value).to_numpy(), dtype=torch.float32)
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-    train, test = perm[: len(y) * 3 // 4], perm[len(y) * 3 // 4:]
+    train, test = perm[: len(y) * 3 // 4], perm[len(y) * 3 // 4 :]
     w = torch.zeros(x.shape[1], requires_grad=True)
     b = torch.zeros(1, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], max_iter=200)
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(x[train] @ w + b, y[train]) + 1e-2 * w.square().sum()
+        loss = (
+            torch.nn.functional.binary_cross_entropy_with_logits(x[train] @ w + b, y[train])
+            + 1e-2 * w.square().sum()
+        )
         loss.backward()
         return loss
 
@@ -212,7 +242,11 @@ def test_paint_keeps_each_images_order_of_objects_whatever_the_row_order():
     red, blue = torch.tensor([[1.0, 0, 0]]), torch.tensor([[0, 0, 1.0]])
     # image 0: disc then square (square on top); image 1: square then disc (disc on top)
     rows = [(0, "disc", red), (1, "square", blue), (0, "square", blue), (1, "disc", red)]
-    objs = draw.Objects.cat([draw.Objects.make(torch.tensor([i]), f, torch.zeros(1, 2), torch.tensor([0.5]), c)
-                             for i, f, c in rows])
+    objs = draw.Objects.cat(
+        [
+            draw.Objects.make(torch.tensor([i]), f, torch.zeros(1, 2), torch.tensor([0.5]), c)
+            for i, f, c in rows
+        ]
+    )
     out = draw.paint(canvas, objs)
     assert out[0, :, 4, 4].tolist() == [0, 0, 1] and out[1, :, 4, 4].tolist() == [1, 0, 0]

@@ -51,8 +51,14 @@ def distinct(name: str, values: tuple[Any, ...]) -> None:
         raise ParameterError(f"parameter {name!r} must be distinct and non-empty, got {values}")
 
 
-def param(default: Any, help: str, *, low: float | None = None, high: float | None = None,
-          choices: tuple[Any, ...] | None = None) -> Any:
+def param(
+    default: Any,
+    help: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[Any, ...] | None = None,
+) -> Any:
     """Declare a chapter parameter: its default, meaning and allowed range or choices."""
     if isinstance(default, list):
         default = tuple(default)
@@ -100,19 +106,23 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
             return value
     else:  # pragma: no cover - a chapter declared a type this module does not know
         raise TypeError(f"parameter {name!r} has unsupported type {tp!r}")
-    raise ParameterError(f"parameter {name!r} must be {_a(type_name(tp))}, got {value!r} "
-                         f"({type(value).__name__})")
+    raise ParameterError(
+        f"parameter {name!r} must be {_a(type_name(tp))}, got {value!r} ({type(value).__name__})"
+    )
 
 
 def _check_range(name: str, value: Any, info: ParamInfo, type_name: str) -> None:
     items = value if isinstance(value, tuple) else (value,)
     for v in items:
         bad = (info.choices is not None and v not in info.choices) or (
-            isinstance(v, (int, float)) and not isinstance(v, bool)
-            and ((info.low is not None and v < info.low) or (info.high is not None and v > info.high)))
+            isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and ((info.low is not None and v < info.low) or (info.high is not None and v > info.high))
+        )
         if bad:
-            raise ParameterError(f"parameter {name!r} = {value!r} is not allowed: "
-                                 f"{info.allowed(type_name)} ({info.help})")
+            raise ParameterError(
+                f"parameter {name!r} = {value!r} is not allowed: {info.allowed(type_name)} ({info.help})"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +150,8 @@ class ChapterConfig:
         if unknown:
             raise ParameterError(
                 f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                f"for {cls.__module__}; allowed: {', '.join(infos)}")
+                f"for {cls.__module__}; allowed: {', '.join(infos)}"
+            )
         out = {}
         for name, value in values.items():
             tp, _, info = infos[name]
@@ -158,7 +169,7 @@ class ChapterConfig:
         return cls.validate({name: _parse_text(name, text, tp)})[name]
 
     @classmethod
-    def from_namespace(cls, namespace: Mapping[str, Any]) -> "ChapterConfig":
+    def from_namespace(cls, namespace: Mapping[str, Any]) -> ChapterConfig:
         """Build the config from a notebook's variables (the papermill ``parameters`` cell)."""
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in namespace]
         if missing:
@@ -172,9 +183,16 @@ class ChapterConfig:
     @classmethod
     def describe(cls) -> pd.DataFrame:
         """A table of the parameters: name, type, default, allowed values, meaning."""
-        rows = [{"parameter": name, "type": type_name(tp), "default": default,
-                 "allowed": info.allowed(type_name(tp)), "meaning": info.help}
-                for name, (tp, default, info) in cls.param_infos().items()]
+        rows = [
+            {
+                "parameter": name,
+                "type": type_name(tp),
+                "default": default,
+                "allowed": info.allowed(type_name(tp)),
+                "meaning": info.help,
+            }
+            for name, (tp, default, info) in cls.param_infos().items()
+        ]
         return pd.DataFrame(rows)
 
 
@@ -212,8 +230,12 @@ def _parse_text(name: str, text: str, tp: Any) -> Any:
     return text
 
 
-def resolve(config_cls: type[ChapterConfig], presets: Mapping[str, Mapping[str, Any]],
-            preset: str = "default", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def resolve(
+    config_cls: type[ChapterConfig],
+    presets: Mapping[str, Mapping[str, Any]],
+    preset: str = "default",
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Full, validated parameter set: the config's defaults, then the preset, then ``overrides``."""
     if preset not in presets:
         raise ParameterError(f"unknown preset {preset!r}; allowed: {', '.join(presets)}")

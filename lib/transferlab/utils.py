@@ -1,10 +1,11 @@
-"""Small helpers shared by every layer: seeding, progress bars, timing."""
+"""Small helpers shared by every layer: seeding, progress bars, timing, Markdown table cells."""
 
 from __future__ import annotations
 
 import random
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +23,7 @@ def progress(iterable, desc: str, enabled: bool = True, **kwargs):
     """A text progress bar on stderr (plain text, so it shows in terminals, notebooks and logs)."""
     from tqdm.std import tqdm
 
-    return tqdm(iterable, desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True,
-                **kwargs)
+    return tqdm(iterable, desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True, **kwargs)
 
 
 def timed(fn):
@@ -31,3 +31,8 @@ def timed(fn):
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start
+
+
+def table_cell(text: Any) -> str:
+    """Text safe inside one cell of a Markdown table (pipes escaped, one line)."""
+    return str(text).replace("|", "\\|").replace("\n", " ")

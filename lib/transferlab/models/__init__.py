@@ -7,9 +7,18 @@
   same interface, for real data. Weights come from a file the user points at; nothing is fetched.
 """
 
-from .base import BLOCK_NAMES, Net, build_model, register_architecture, architectures
-from .compact import CompactResNet, GroupedCompactResNet
 from . import plain, zoo  # noqa: F401 - register the plain and torchvision architectures
+from .base import BLOCK_NAMES, Net, architectures, build_model, conv_layers, register_architecture
+from .compact import SIZES, CompactResNet, GroupedCompactResNet
 
-__all__ = ["BLOCK_NAMES", "Net", "build_model", "register_architecture", "architectures",
-           "CompactResNet", "GroupedCompactResNet"]
+__all__ = [
+    "BLOCK_NAMES",
+    "Net",
+    "build_model",
+    "register_architecture",
+    "architectures",
+    "conv_layers",
+    "CompactResNet",
+    "GroupedCompactResNet",
+    "SIZES",
+]

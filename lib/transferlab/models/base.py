@@ -17,8 +17,9 @@ class Net(nn.Module):
     ``freeze(k)`` stops gradients through the first ``k`` blocks.
     """
 
-    def __init__(self, blocks: nn.ModuleDict, feature_dim: int, num_classes: int,
-                 pool: nn.Module | None = None):
+    def __init__(
+        self, blocks: nn.ModuleDict, feature_dim: int, num_classes: int, pool: nn.Module | None = None
+    ):
         super().__init__()
         if tuple(blocks) != BLOCK_NAMES:
             raise ValueError(f"a Net has blocks {BLOCK_NAMES}, got {tuple(blocks)}")
@@ -59,9 +60,11 @@ _REGISTRY: dict[str, Callable[..., Net]] = {}
 
 def register_architecture(name: str):
     """Decorator: make a builder ``fn(num_classes, **kwargs) -> Net`` available by name."""
+
     def wrap(fn: Callable[..., Net]) -> Callable[..., Net]:
         _REGISTRY[name] = fn
         return fn
+
     return wrap
 
 
@@ -75,3 +78,8 @@ def build_model(arch: str, num_classes: int, **kwargs) -> Net:
     if arch not in _REGISTRY:
         raise ValueError(f"unknown architecture {arch!r}; available: {', '.join(architectures())}")
     return _REGISTRY[arch](num_classes=num_classes, **kwargs)
+
+
+def conv_layers(module: nn.Module) -> list[tuple[str, nn.Conv2d]]:
+    """Every convolution in ``module``, with its qualified name, in definition order."""
+    return [(n, m) for n, m in module.named_modules() if isinstance(m, nn.Conv2d)]

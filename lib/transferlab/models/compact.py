@@ -16,8 +16,12 @@ from torch import nn
 from .base import BLOCK_NAMES, Net, register_architecture
 
 # name: (width, blocks per stage). Feature dimension is 8 × width.
-SIZES = {"cresnet-xs": (8, (1, 1, 1, 1)), "cresnet-s": (16, (1, 1, 1, 1)),
-         "cresnet-m": (24, (2, 2, 2, 2)), "cresnet-l": (32, (2, 2, 2, 2))}
+SIZES = {
+    "cresnet-xs": (8, (1, 1, 1, 1)),
+    "cresnet-s": (16, (1, 1, 1, 1)),
+    "cresnet-m": (24, (2, 2, 2, 2)),
+    "cresnet-l": (32, (2, 2, 2, 2)),
+}
 
 
 class BasicBlock(nn.Module):
@@ -32,8 +36,9 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out * g)
         self.shortcut = nn.Sequential()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in * g, c_out * g, 1, stride, bias=False, groups=g),
-                                          nn.BatchNorm2d(c_out * g))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in * g, c_out * g, 1, stride, bias=False, groups=g), nn.BatchNorm2d(c_out * g)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -42,13 +47,17 @@ class BasicBlock(nn.Module):
 
 def _blocks(width: int, layers: Sequence[int], groups: int, in_channels: int) -> nn.ModuleDict:
     g = groups
-    stem = nn.Sequential(nn.Conv2d(in_channels * g, width * g, 3, 1, 1, bias=False, groups=g),
-                         nn.BatchNorm2d(width * g), nn.ReLU(inplace=True))
+    stem = nn.Sequential(
+        nn.Conv2d(in_channels * g, width * g, 3, 1, 1, bias=False, groups=g),
+        nn.BatchNorm2d(width * g),
+        nn.ReLU(inplace=True),
+    )
     stages, c_in = [stem], width
     for i, n in enumerate(layers):
-        c_out = width * 2 ** i
-        stage = [BasicBlock(c_in if j == 0 else c_out, c_out, 2 if (i > 0 and j == 0) else 1, g)
-                 for j in range(n)]
+        c_out = width * 2**i
+        stage = [
+            BasicBlock(c_in if j == 0 else c_out, c_out, 2 if (i > 0 and j == 0) else 1, g) for j in range(n)
+        ]
         stages.append(nn.Sequential(*stage))
         c_in = c_out
     return nn.ModuleDict(dict(zip(BLOCK_NAMES, stages)))
@@ -66,8 +75,9 @@ def _init(module: nn.Module) -> None:
 class CompactResNet(Net):
     """ResNet with four stages (widths w, 2w, 4w, 8w; strides 1, 2, 2, 2) after a 3×3 stem."""
 
-    def __init__(self, num_classes: int, width: int = 16, layers: Sequence[int] = (1, 1, 1, 1),
-                 in_channels: int = 3):
+    def __init__(
+        self, num_classes: int, width: int = 16, layers: Sequence[int] = (1, 1, 1, 1), in_channels: int = 3
+    ):
         if len(layers) != 4:
             raise ValueError(f"a CompactResNet has 4 stages, got layers={layers}")
         super().__init__(_blocks(width, layers, 1, in_channels), 8 * width, num_classes)
@@ -81,8 +91,8 @@ class GroupedLinear(nn.Module):
     def __init__(self, groups: int, in_features: int, out_features: int):
         super().__init__()
         layers = [nn.Linear(in_features, out_features) for _ in range(groups)]
-        self.weight = nn.Parameter(torch.stack([l.weight.detach() for l in layers]))
-        self.bias = nn.Parameter(torch.stack([l.bias.detach() for l in layers]))
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in layers]))
+        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.einsum("ngf,gkf->gnk", x, self.weight) + self.bias[:, None, :]
@@ -91,8 +101,14 @@ class GroupedLinear(nn.Module):
 class GroupedCompactResNet(nn.Module):
     """G CompactResNets of one size in one module: input (G, N, C, H, W), logits (G, N, K)."""
 
-    def __init__(self, groups: int, num_classes: int, width: int = 16,
-                 layers: Sequence[int] = (1, 1, 1, 1), in_channels: int = 3):
+    def __init__(
+        self,
+        groups: int,
+        num_classes: int,
+        width: int = 16,
+        layers: Sequence[int] = (1, 1, 1, 1),
+        in_channels: int = 3,
+    ):
         super().__init__()
         self.groups, self.width, self.layers, self.in_channels = groups, width, tuple(layers), in_channels
         self.blocks = _blocks(width, layers, groups, in_channels)
@@ -126,7 +142,7 @@ class GroupedCompactResNet(nn.Module):
         return models
 
     @classmethod
-    def from_models(cls, models: Sequence[CompactResNet]) -> "GroupedCompactResNet":
+    def from_models(cls, models: Sequence[CompactResNet]) -> GroupedCompactResNet:
         """One grouped module holding copies of ``models`` (all of one size and class count)."""
         first = models[0]
         shapes = {(m.width, m.layers, m.in_channels, m.num_classes) for m in models}
@@ -152,7 +168,7 @@ def _slice(grouped: torch.Tensor, g: int, like: torch.Tensor) -> torch.Tensor:
     if grouped.ndim == like.ndim + 1:
         return grouped[g].clone()  # the head: stacked per model
     n = like.shape[0]
-    return grouped[g * n:(g + 1) * n].clone()
+    return grouped[g * n : (g + 1) * n].clone()
 
 
 def _register(name: str, width: int, layers: tuple[int, ...]) -> None:

@@ -16,8 +16,13 @@ def _conv(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
 def plain_cnn(num_classes: int, width: int = 16, in_channels: int = 3) -> Net:
     """Five conv-bn-relu blocks (max-pooling after blocks 2–4), widths w, 2w, 4w, 8w, 8w."""
     w = width
-    plan = [(in_channels, w, False), (w, 2 * w, True), (2 * w, 4 * w, True), (4 * w, 8 * w, True),
-            (8 * w, 8 * w, False)]
+    plan = [
+        (in_channels, w, False),
+        (w, 2 * w, True),
+        (2 * w, 4 * w, True),
+        (4 * w, 8 * w, True),
+        (8 * w, 8 * w, False),
+    ]
     blocks = nn.ModuleDict({name: _conv(*p) for name, p in zip(BLOCK_NAMES, plan)})
     for m in blocks.modules():
         if isinstance(m, nn.Conv2d):

@@ -41,8 +41,7 @@ def _resnet(name: str):
         if weights is not None:
             tv.load_state_dict(load_state(weights))
         stem = nn.Sequential(tv.conv1, tv.bn1, tv.relu, tv.maxpool)
-        return _wrap(tv, [stem, tv.layer1, tv.layer2, tv.layer3, tv.layer4], tv.fc.in_features,
-                     num_classes)
+        return _wrap(tv, [stem, tv.layer1, tv.layer2, tv.layer3, tv.layer4], tv.fc.in_features, num_classes)
 
 
 def _split_at(features: nn.Sequential, starts: list[int]) -> list[nn.Module]:
@@ -64,9 +63,11 @@ def _mobilenet_v2(num_classes: int, weights: str | Path | None = None) -> Net:
     tv = torchvision.models.mobilenet_v2(weights=None)
     if weights is not None:
         tv.load_state_dict(load_state(weights))
-    strided = [i for i, m in enumerate(tv.features)
-               if i > 0 and any(getattr(c, "stride", (1,))[0] == 2 for c in m.modules()
-                                if isinstance(c, nn.Conv2d))]
+    strided = [
+        i
+        for i, m in enumerate(tv.features)
+        if i > 0 and any(getattr(c, "stride", (1,))[0] == 2 for c in m.modules() if isinstance(c, nn.Conv2d))
+    ]
     return _wrap(tv, _split_at(tv.features, [0, *strided]), tv.last_channel, num_classes)
 
 

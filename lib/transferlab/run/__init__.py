@@ -1,7 +1,29 @@
-"""Jobs (train a source model, transfer it) cached in the store, run in-process or on Dask."""
+"""The engine's top layer: jobs (anything made once and kept in the store) and the executors that
+make them in this process, in worker processes of this machine, or on a Dask cluster."""
 
 from .executors import Executor, get_executor
-from .jobs import DataRef, SourceJob, TransferJob, load_model, local_executor, run_jobs
+from .jobs import (
+    Job,
+    SourceJob,
+    TransferJob,
+    load_model,
+    local_executor,
+    made,
+    model_payload,
+    run_jobs,
+    waves,
+)
 
-__all__ = ["Executor", "get_executor", "DataRef", "SourceJob", "TransferJob", "load_model",
-           "local_executor", "run_jobs"]
+__all__ = [
+    "Executor",
+    "get_executor",
+    "Job",
+    "SourceJob",
+    "TransferJob",
+    "load_model",
+    "local_executor",
+    "made",
+    "model_payload",
+    "run_jobs",
+    "waves",
+]

@@ -18,8 +18,14 @@ class Executor:
 
     name = "local"
 
-    def map(self, fn: Callable[..., Any], items: Sequence[Any], *args: Any, desc: str = "jobs",
-            progress: bool = True) -> list[Any]:
+    def map(
+        self,
+        fn: Callable[..., Any],
+        items: Sequence[Any],
+        *args: Any,
+        desc: str = "jobs",
+        progress: bool = True,
+    ) -> list[Any]:
         return [fn(item, *args) for item in utils.progress(items, desc, progress)]
 
     def close(self) -> None:
@@ -50,9 +56,11 @@ class ProcessExecutor(Executor):
             return [f.result() for f in futures]
         except concurrent.futures.process.BrokenProcessPool:
             _pool.cache_clear()
-            raise RuntimeError("a training worker process died (killed, or out of memory); what "
-                               "finished is in the store: run the same call again to resume, or set "
-                               "TRANSFERLAB_WORKERS=1 to train in this process") from None
+            raise RuntimeError(
+                "a training worker process died (killed, or out of memory); what "
+                "finished is in the store: run the same call again to resume, or set "
+                "TRANSFERLAB_WORKERS=1 to train in this process"
+            ) from None
         finally:
             bar.close()
 
@@ -63,13 +71,14 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pool(n_workers: int) -> concurrent.futures.ProcessPoolExecutor:
     # fork where there is one (as torch's DataLoader workers do, one thread each): it needs no
     # `if __name__ == "__main__"` guard in a user's script and no second import of torch
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return concurrent.futures.ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context(method),
-                                                  initializer=_one_thread)
+    return concurrent.futures.ProcessPoolExecutor(
+        n_workers, mp_context=multiprocessing.get_context(method), initializer=_one_thread
+    )
 
 
 def local_workers() -> int:
@@ -80,7 +89,9 @@ def local_workers() -> int:
         if not value.isdigit() or int(value) < 1:
             raise ValueError(f"TRANSFERLAB_WORKERS must be a whole number >= 1, got {value!r}")
         return int(value)
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    return max(
+        1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    )
 
 
 class DaskExecutor(Executor):
@@ -92,14 +103,19 @@ class DaskExecutor(Executor):
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, *, n_workers: int = 2, threads_per_worker: int = 1,
-                 retries: int = 3):
+    def __init__(
+        self, address: str | None = None, *, n_workers: int = 2, threads_per_worker: int = 1, retries: int = 3
+    ):
         from dask.distributed import Client, LocalCluster
 
         self._cluster = None
         if address is None:
-            self._cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                                         processes=True, dashboard_address=None)
+            self._cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=threads_per_worker,
+                processes=True,
+                dashboard_address=None,
+            )
             address = self._cluster.scheduler_address
         self.client = Client(address)
         self.retries = retries
@@ -107,8 +123,9 @@ class DaskExecutor(Executor):
     def map(self, fn, items, *args, desc: str = "jobs", progress: bool = True) -> list[Any]:
         from dask.distributed import as_completed
 
-        futures = self.client.map(fn, items, *[[a] * len(items) for a in args], pure=False,
-                                  retries=self.retries)
+        futures = self.client.map(
+            fn, items, *[[a] * len(items) for a in args], pure=False, retries=self.retries
+        )
         bar = utils.progress(range(len(futures)), desc, progress)
         for _ in as_completed(futures):
             bar.update(1)
@@ -131,5 +148,7 @@ def get_executor(executor: str | Executor = "local", address: str | None = None,
         try:
             return DaskExecutor(address, **kwargs)
         except ImportError:
-            raise ImportError("executor='dask' needs the dask extra: pip install 'transferlab[dask]'") from None
+            raise ImportError(
+                "executor='dask' needs the dask extra: pip install 'transferlab[dask]'"
+            ) from None
     raise ValueError(f"unknown executor {executor!r}; one of 'local', 'dask'")

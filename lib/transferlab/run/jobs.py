@@ -1,63 +1,51 @@
-"""Training jobs, keyed by their full config in the store: a source model, or a transfer of one.
+"""Jobs: everything the engine makes once and keeps in the store, and :func:`run_jobs`, which makes them.
 
-A job names its data by a :class:`DataRef` (an importable function and its keyword arguments), so
-it can be shipped to a Dask worker and rebuilt there; the data is built once per process.
+A job is a frozen dataclass with a stable ``spec()`` (its store key: the full description of what
+it makes, with data named by registered names, never module paths), a ``make(store, speed)`` that
+returns what the store keeps (tensors, tables, info), and ``requires()``: the jobs whose entries its
+``make`` reads (a transfer needs its source model, a student its teacher). :class:`SourceJob` and
+:class:`TransferJob` are the models most chapters need; a chapter with another kind of model (a
+backdoored teacher, a student trained by a slicing method) subclasses :class:`Job`, and its models
+go through the same store, locks, worker processes and Dask as every other.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import dataclasses
-import functools
-import importlib
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from ..models import GroupedCompactResNet, Net, build_model
-from ..models.compact import SIZES
+from ..models import SIZES, GroupedCompactResNet, Net, build_model
 from ..store import Entry, Store, default_store, spec_key
-from ..store.core import canonical
-from ..train import Recipe, Speed, fit, pick_device, predict, transfer
-from ..train.eval import accuracy
-from ..world.tensors import TensorData
+from ..train import Recipe, Speed, accuracy, fit, pick_device, predict, transfer
+from ..world import DataRef, TensorData
 from .executors import Executor, ProcessExecutor, get_executor, local_workers
 
 
-@dataclasses.dataclass(frozen=True)
-class DataRef:
-    """Data named by an importable function ``"module:function"`` and its keyword arguments."""
+class Job(abc.ABC):
+    """Something the engine makes once and keeps in the store (subclasses are frozen dataclasses)."""
 
-    fn: str
-    kwargs: tuple[tuple[str, Any], ...] = ()
-
-    @classmethod
-    def of(cls, fn: str, **kwargs: Any) -> "DataRef":
-        return cls(fn, tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                                    for k, v in kwargs.items())))
-
-    def load(self) -> TensorData:
-        """The data (built once per process)."""
-        return _load(self.fn, canonical(dict(self.kwargs)))
-
+    @abc.abstractmethod
     def spec(self) -> dict[str, Any]:
-        return {"fn": self.fn, "kwargs": dict(self.kwargs)}
+        """The full, JSON-able description of what this job makes: its store key."""
 
+    def requires(self) -> tuple[Job, ...]:
+        """The jobs whose entries :meth:`make` reads; :func:`run_jobs` makes them first."""
+        return ()
 
-@functools.lru_cache(maxsize=32)
-def _load(fn: str, kwargs_json: str) -> TensorData:
-    module, _, name = fn.partition(":")
-    data = getattr(importlib.import_module(module), name)(**json.loads(kwargs_json))
-    if not isinstance(data, TensorData):
-        raise TypeError(f"{fn} returned {type(data).__name__}, not TensorData")
-    return data
+    @abc.abstractmethod
+    def make(self, store: Store, speed: Speed) -> dict[str, Any]:
+        """Make it: the keyword arguments of :meth:`Store.put` (``tensors``, ``tables``, ``info``).
+        Read what it requires with :func:`made`."""
 
 
 @dataclasses.dataclass(frozen=True)
-class SourceJob:
+class SourceJob(Job):
     """Train ``arch`` from scratch on ``data`` with ``recipe`` and ``seed`` (also: scratch baselines)."""
 
     arch: str
@@ -67,13 +55,30 @@ class SourceJob:
     eval_data: DataRef | None = None
 
     def spec(self) -> dict[str, Any]:
-        return {"job": "source", "arch": self.arch, "data": self.data.spec(),
-                "recipe": dataclasses.asdict(self.recipe), "seed": self.seed,
-                "eval": self.eval_data.spec() if self.eval_data else None}
+        return {
+            "job": "source",
+            "arch": self.arch,
+            "data": self.data.spec(),
+            "recipe": dataclasses.asdict(self.recipe),
+            "seed": self.seed,
+            "eval": self.eval_data.spec() if self.eval_data else None,
+        }
+
+    def fresh_model(self, data: TensorData) -> Net:
+        """The seeded initial model."""
+        torch.manual_seed(self.seed)
+        return build_model(self.arch, data.num_classes)
+
+    def make(self, store: Store, speed: Speed) -> dict[str, Any]:
+        start = time.perf_counter()
+        data = self.data.load()
+        model = self.fresh_model(data)
+        losses = fit(model, data, self.recipe, seed=self.seed, speed=speed)
+        return model_payload(model, self.arch, self.eval_data, losses, time.perf_counter() - start)
 
 
 @dataclasses.dataclass(frozen=True)
-class TransferJob:
+class TransferJob(Job):
     """Adapt the model of ``source`` to ``data``: ``mode`` fixed, full or partial (``frozen_blocks``)."""
 
     source: SourceJob
@@ -85,13 +90,33 @@ class TransferJob:
     eval_data: DataRef | None = None
 
     def spec(self) -> dict[str, Any]:
-        return {"job": "transfer", "source": self.source.spec(), "data": self.data.spec(),
-                "recipe": dataclasses.asdict(self.recipe), "mode": self.mode,
-                "frozen_blocks": self.frozen_blocks, "seed": self.seed,
-                "eval": self.eval_data.spec() if self.eval_data else None}
+        return {
+            "job": "transfer",
+            "source": self.source.spec(),
+            "data": self.data.spec(),
+            "recipe": dataclasses.asdict(self.recipe),
+            "mode": self.mode,
+            "frozen_blocks": self.frozen_blocks,
+            "seed": self.seed,
+            "eval": self.eval_data.spec() if self.eval_data else None,
+        }
 
+    def requires(self) -> tuple[Job, ...]:
+        return (self.source,)
 
-Job = SourceJob | TransferJob
+    def make(self, store: Store, speed: Speed) -> dict[str, Any]:
+        start = time.perf_counter()
+        source = load_model(made(self.source, store, speed))
+        model = transfer(
+            source,
+            self.data.load(),
+            self.recipe,
+            mode=self.mode,
+            frozen_blocks=self.frozen_blocks,
+            seed=self.seed,
+            speed=speed,
+        )
+        return model_payload(model, self.source.arch, self.eval_data, [], time.perf_counter() - start)
 
 
 def load_model(entry: Entry) -> Net:
@@ -101,39 +126,27 @@ def load_model(entry: Entry) -> Net:
     return model.eval()
 
 
-def _payload(model: Net, job: Job, arch: str, losses: list[float], seconds: float) -> dict[str, Any]:
-    info = {"arch": arch, "num_classes": model.num_classes, "train_seconds": seconds,
-            "losses": losses}
-    if job.eval_data is not None:
-        test = job.eval_data.load()
+def model_payload(
+    model: Net,
+    arch: str,
+    eval_data: DataRef | None = None,
+    losses: Sequence[float] = (),
+    seconds: float = 0.0,
+) -> dict[str, Any]:
+    """What the store keeps of a trained model: its weights, and its architecture, class count,
+    training time and losses (and test accuracy on ``eval_data``) as info."""
+    info = {"arch": arch, "num_classes": model.num_classes, "train_seconds": seconds, "losses": list(losses)}
+    if eval_data is not None:
+        test = eval_data.load()
         info["test_accuracy"] = accuracy(predict(model, test), test.y)
     return {"tensors": {"model": model.state_dict()}, "info": info}
 
 
-def _fresh_model(job: SourceJob, data: TensorData) -> Net:
-    """The seeded initial model of a source job."""
-    torch.manual_seed(job.seed)
-    return build_model(job.arch, data.num_classes)
-
-
-def _make(job: Job, store: Store, speed: Speed) -> dict[str, Any]:
-    start = time.perf_counter()
-    data = job.data.load()
-    if isinstance(job, SourceJob):
-        model = _fresh_model(job, data)
-        losses = fit(model, data, job.recipe, seed=job.seed, speed=speed)
-        arch = job.arch
-    else:
-        source = load_model(_ensure(job.source, store, speed))
-        model = transfer(source, data, job.recipe, mode=job.mode, frozen_blocks=job.frozen_blocks,
-                         seed=job.seed, speed=speed)
-        losses, arch = [], job.source.arch
-    return _payload(model, job, arch, losses, time.perf_counter() - start)
-
-
-def _ensure(job: Job, store: Store, speed: Speed | None = None) -> Entry:
+def made(job: Job, store: Store, speed: Speed | None = None) -> Entry:
+    """The entry of ``job``: from the store, or made now (by this process, or waited for while
+    another holds its lock)."""
     speed = speed or Speed(pick_device())
-    return store.get_or_make(job.spec(), lambda: _make(job, store, speed))
+    return store.get_or_make(job.spec(), lambda: job.make(store, speed))
 
 
 def _run_one(job: Job, store_root: str, speed: Speed | None = None) -> str:
@@ -144,18 +157,18 @@ def _run_one(job: Job, store_root: str, speed: Speed | None = None) -> str:
         torch.set_num_threads(max(1, get_worker().state.nthreads))
     except (ImportError, ValueError, AttributeError):
         pass
-    return _ensure(job, Store(store_root), speed).key
+    return made(job, Store(store_root), speed).key
 
 
 def _train_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed) -> None:
     """Train source jobs of one compact architecture and recipe as one grouped model."""
     datas = [j.data.load() for j in jobs]
     start = time.perf_counter()
-    grouped = GroupedCompactResNet.from_models([_fresh_model(j, d) for j, d in zip(jobs, datas)])
+    grouped = GroupedCompactResNet.from_models([j.fresh_model(d) for j, d in zip(jobs, datas)])
     losses = fit(grouped, datas, jobs[0].recipe, seed=[j.seed for j in jobs], speed=speed)
     seconds = (time.perf_counter() - start) / len(jobs)
     for job, model, own_losses in zip(jobs, grouped.split(), losses):
-        store.put(job.spec(), **_payload(model.cpu(), job, job.arch, own_losses, seconds))
+        store.put(job.spec(), **model_payload(model.cpu(), job.arch, job.eval_data, own_losses, seconds))
 
 
 def default_group_size(device: torch.device) -> int:
@@ -165,44 +178,97 @@ def default_group_size(device: torch.device) -> int:
     return 8
 
 
-def run_jobs(jobs: Sequence[Job], store: Store | None = None, *, executor: str | Executor = "local",
-             address: str | None = None, group_size: int | None = None, progress: bool = True,
-             speed: Speed | None = None) -> list[Entry]:
-    """Make every job's entry; finished ones come from the store.
+def run_jobs(
+    jobs: Sequence[Job],
+    store: Store | None = None,
+    *,
+    executor: str | Executor = "local",
+    address: str | None = None,
+    group_size: int | None = None,
+    progress: bool = True,
+    speed: Speed | None = None,
+) -> list[Entry]:
+    """Make every job's entry, and first the entries they require; finished ones come from the store.
 
-    Two waves: the source models the transfers start from (grouped where they can be), then the
-    transfers together with the other source models (scratch baselines, ...), so that the models
-    nothing waits for fill the workers while the rest train.
+    In waves (:func:`waves`): the models others start from (grouped where they can be), then the
+    rest together, the models nothing waits for first, so that they fill the workers while the
+    others' inputs are read.
     """
     store = store or default_store()
     speed = speed or Speed(pick_device())
     group_size = group_size or default_group_size(speed.device)
-    unique = list(dict.fromkeys(jobs))
-    transfers = [j for j in unique if isinstance(j, TransferJob)]
-    needed = list(dict.fromkeys(j.source for j in transfers))
-    kept = set(needed)
-    others = [j for j in unique if not isinstance(j, TransferJob) and j not in kept]
-    first, second = (needed, others + transfers) if transfers else (others, [])
     ex = get_executor(executor, address)
     try:
-        for wave, desc in ((first, "source models"), (second, "models")):
+        plan = waves(jobs)
+        for number, wave in enumerate(plan):
             todo = [j for j in wave if store.get(j.spec()) is None]
             if not todo:
                 continue
-            if group_size > 1 and ex.name == "local" and wave is first:
-                _run_grouped(todo, store, speed, group_size, progress)
+            if group_size > 1 and ex.name == "local" and number == 0:
+                _run_grouped(
+                    [j for j in todo if isinstance(j, SourceJob)], store, speed, group_size, progress
+                )
                 todo = [j for j in todo if store.get(j.spec()) is None]
             run = local_executor(len(todo), speed.device) if ex.name == "local" else ex
-            run.map(_run_one, todo, str(store.root), speed if run.name != "dask" else None,
-                    desc=desc, progress=progress)
+            desc = "models" if len(plan) == 1 else f"models, wave {number + 1} of {len(plan)}"
+            run.map(
+                _run_one,
+                todo,
+                str(store.root),
+                speed if run.name != "dask" else None,
+                desc=desc,
+                progress=progress,
+            )
     finally:
         if not isinstance(executor, Executor):
             ex.close()
     return [store.get(j.spec()) for j in jobs]
 
 
-def _run_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed, group_size: int,
-                 progress: bool) -> None:
+def waves(jobs: Sequence[Job]) -> list[list[Job]]:
+    """``jobs`` and everything they require, in the order :func:`run_jobs` makes them.
+
+    A job's height is 0 when no job of the set requires it, else one more than the highest of
+    those that do; waves go from the greatest height down, so every job comes after what it
+    requires. In a wave above 0 the jobs come in the order they are first required; in the last
+    one the jobs that require nothing come first, then the others, each in the order given.
+    """
+    unique = list(dict.fromkeys(jobs))
+    every: dict[Job, None] = {}
+    required_by: dict[Job, list[Job]] = {}
+
+    def visit(job: Job) -> None:
+        if job in every:
+            return
+        every[job] = None
+        for need in job.requires():
+            required_by.setdefault(need, []).append(job)
+            visit(need)
+
+    for job in unique:
+        visit(job)
+    height: dict[Job, int] = {}
+
+    def height_of(job: Job, path: tuple[Job, ...] = ()) -> int:
+        if job in path:
+            raise ValueError(f"jobs that require each other: {[type(j).__name__ for j in path]}")
+        if job not in height:
+            height[job] = max((1 + height_of(r, (*path, job)) for r in required_by.get(job, ())), default=0)
+        return height[job]
+
+    top = max((height_of(j) for j in every), default=-1)
+    out = []
+    for h in range(top, 0, -1):
+        out.append([j for j in required_by if height_of(j) == h])
+    last = [j for j in every if height_of(j) == 0]
+    if last:
+        out.append([j for j in last if not j.requires()] + [j for j in last if j.requires()])
+    return out
+
+
+def _run_grouped(
+    jobs: Sequence[SourceJob], store: Store, speed: Speed, group_size: int, progress: bool
+) -> None:
     groupable: dict[Any, list[SourceJob]] = {}
     for j in jobs:
         if j.arch in SIZES:  # one grouped module needs the same architecture, head size and input,
@@ -216,10 +282,16 @@ def _run_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed, group_si
     for g in groupable.values():
         # every worker gets a share; a chunk of one is left to the one-at-a-time path
         size = min(group_size, -(-len(g) // workers))
-        chunks += [c for c in (g[i:i + size] for i in range(0, len(g), size)) if len(c) > 1]
+        chunks += [c for c in (g[i : i + size] for i in range(0, len(g), size)) if len(c) > 1]
     run = local_executor(len(chunks), speed.device)
-    run.map(_train_chunk, chunks, str(store.root), speed if run.name != "dask" else None,
-            desc="grouped source models", progress=progress)
+    run.map(
+        _train_chunk,
+        chunks,
+        str(store.root),
+        speed if run.name != "dask" else None,
+        desc="grouped source models",
+        progress=progress,
+    )
 
 
 def _train_chunk(chunk: Sequence[SourceJob], store_root: str, speed: Speed | None = None) -> None:
@@ -227,8 +299,11 @@ def _train_chunk(chunk: Sequence[SourceJob], store_root: str, speed: Speed | Non
     with contextlib.ExitStack() as held:
         # Train only the jobs whose lock we hold and that nobody finished meanwhile; the rest
         # are left to the one-at-a-time path, which waits for their owners.
-        mine = [j for j in chunk if held.enter_context(store.lock(spec_key(j.spec())))
-                and store.get(j.spec()) is None]
+        mine = [
+            j
+            for j in chunk
+            if held.enter_context(store.lock(spec_key(j.spec()))) and store.get(j.spec()) is None
+        ]
         if mine:
             _train_grouped(mine, store, speed)
 

@@ -8,8 +8,16 @@ A lock per key lets several processes or Dask workers share the store without ma
 twice; a lock left by a killed process on this machine is taken over.
 """
 
-from .core import CorruptEntry, Entry, Store, default_store, spec_key
 from .archive import export_archive, import_archive
+from .core import CorruptEntry, Entry, Store, default_store, sha256_file, spec_key
 
-__all__ = ["CorruptEntry", "Entry", "Store", "default_store", "spec_key", "export_archive",
-           "import_archive"]
+__all__ = [
+    "CorruptEntry",
+    "Entry",
+    "Store",
+    "default_store",
+    "spec_key",
+    "sha256_file",
+    "export_archive",
+    "import_archive",
+]

@@ -22,8 +22,10 @@ def export_archive(store: Store, out: str | Path, keys: Iterable[str] | None = N
         for key in chosen:
             entry = store.get(key)
             if entry is None:
-                raise CorruptEntry(f"{key} is not a valid entry of {store.root}; nothing exported "
-                                   "for it (run again without it, or remake it first)")
+                raise CorruptEntry(
+                    f"{key} is not a valid entry of {store.root}; nothing exported "
+                    "for it (run again without it, or remake it first)"
+                )
             index.append({"key": key, "spec": entry.spec, "files": entry.files})
             for name in [*entry.files, MANIFEST]:
                 tar.add(entry.path / name, arcname=f"{key}/{name}")
@@ -41,8 +43,7 @@ def import_archive(store: Store, archive: str | Path) -> dict[str, list[str]]:
     if not archive.is_file():
         raise FileNotFoundError(f"no archive at {archive}")
     done: dict[str, list[str]] = {"imported": [], "skipped": []}
-    with tempfile.TemporaryDirectory(dir=store.root / "tmp") as tmp, \
-            tarfile.open(archive, "r:*") as tar:
+    with tempfile.TemporaryDirectory(dir=store.root / "tmp") as tmp, tarfile.open(archive, "r:*") as tar:
         tar.extractall(tmp, filter="data")
         try:
             index = json.loads((Path(tmp) / INDEX).read_text())["entries"]
@@ -55,8 +56,10 @@ def import_archive(store: Store, archive: str | Path) -> dict[str, list[str]]:
                 continue
             for name, digest in item["files"].items():
                 if not (src / name).is_file() or sha256_file(src / name) != digest:
-                    raise CorruptEntry(f"{archive}: {key}/{name} does not match its checksum; "
-                                       "nothing of this entry was imported")
+                    raise CorruptEntry(
+                        f"{archive}: {key}/{name} does not match its checksum; "
+                        "nothing of this entry was imported"
+                    )
             dest = store.path(key)
             dest.parent.mkdir(parents=True, exist_ok=True)
             src.rename(dest)

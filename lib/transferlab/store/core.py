@@ -21,6 +21,8 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
+from .. import __version__
+
 MANIFEST = "manifest.json"
 
 
@@ -29,8 +31,6 @@ class CorruptEntry(RuntimeError):
 
 
 def _version() -> str:
-    from .. import __version__
-
     return __version__
 
 
@@ -144,16 +144,21 @@ class Store:
         dest = self.root / "corrupt" / f"{key}-{int(time.time())}-{uuid.uuid4().hex[:6]}"
         with contextlib.suppress(FileNotFoundError):
             os.replace(self.path(key), dest)
-            warnings.warn(f"store entry {key} was corrupt ({why}); moved to {dest}, it will be "
-                          "made again", stacklevel=3)
+            warnings.warn(
+                f"store entry {key} was corrupt ({why}); moved to {dest}, it will be made again", stacklevel=3
+            )
         self._verified.pop(key, None)
 
     # -- writing ---------------------------------------------------------------------------
-    def put(self, spec: Mapping[str, Any], *,
-            tensors: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
-            tables: Mapping[str, pd.DataFrame] | None = None,
-            info: Mapping[str, Any] | None = None,
-            blobs: Mapping[str, bytes] | None = None) -> Entry:
+    def put(
+        self,
+        spec: Mapping[str, Any],
+        *,
+        tensors: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
+        tables: Mapping[str, pd.DataFrame] | None = None,
+        info: Mapping[str, Any] | None = None,
+        blobs: Mapping[str, bytes] | None = None,
+    ) -> Entry:
         """Write an entry atomically (temp folder, checksums, rename); keep an existing valid one."""
         key = spec_key(spec)
         tensors, tables, info = tensors or {}, tables or {}, info or {}
@@ -161,16 +166,25 @@ class Store:
         tmp.mkdir()
         try:
             for name, group in tensors.items():
-                save_file({k: v.detach().cpu().contiguous() for k, v in group.items()},
-                          str(tmp / f"{name}.safetensors"))
+                save_file(
+                    {k: v.detach().cpu().contiguous() for k, v in group.items()},
+                    str(tmp / f"{name}.safetensors"),
+                )
             for name, frame in tables.items():
                 (tmp / f"{name}.json").write_text(frame.to_json(orient="table", index=False))
             for name, data in (blobs or {}).items():
                 (tmp / f"{name}.blob").write_bytes(data)
             files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
-            manifest = {"key": key, "spec": json.loads(canonical(spec)), "version": _version(),
-                        "files": files, "info": json.loads(canonical(dict(info))),
-                        "created": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
+            manifest = {
+                "key": key,
+                "spec": json.loads(canonical(spec)),
+                "version": _version(),
+                "files": files,
+                "info": json.loads(canonical(dict(info))),
+                "created": time.time(),
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+            }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
             _fsync_files(tmp)
             final = self.path(key)
@@ -188,8 +202,9 @@ class Store:
         self._log("created", key)
         return self.get(key)
 
-    def get_or_make(self, spec: Mapping[str, Any], make: Callable[[], Mapping[str, Any]], *,
-                    poll: float = 0.5) -> Entry:
+    def get_or_make(
+        self, spec: Mapping[str, Any], make: Callable[[], Mapping[str, Any]], *, poll: float = 0.5
+    ) -> Entry:
         """The entry of ``spec``; if missing, ``make()`` returns ``put``'s keyword arguments.
 
         Only one process makes a given entry at a time (a lock file per key); the others wait and
@@ -244,8 +259,18 @@ class Store:
         return False
 
     def _log(self, event: str, key: str) -> None:
-        line = json.dumps({"event": event, "key": key, "time": time.time(),
-                           "host": socket.gethostname(), "pid": os.getpid()}) + "\n"
+        line = (
+            json.dumps(
+                {
+                    "event": event,
+                    "key": key,
+                    "time": time.time(),
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                }
+            )
+            + "\n"
+        )
         fd = os.open(self.root / "events.jsonl", os.O_CREAT | os.O_APPEND | os.O_WRONLY)
         try:
             os.write(fd, line.encode())

@@ -1,13 +1,39 @@
 """Training and transfer: recipes, in-memory data, the one training loop, evaluation helpers."""
 
 from .device import PLAIN, Speed, bf16_is_fast, pick_device
-from .eval import (accuracy, attack_success_rate, mean_per_class_accuracy, per_class_accuracy, per_group_accuracy,
-                   predict, predicted_distribution, softmax)
+from .eval import (
+    accuracy,
+    attack_success_rate,
+    mean_per_class_accuracy,
+    per_class_accuracy,
+    per_group_accuracy,
+    predict,
+    predicted_distribution,
+    softmax,
+)
 from .loop import MODES, extract_features, fit, recalibrate_batchnorm, train_heads, transfer
 from .recipes import RECIPES, Recipe, recipe
 
-__all__ = ["PLAIN", "Speed", "bf16_is_fast",
-           "pick_device", "accuracy", "attack_success_rate", "mean_per_class_accuracy", "per_class_accuracy",
-           "per_group_accuracy", "predict", "predicted_distribution", "softmax", "MODES",
-           "extract_features", "fit", "recalibrate_batchnorm", "train_heads", "transfer",
-           "RECIPES", "Recipe", "recipe"]
+__all__ = [
+    "PLAIN",
+    "Speed",
+    "bf16_is_fast",
+    "pick_device",
+    "accuracy",
+    "attack_success_rate",
+    "mean_per_class_accuracy",
+    "per_class_accuracy",
+    "per_group_accuracy",
+    "predict",
+    "predicted_distribution",
+    "softmax",
+    "MODES",
+    "extract_features",
+    "fit",
+    "recalibrate_batchnorm",
+    "train_heads",
+    "transfer",
+    "RECIPES",
+    "Recipe",
+    "recipe",
+]

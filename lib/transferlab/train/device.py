@@ -18,7 +18,7 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags (from /proc/cpuinfo; empty where that does not exist)."""
     info = Path("/proc/cpuinfo")
@@ -47,8 +47,7 @@ def autocast(device: torch.device, enabled: bool):
 class Speed:
     """The fast-path switches for one device: channels-last memory and bfloat16 autocast."""
 
-    def __init__(self, device: torch.device, *, channels_last: bool | None = None,
-                 bf16: bool | None = None):
+    def __init__(self, device: torch.device, *, channels_last: bool | None = None, bf16: bool | None = None):
         self.device = device
         self.channels_last = device.type in ("cpu", "cuda") if channels_last is None else channels_last
         self.bf16 = bf16_is_fast(device) if bf16 is None else bf16

@@ -7,13 +7,14 @@ import pandas as pd
 import torch
 
 from ..models import GroupedCompactResNet, Net
-from ..world.tensors import TensorData
+from ..world import TensorData
 from .device import Speed, pick_device
 
 
 @torch.no_grad()
-def predict(model: Net | GroupedCompactResNet, data: TensorData, *, batch_size: int = 512,
-            speed: Speed | None = None) -> torch.Tensor:
+def predict(
+    model: Net | GroupedCompactResNet, data: TensorData, *, batch_size: int = 512, speed: Speed | None = None
+) -> torch.Tensor:
     """Logits (N, K) of ``model`` on ``data`` in eval mode; (G, N, K) for a grouped model."""
     speed = speed or Speed(pick_device())
     model = speed.model(model).eval()
@@ -37,7 +38,9 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits.argmax(-1) == labels).float().mean())
 
 
-def per_class_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None) -> np.ndarray:
+def per_class_accuracy(
+    logits: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None
+) -> np.ndarray:
     """Accuracy of each class (NaN for a class with no examples)."""
     k = num_classes or logits.shape[-1]
     correct = (logits.argmax(-1) == labels).float()
@@ -65,7 +68,9 @@ def predicted_distribution(logits: torch.Tensor, num_classes: int | None = None)
     return (torch.bincount(logits.argmax(-1), minlength=k).float() / len(logits)).numpy()
 
 
-def attack_success_rate(clean_logits: torch.Tensor, triggered_logits: torch.Tensor, labels: torch.Tensor) -> float:
+def attack_success_rate(
+    clean_logits: torch.Tensor, triggered_logits: torch.Tensor, labels: torch.Tensor
+) -> float:
     """ASR = P[C(T(x)) ≠ y | C(x) = y]: the share of correctly classified inputs that the trigger
     makes misclassified (thesis §7.2). NaN when no input is classified correctly."""
     ok = clean_logits.argmax(-1) == labels

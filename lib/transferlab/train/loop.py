@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from .. import utils
 from ..models import GroupedCompactResNet, Net
-from ..world.tensors import TensorData
+from ..world import TensorData
 from .device import Speed, pick_device
 from .recipes import Recipe
 
@@ -30,12 +30,21 @@ MODES = ("fixed", "full", "partial")
 
 
 def _sgd(params, recipe: Recipe) -> torch.optim.SGD:
-    return torch.optim.SGD([p for p in params if p.requires_grad], lr=0.0, momentum=recipe.momentum,
-                           weight_decay=recipe.weight_decay)
+    return torch.optim.SGD(
+        [p for p in params if p.requires_grad],
+        lr=0.0,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+    )
 
 
-def _grouped_batches(datas: Sequence[TensorData], batch_size: int, steps: int,
-                     generators: Sequence[torch.Generator], augment: bool):
+def _grouped_batches(
+    datas: Sequence[TensorData],
+    batch_size: int,
+    steps: int,
+    generators: Sequence[torch.Generator],
+    augment: bool,
+):
     """``steps`` batches of (G, B, C, H, W): each model walks its own shuffled data, wrapping around."""
     iters = [None] * len(datas)
     for _ in range(steps):
@@ -55,10 +64,18 @@ def _grouped_batches(datas: Sequence[TensorData], batch_size: int, steps: int,
         yield torch.stack(xs), torch.stack(ys)
 
 
-def fit(model: Net | GroupedCompactResNet, data: TensorData | Sequence[TensorData], recipe: Recipe,
-        *, seed: int | Sequence[int] = 0, speed: Speed | None = None, progress: bool = False,
-        desc: str = "train", regularizer: Callable[[Net, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-        after_step: Callable[[Net], None] | None = None) -> list[float] | list[list[float]]:
+def fit(
+    model: Net | GroupedCompactResNet,
+    data: TensorData | Sequence[TensorData],
+    recipe: Recipe,
+    *,
+    seed: int | Sequence[int] = 0,
+    speed: Speed | None = None,
+    progress: bool = False,
+    desc: str = "train",
+    regularizer: Callable[[Net, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    after_step: Callable[[Net], None] | None = None,
+) -> list[float] | list[list[float]]:
     """Train ``model`` in place on ``data`` with ``recipe``; return the mean loss of each epoch.
 
     A grouped model takes one :class:`TensorData` (and one seed) per member, and the losses come
@@ -73,8 +90,10 @@ def fit(model: Net | GroupedCompactResNet, data: TensorData | Sequence[TensorDat
     if grouped and (regularizer is not None or after_step is not None):
         raise ValueError("regularizer and after_step are for a single model, not a grouped one")
     if grouped and not (len(datas) == len(seeds) == model.groups):
-        raise ValueError(f"a grouped model of {model.groups} needs {model.groups} data sets and seeds, "
-                         f"got {len(datas)} and {len(seeds)}")
+        raise ValueError(
+            f"a grouped model of {model.groups} needs {model.groups} data sets and seeds, "
+            f"got {len(datas)} and {len(seeds)}"
+        )
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     batch = min(recipe.batch_size, max(len(d) for d in datas))
     steps_per_epoch = math.ceil(max(len(d) for d in datas) / batch)
@@ -93,9 +112,12 @@ def fit(model: Net | GroupedCompactResNet, data: TensorData | Sequence[TensorDat
             if not grouped:
                 logits = logits[None]
             # Each member's mean loss; their sum gives each member exactly its own gradient.
-            member_losses = torch.stack([
-                F.cross_entropy(logits[g], y[g], label_smoothing=recipe.label_smoothing)
-                for g in range(len(datas))])
+            member_losses = torch.stack(
+                [
+                    F.cross_entropy(logits[g], y[g], label_smoothing=recipe.label_smoothing)
+                    for g in range(len(datas))
+                ]
+            )
             loss = member_losses.sum()
             if regularizer is not None:
                 with speed.autocast():
@@ -113,8 +135,9 @@ def fit(model: Net | GroupedCompactResNet, data: TensorData | Sequence[TensorDat
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, data: TensorData, *, batch_size: int = 256,
-                          speed: Speed | None = None) -> None:
+def recalibrate_batchnorm(
+    model: nn.Module, data: TensorData, *, batch_size: int = 256, speed: Speed | None = None
+) -> None:
     """Re-estimate every batch-norm layer's running statistics on ``data`` (a cumulative average)."""
     speed = speed or Speed(pick_device())
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -134,8 +157,9 @@ def recalibrate_batchnorm(model: nn.Module, data: TensorData, *, batch_size: int
 
 
 @torch.no_grad()
-def extract_features(model: Net, data: TensorData, *, batch_size: int = 512,
-                     speed: Speed | None = None) -> torch.Tensor:
+def extract_features(
+    model: Net, data: TensorData, *, batch_size: int = 512, speed: Speed | None = None
+) -> torch.Tensor:
     """Penultimate-layer features of every example of ``data`` (model in eval mode), float32 on CPU."""
     speed = speed or Speed(pick_device())
     model.eval()
@@ -146,9 +170,16 @@ def extract_features(model: Net, data: TensorData, *, batch_size: int = 512,
     return torch.cat(out)
 
 
-def train_heads(features: torch.Tensor, labels: torch.Tensor, num_classes: int, recipe: Recipe, *,
-                seed: int = 0, device: torch.device | None = None,
-                init: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def train_heads(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    recipe: Recipe,
+    *,
+    seed: int = 0,
+    device: torch.device | None = None,
+    init: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Train linear heads on fixed features with the recipe's SGD schedule.
 
     ``features`` is (N, F) for one head or (M, N, F) for M heads trained at once (each on its own
@@ -174,12 +205,18 @@ def train_heads(features: torch.Tensor, labels: torch.Tensor, num_classes: int, 
     for _ in range(recipe.epochs):
         order = torch.randperm(n, generator=gen).to(device)
         for start in range(0, n, batch):
-            idx = order[start:start + batch]
+            idx = order[start : start + batch]
             for group in opt.param_groups:
                 group["lr"] = recipe.lr_at(step, steps_per_epoch)
             logits = torch.einsum("mnf,mkf->mnk", feats[:, idx], w) + b[:, None]
-            loss = F.cross_entropy(logits.reshape(-1, num_classes), labels[idx].repeat(m),
-                                   label_smoothing=recipe.label_smoothing) * m
+            loss = (
+                F.cross_entropy(
+                    logits.reshape(-1, num_classes),
+                    labels[idx].repeat(m),
+                    label_smoothing=recipe.label_smoothing,
+                )
+                * m
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -188,9 +225,19 @@ def train_heads(features: torch.Tensor, labels: torch.Tensor, num_classes: int, 
     return (w[0], b[0]) if single else (w, b)
 
 
-def transfer(source: Net, data: TensorData, recipe: Recipe, *, mode: str = "fixed",
-             frozen_blocks: int | None = None, num_classes: int | None = None, seed: int = 0,
-             cache_features: bool = True, speed: Speed | None = None, progress: bool = False) -> Net:
+def transfer(
+    source: Net,
+    data: TensorData,
+    recipe: Recipe,
+    *,
+    mode: str = "fixed",
+    frozen_blocks: int | None = None,
+    num_classes: int | None = None,
+    seed: int = 0,
+    cache_features: bool = True,
+    speed: Speed | None = None,
+    progress: bool = False,
+) -> Net:
     """A copy of ``source`` adapted to ``data``: new head, then fixed, full or partial fine-tuning.
 
     ``mode="fixed"`` freezes the backbone (5 blocks); ``"partial"`` the first ``frozen_blocks``;
@@ -210,8 +257,15 @@ def transfer(source: Net, data: TensorData, recipe: Recipe, *, mode: str = "fixe
     if k == 5 and cache_features:
         recalibrate_batchnorm(model, data, speed=speed)
         feats = extract_features(model, data, speed=speed)
-        w, b = train_heads(feats, data.y, model.num_classes, recipe, seed=seed, device=speed.device,
-                           init=(model.head.weight.detach().cpu(), model.head.bias.detach().cpu()))
+        w, b = train_heads(
+            feats,
+            data.y,
+            model.num_classes,
+            recipe,
+            seed=seed,
+            device=speed.device,
+            init=(model.head.weight.detach().cpu(), model.head.bias.detach().cpu()),
+        )
         with torch.no_grad():
             model.head.weight.copy_(w)
             model.head.bias.copy_(b)

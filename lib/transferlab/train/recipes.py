@@ -24,7 +24,7 @@ class Recipe:
         if not 0 <= self.peak_epoch <= self.epochs:
             raise ValueError(f"peak_epoch {self.peak_epoch} must lie in [0, epochs={self.epochs}]")
 
-    def replace(self, **changes) -> "Recipe":
+    def replace(self, **changes) -> Recipe:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
@@ -46,14 +46,15 @@ RECIPES: dict[str, Recipe] = {
     "thesis-celeba": Recipe(epochs=20, lr=0.05, peak_epoch=5, batch_size=1024, weight_decay=0.01),
     # The synthetic world on a CPU: same shape of schedule, sized for small images and data.
     "synthetic-source": Recipe(epochs=12, lr=0.2, peak_epoch=2, batch_size=128, weight_decay=5e-4),
-    "synthetic-fixed": Recipe(epochs=30, lr=0.1, peak_epoch=3, batch_size=128, weight_decay=5e-4,
-                              augment=False),
+    "synthetic-fixed": Recipe(
+        epochs=30, lr=0.1, peak_epoch=3, batch_size=128, weight_decay=5e-4, augment=False
+    ),
     "synthetic-full": Recipe(epochs=10, lr=0.05, peak_epoch=2, batch_size=64, weight_decay=5e-4),
     "synthetic-scratch": Recipe(epochs=20, lr=0.1, peak_epoch=3, batch_size=64, weight_decay=5e-4),
 }
 
 
-def recipe(name_or_recipe: "str | Recipe", **changes) -> Recipe:
+def recipe(name_or_recipe: str | Recipe, **changes) -> Recipe:
     """A named recipe (or a given one), with ``changes`` applied."""
     if isinstance(name_or_recipe, Recipe):
         base = name_or_recipe

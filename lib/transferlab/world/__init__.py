@@ -1,13 +1,69 @@
-"""Data: the synthetic world, overlays, the real-data adapters, and in-memory tensors."""
+"""Data: the synthetic world, overlays, the real-data adapters, in-memory tensors, and the
+registry of data functions that job specs name."""
 
-from .overlays import Ball, Compose, Fence, Hat, Square, apply_overlay, overlay_name, parse_overlay
-from .synthetic import (FACE_GROUPS, FACE_TABLES, ROLES, SCENE_GROUPS, SCENE_TABLES, TARGETS, World,
-                        WorldConfig, dataset)
-from .adapters import DataError, RealWorld, overlap
+from .adapters import REAL_FOLDERS, DataError, RealWorld, image_folder, overlap
+from .overlays import (
+    POSITIONS,
+    Ball,
+    Compose,
+    Fence,
+    Hat,
+    Patch,
+    Square,
+    apply_overlay,
+    overlay_name,
+    parse_overlay,
+)
+from .registry import DataRef, data_function, data_function_named, data_functions
+from .synthetic import (
+    FACE_GROUPS,
+    FACE_TABLES,
+    ROLES,
+    SCENE_GROUPS,
+    SCENE_TABLES,
+    TARGETS,
+    World,
+    WorldConfig,
+    dataset,
+    source_catalogue,
+    table_counts,
+)
 from .tensors import TensorData, as_tensors, augment_batch
 from .toy import toy_task
 
-__all__ = ["Ball", "Compose", "Fence", "Hat", "Square", "apply_overlay", "overlay_name", "parse_overlay",
-           "FACE_GROUPS", "FACE_TABLES", "ROLES", "SCENE_GROUPS", "SCENE_TABLES", "TARGETS", "World",
-           "WorldConfig", "dataset", "DataError", "RealWorld", "overlap", "TensorData", "as_tensors", "augment_batch",
-           "toy_task"]
+__all__ = [
+    "REAL_FOLDERS",
+    "DataError",
+    "RealWorld",
+    "image_folder",
+    "overlap",
+    "POSITIONS",
+    "Ball",
+    "Compose",
+    "Fence",
+    "Hat",
+    "Patch",
+    "Square",
+    "apply_overlay",
+    "overlay_name",
+    "parse_overlay",
+    "DataRef",
+    "data_function",
+    "data_function_named",
+    "data_functions",
+    "FACE_GROUPS",
+    "FACE_TABLES",
+    "ROLES",
+    "SCENE_GROUPS",
+    "SCENE_TABLES",
+    "TARGETS",
+    "World",
+    "WorldConfig",
+    "dataset",
+    "source_catalogue",
+    "table_counts",
+    "TensorData",
+    "as_tensors",
+    "augment_batch",
+    "toy_task",
+]

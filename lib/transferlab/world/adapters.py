@@ -13,6 +13,7 @@ containers and numpy arrays.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 from collections.abc import Mapping, Sequence
@@ -23,8 +24,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .synthetic import (FACE_GROUPS, FACE_TABLES, SCENE_GROUPS, SCENE_TABLES, Parts, check_role, table_counts,
-                        table_option)
+from .registry import data_function
+from .synthetic import (
+    FACE_GROUPS,
+    FACE_TABLES,
+    SCENE_GROUPS,
+    SCENE_TABLES,
+    Parts,
+    check_role,
+    table_counts,
+    table_option,
+)
 from .tensors import TensorData, cached, resolve_cache
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
@@ -63,8 +73,14 @@ def _from_array(images: np.ndarray, size: int | None) -> torch.Tensor:
     """(N, 3, H, W) uint8 array, resized if ``size`` differs."""
     x = torch.from_numpy(np.ascontiguousarray(images))
     if size is not None and size != x.shape[-1]:
-        x = torch.nn.functional.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True,
-                                            align_corners=False).round().clamp(0, 255).to(torch.uint8)
+        x = (
+            torch.nn.functional.interpolate(
+                x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+            )
+            .round()
+            .clamp(0, 255)
+            .to(torch.uint8)
+        )
     return x
 
 
@@ -75,8 +91,14 @@ def _from_array(images: np.ndarray, size: int | None) -> torch.Tensor:
 IMAGEFOLDER_LAYOUT = "  ROOT/<class name>/<image>.jpg|png  (one folder per class)"
 
 
-def image_folder(root: str | Path, size: int = 32, *, classes: Sequence[str] | None = None,
-                 superclasses: Mapping[str, str] | None = None, max_per_class: int | None = None) -> TensorData:
+def image_folder(
+    root: str | Path,
+    size: int = 32,
+    *,
+    classes: Sequence[str] | None = None,
+    superclasses: Mapping[str, str] | None = None,
+    max_per_class: int | None = None,
+) -> TensorData:
     """A torchvision ``ImageFolder`` directory (one sub-folder per class) as TensorData.
 
     ``classes`` keeps only those folders (in that order); ``superclasses`` maps folder name to a
@@ -86,9 +108,13 @@ def image_folder(root: str | Path, size: int = 32, *, classes: Sequence[str] | N
 
     root = _need(Path(root), "image folder", IMAGEFOLDER_LAYOUT)
     try:
-        folder = ImageFolder(str(root), allow_empty=False, is_valid_file=lambda p: p.lower().endswith(IMAGE_SUFFIXES))
+        folder = ImageFolder(
+            str(root), allow_empty=False, is_valid_file=lambda p: p.lower().endswith(IMAGE_SUFFIXES)
+        )
     except (FileNotFoundError, RuntimeError) as e:
-        raise DataError(f"{root} is not an image folder ({e}). Expected layout:\n{IMAGEFOLDER_LAYOUT}") from None
+        raise DataError(
+            f"{root} is not an image folder ({e}). Expected layout:\n{IMAGEFOLDER_LAYOUT}"
+        ) from None
     names = list(classes) if classes is not None else folder.classes
     missing = sorted(set(names) - set(folder.classes))
     if missing:
@@ -102,8 +128,13 @@ def image_folder(root: str | Path, size: int = 32, *, classes: Sequence[str] | N
             keep.append((path, names.index(name)))
     paths = [Path(p) for p, _ in keep]
     sup = tuple((superclasses or {}).get(n, n) for n in names)
-    return TensorData(load_images(paths, size), torch.tensor([lab for _, lab in keep]), classes=tuple(names),
-                      superclasses=sup, attrs=pd.DataFrame({"path": [str(p) for p in paths]}))
+    return TensorData(
+        load_images(paths, size),
+        torch.tensor([lab for _, lab in keep]),
+        classes=tuple(names),
+        superclasses=sup,
+        attrs=pd.DataFrame({"path": [str(p) for p in paths]}),
+    )
 
 
 IMAGENET_LAYOUT = """  ROOT/train/<wnid>/<image>.JPEG
@@ -112,11 +143,18 @@ IMAGENET_LAYOUT = """  ROOT/train/<wnid>/<image>.JPEG
   SUPERCLASS FILE: "<wnid>,<superclass>" per line (the class subset, e.g. the 118 dog wnids)"""
 
 
-def imagenet_subset(root: str | Path, superclass_file: str | Path, split: str = "train", size: int = 32,
-                    max_per_class: int | None = None) -> TensorData:
+def imagenet_subset(
+    root: str | Path,
+    superclass_file: str | Path,
+    split: str = "train",
+    size: int = 32,
+    max_per_class: int | None = None,
+) -> TensorData:
     """The ImageNet classes listed in ``superclass_file`` (``wnid,superclass`` lines), with names."""
     root = Path(root)
-    folder = _need(root / {"train": "train", "test": "val"}[_split(split)], "ImageNet split folder", IMAGENET_LAYOUT)
+    folder = _need(
+        root / {"train": "train", "test": "val"}[_split(split)], "ImageNet split folder", IMAGENET_LAYOUT
+    )
     table = _read_pairs(_need(Path(superclass_file), "superclass list", IMAGENET_LAYOUT), "superclass list")
     names = {}
     mapping = root / "LOC_synset_mapping.txt"
@@ -125,8 +163,10 @@ def imagenet_subset(root: str | Path, superclass_file: str | Path, split: str = 
             wnid, _, words = line.partition(" ")
             names[wnid] = words.split(",")[0].strip()
     data = image_folder(folder, size, classes=list(table), superclasses=table, max_per_class=max_per_class)
-    return data.replace(classes=tuple(names.get(w, w) for w in table),
-                        attrs=data.attrs.assign(wnid=[list(table)[int(y)] for y in data.y]))
+    return data.replace(
+        classes=tuple(names.get(w, w) for w in table),
+        attrs=data.attrs.assign(wnid=[list(table)[int(y)] for y in data.y]),
+    )
 
 
 def _read_pairs(path: Path, what: str) -> dict[str, str]:
@@ -156,9 +196,15 @@ def _split(split: str) -> str:
 class _ArrayUnpickler(pickle.Unpickler):
     """Admits only what CIFAR's batches hold: dicts, lists, strings, bytes and numpy arrays."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+    }
 
     def find_class(self, module: str, name: str):
         if (module, name) in self.ALLOWED:
@@ -183,7 +229,9 @@ CIFAR_LAYOUT = {
 }
 
 
-def cifar(root: str | Path, which: str = "cifar10", split: str = "train", size: int | None = None) -> TensorData:
+def cifar(
+    root: str | Path, which: str = "cifar10", split: str = "train", size: int | None = None
+) -> TensorData:
     """CIFAR-10 or CIFAR-100 from the python version of the archive (as torchvision downloads it).
 
     CIFAR-100's classes carry their coarse superclass.
@@ -191,7 +239,9 @@ def cifar(root: str | Path, which: str = "cifar10", split: str = "train", size: 
     if which not in CIFAR_LAYOUT:
         raise ValueError(f"unknown CIFAR {which!r}; choose cifar10 or cifar100")
     layout = CIFAR_LAYOUT[which]
-    base = _need(Path(root) / ("cifar-10-batches-py" if which == "cifar10" else "cifar-100-python"), which, layout)
+    base = _need(
+        Path(root) / ("cifar-10-batches-py" if which == "cifar10" else "cifar-100-python"), which, layout
+    )
     if which == "cifar10":
         files = [f"data_batch_{i}" for i in range(1, 6)] if _split(split) == "train" else ["test_batch"]
         meta = _unpickle(_need(base / "batches.meta", "CIFAR-10 metadata", layout))
@@ -207,14 +257,22 @@ def cifar(root: str | Path, which: str = "cifar10", split: str = "train", size: 
         classes = tuple(_field(meta, "fine_label_names", base))
         coarse_names = _field(meta, "coarse_label_names", base)
         fine_to_coarse = {int(f): int(c) for f, c in zip(labels, coarse)}
-        superclasses = tuple(coarse_names[fine_to_coarse[i]] if i in fine_to_coarse else "" for i in range(len(classes)))
+        superclasses = tuple(
+            coarse_names[fine_to_coarse[i]] if i in fine_to_coarse else "" for i in range(len(classes))
+        )
     data = np.concatenate([np.asarray(_field(b, "data", base)) for b in batches])
     if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
-        raise DataError(f"{base}: expected 'data' of shape (N, 3072) and N labels, got {data.shape} "
-                        f"and {len(labels)}")
+        raise DataError(
+            f"{base}: expected 'data' of shape (N, 3072) and N labels, got {data.shape} and {len(labels)}"
+        )
     x = _from_array(data.reshape(-1, 3, 32, 32).astype(np.uint8), size)
-    return TensorData(x, torch.from_numpy(labels.astype(np.int64)), classes=classes, superclasses=superclasses,
-                      attrs=pd.DataFrame({"index": np.arange(len(labels))}))
+    return TensorData(
+        x,
+        torch.from_numpy(labels.astype(np.int64)),
+        classes=classes,
+        superclasses=superclasses,
+        attrs=pd.DataFrame({"index": np.arange(len(labels))}),
+    )
 
 
 def _field(batch: Mapping[str, Any], key: str, where: Path) -> Any:
@@ -228,24 +286,38 @@ def _field(batch: Mapping[str, Any], key: str, where: Path) -> Any:
 # Flowers-102
 
 
-FLOWERS_LAYOUT = "  ROOT/jpg/image_00001.jpg ...\n  ROOT/imagelabels.mat  (labels, 1..102)\n  ROOT/setid.mat  (trnid, valid, tstid)"
+FLOWERS_LAYOUT = (
+    "  ROOT/jpg/image_00001.jpg ...\n"
+    "  ROOT/imagelabels.mat  (labels, 1..102)\n"
+    "  ROOT/setid.mat  (trnid, valid, tstid)"
+)
 
 
-def flowers102(root: str | Path, split: str = "train", size: int = 32, *, with_validation: bool = True,
-               names: Sequence[str] | None = None) -> TensorData:
+def flowers102(
+    root: str | Path,
+    split: str = "train",
+    size: int = 32,
+    *,
+    with_validation: bool = True,
+    names: Sequence[str] | None = None,
+) -> TensorData:
     """Oxford Flowers-102: ``train`` is trnid (+ valid by default), ``test`` is tstid."""
     from scipy.io import loadmat
 
     root = Path(root)
     from scipy.io.matlab import MatReadError
 
-    files = [_need(root / name, f"Flowers-102 {what}", FLOWERS_LAYOUT)
-             for name, what in (("imagelabels.mat", "labels"), ("setid.mat", "splits"))]
+    files = [
+        _need(root / name, f"Flowers-102 {what}", FLOWERS_LAYOUT)
+        for name, what in (("imagelabels.mat", "labels"), ("setid.mat", "splits"))
+    ]
     try:
         labels = loadmat(files[0])["labels"].ravel()
         setid = loadmat(files[1])
     except (MatReadError, ValueError, KeyError, TypeError) as e:
-        raise DataError(f"{root}: cannot read the Flowers-102 .mat files ({e}). Expected layout:\n{FLOWERS_LAYOUT}") from None
+        raise DataError(
+            f"{root}: cannot read the Flowers-102 .mat files ({e}). Expected layout:\n{FLOWERS_LAYOUT}"
+        ) from None
     missing = [k for k in ("trnid", "valid", "tstid") if k not in setid]
     if missing:
         raise DataError(f"{files[1]} lacks {missing}. Expected layout:\n{FLOWERS_LAYOUT}")
@@ -255,17 +327,22 @@ def flowers102(root: str | Path, split: str = "train", size: int = 32, *, with_v
     k = int(labels.max())
     paths = [_need(root / "jpg" / f"image_{i:05d}.jpg", "Flowers-102 image", FLOWERS_LAYOUT) for i in ids]
     classes = tuple(names) if names is not None else tuple(f"flower {i + 1}" for i in range(k))
-    return TensorData(load_images(paths, size), torch.from_numpy(labels[ids - 1].astype(np.int64) - 1),
-                      classes=classes, superclasses=("flower",) * len(classes),
-                      attrs=pd.DataFrame({"path": [str(p) for p in paths]}))
+    return TensorData(
+        load_images(paths, size),
+        torch.from_numpy(labels[ids - 1].astype(np.int64) - 1),
+        classes=classes,
+        superclasses=("flower",) * len(classes),
+        attrs=pd.DataFrame({"path": [str(p) for p in paths]}),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # pools that draw sampling tables: CelebA (faces) and COCO (scenes)
 
 
-def _draw(pool: pd.DataFrame, keys: tuple[str, str], groups, counts, seed: int, what: str,
-          role: str = "source") -> pd.DataFrame:
+def _draw(
+    pool: pd.DataFrame, keys: tuple[str, str], groups, counts, seed: int, what: str, role: str = "source"
+) -> pd.DataFrame:
     """Rows of ``pool`` with ``counts`` drawn from each group (without replacement).
 
     Each group is shuffled once by ``seed``; a source draw takes rows from the front of that order
@@ -279,8 +356,10 @@ def _draw(pool: pd.DataFrame, keys: tuple[str, str], groups, counts, seed: int, 
         rows = pool[(pool[keys[0]] == a) & (pool[keys[1]] == b)]
         order = rng.permutation(len(rows))
         if len(rows) < n:
-            raise DataError(f"{what}: the table asks for {n} images of ({a}, {b}) but the split has only "
-                            f"{len(rows)}; ask for fewer (lower the table's scale or counts)")
+            raise DataError(
+                f"{what}: the table asks for {n} images of ({a}, {b}) but the split has only "
+                f"{len(rows)}; ask for fewer (lower the table's scale or counts)"
+            )
         parts.append(rows.iloc[order[:n] if role == "source" else order[::-1][:n]])
     return pd.concat(parts, ignore_index=True)
 
@@ -316,22 +395,31 @@ class CelebA:
             if needed not in attrs:
                 raise DataError(f"{attr_file} has no attribute {needed!r}")
         part = pd.read_csv(part_file, sep=r"\s+", header=None, names=["file", "partition"], index_col=0)
-        self.table = pd.DataFrame({"file": attrs.index,
-                                   "age": np.where(attrs.Young.to_numpy() > 0, "young", "old"),
-                                   "gender": np.where(attrs.Male.to_numpy() > 0, "male", "female"),
-                                   "partition": part.partition.reindex(attrs.index).to_numpy()})
+        self.table = pd.DataFrame(
+            {
+                "file": attrs.index,
+                "age": np.where(attrs.Young.to_numpy() > 0, "young", "old"),
+                "gender": np.where(attrs.Male.to_numpy() > 0, "male", "female"),
+                "partition": part.partition.reindex(attrs.index).to_numpy(),
+            }
+        )
 
-    def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
-              role: str = "source") -> TensorData:
+    def faces(
+        self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0, role: str = "source"
+    ) -> TensorData:
         """Faces drawn by a table of :data:`FACE_TABLES` (or counts in :data:`FACE_GROUPS` order);
         source and target draws come from opposite ends of the pool (see :func:`_draw`)."""
         counts = table_counts(table, FACE_TABLES, FACE_GROUPS, scale)
         pool = self.table[self.table.partition.isin([0, 1] if _split(split) == "train" else [2])]
         rows = _draw(pool, ("age", "gender"), FACE_GROUPS, counts, self.seed, "CelebA", role)
         x = load_images([self.root / "img_align_celeba" / f for f in rows.file], self.size)
-        return TensorData(x, torch.from_numpy((rows.age == "old").to_numpy().astype(np.int64)),
-                          classes=("young", "old"), superclasses=("face", "face"),
-                          attrs=rows[["file", "age", "gender"]].reset_index(drop=True))
+        return TensorData(
+            x,
+            torch.from_numpy((rows.age == "old").to_numpy().astype(np.int64)),
+            classes=("young", "old"),
+            superclasses=("face", "face"),
+            attrs=rows[["file", "age", "gender"]].reset_index(drop=True),
+        )
 
 
 COCO_LAYOUT = """  ROOT/annotations/instances_train2017.json, instances_val2017.json
@@ -361,14 +449,20 @@ class Coco:
             for a in doc["annotations"]:
                 present.setdefault(a["image_id"], set()).add(cats[a["category_id"]])
         except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise DataError(f"{path} is not a COCO instances file ({e}). Expected layout:\n{COCO_LAYOUT}") from None
-        rows = [(files[i], "dog" if "dog" in s else "cat", "person" if "person" in s else "no person")
-                for i, s in present.items() if ("cat" in s) != ("dog" in s) and i in files]
+            raise DataError(
+                f"{path} is not a COCO instances file ({e}). Expected layout:\n{COCO_LAYOUT}"
+            ) from None
+        rows = [
+            (files[i], "dog" if "dog" in s else "cat", "person" if "person" in s else "no person")
+            for i, s in present.items()
+            if ("cat" in s) != ("dog" in s) and i in files
+        ]
         self.tables[split] = pd.DataFrame(rows, columns=["file", "animal", "person"])
         return self.tables[split]
 
-    def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
-               role: str = "source") -> TensorData:
+    def scenes(
+        self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0, role: str = "source"
+    ) -> TensorData:
         """Scenes drawn by a table of :data:`SCENE_TABLES` (or counts in :data:`SCENE_GROUPS` order);
         ``role`` as for :meth:`CelebA.faces`."""
         counts = table_counts(table, SCENE_TABLES, SCENE_GROUPS, scale)
@@ -376,8 +470,13 @@ class Coco:
         folder = _need(self.root / self.SPLITS[split], "COCO images", COCO_LAYOUT)
         x = load_images([folder / f for f in rows.file], self.size)
         attrs = rows.assign(person=rows.person == "person").reset_index(drop=True)
-        return TensorData(x, torch.from_numpy((rows.animal == "dog").to_numpy().astype(np.int64)),
-                          classes=("cat", "dog"), superclasses=("animal", "animal"), attrs=attrs)
+        return TensorData(
+            x,
+            torch.from_numpy((rows.animal == "dog").to_numpy().astype(np.int64)),
+            classes=("cat", "dog"),
+            superclasses=("animal", "animal"),
+            attrs=attrs,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,8 +491,14 @@ REAL_LAYOUT = """  ROOT/imagenet/{train,val}/<wnid>/   + ROOT/imagenet/superclas
   ROOT/coco/{annotations/, train2017/, val2017/}                                            -> scenes
 (only the parts a chapter uses need to be there)"""
 
-REAL_FOLDERS = {"source": "imagenet", "objects": "cifar10", "flowers": "flowers102", "pets": "pets",
-                "faces": "celeba", "scenes": "coco"}
+REAL_FOLDERS = {
+    "source": "imagenet",
+    "objects": "cifar10",
+    "flowers": "flowers102",
+    "pets": "pets",
+    "faces": "celeba",
+    "scenes": "coco",
+}
 REAL_PARTS = tuple(REAL_FOLDERS)
 
 
@@ -406,10 +511,16 @@ class RealWorld(Parts):
     fingerprint of the part's files (names, sizes, times), so a changed data set is read again.
     """
 
-    DATASET_FN = "transferlab.world.adapters:real_dataset"
+    DATASET_FN = "world.real"  # the registered data function of its parts (job specs)
 
-    def __init__(self, root: str | Path, size: int = 32, seed: int = 0,
-                 max_per_class: int | None = None, cache: Any = "default"):
+    def __init__(
+        self,
+        root: str | Path,
+        size: int = 32,
+        seed: int = 0,
+        max_per_class: int | None = None,
+        cache: Any = "default",
+    ):
         self.root = Path(root).expanduser().resolve()
         if not self.root.is_dir():
             raise DataError(f"data folder {self.root} does not exist. Expected layout:\n{REAL_LAYOUT}")
@@ -429,9 +540,17 @@ class RealWorld(Parts):
         make = lambda: self._load(part, folder, split, options)  # noqa: E731
         if self.cache is None:
             return make()
-        spec = {"world": "real", "root": str(self.root), "part": part, "split": split, "size": self.size,
-                "seed": self.seed, "max_per_class": self.max_per_class, "options": options,
-                "files": _fingerprint(folder)}
+        spec = {
+            "world": "real",
+            "root": str(self.root),
+            "part": part,
+            "split": split,
+            "size": self.size,
+            "seed": self.seed,
+            "max_per_class": self.max_per_class,
+            "options": options,
+            "files": _fingerprint(folder),
+        }
         return cached(self.cache, spec, make)
 
     def _load(self, part: str, folder: Path, split: str, options: dict[str, Any]) -> TensorData:
@@ -442,26 +561,36 @@ class RealWorld(Parts):
         if part == "flowers":
             return flowers102(folder, split, self.size)
         if part == "pets":
-            return image_folder(_need(folder / split, "pets split folder", REAL_LAYOUT), self.size,
-                                max_per_class=self.max_per_class)
+            return image_folder(
+                _need(folder / split, "pets split folder", REAL_LAYOUT),
+                self.size,
+                max_per_class=self.max_per_class,
+            )
         if part == "faces":
             return CelebA(folder, self.size, self.seed).faces(split=split, **options)
         return Coco(folder, self.size, self.seed).scenes(split=split, **options)
 
     def influence_truth(self, target: str = "objects"):
-        raise ValueError("planted ground truth exists only in the synthetic world; on real data the "
-                         "influence chapter can report its estimates but not score them")
+        raise ValueError(
+            "planted ground truth exists only in the synthetic world; on real data the "
+            "influence chapter can report its estimates but not score them"
+        )
 
     def data_kwargs(self, part: str, split: str = "train", **options: Any) -> dict[str, Any]:
         """Flat keyword arguments of :func:`real_dataset` that rebuild this part (for job specs)."""
-        return {"root": str(self.root), "part": part, "split": split, "size": self.size, "seed": self.seed,
-                "max_per_class": self.max_per_class, **{k: table_option(v) for k, v in options.items()}}
+        return {
+            "root": str(self.root),
+            "part": part,
+            "split": split,
+            "size": self.size,
+            "seed": self.seed,
+            "max_per_class": self.max_per_class,
+            **{k: table_option(v) for k, v in options.items()},
+        }
 
 
 def _fingerprint(folder: Path) -> str:
     """A hash of the names, sizes and modification times of the files under ``folder``."""
-    import hashlib
-
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
         if p.is_file():
@@ -470,7 +599,15 @@ def _fingerprint(folder: Path) -> str:
     return h.hexdigest()
 
 
-def real_dataset(root: str, part: str, split: str = "train", size: int = 32, seed: int = 0,
-                 max_per_class: int | None = None, **options: Any) -> TensorData:
+@data_function("world.real")
+def real_dataset(
+    root: str,
+    part: str,
+    split: str = "train",
+    size: int = 32,
+    seed: int = 0,
+    max_per_class: int | None = None,
+    **options: Any,
+) -> TensorData:
     """A part of a :class:`RealWorld` named by flat keyword arguments (what job specs use)."""
     return RealWorld(root, size, seed, max_per_class).get(part, split, **options)

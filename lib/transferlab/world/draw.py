@@ -84,9 +84,15 @@ def _quadruped(u: Tensor, v: Tensor, p: Tensor, cat: bool) -> Tensor:
     head = _disc(u, v, hx, hy, hr)
     legs = _union(*[_box(u, v, x, 0.55, 0.07, 0.28) for x in (-0.55, -0.35, 0.2, 0.4)])
     if cat:
-        ears = _union(*[torch.maximum(_box(u, v, hx + dx, hy - 0.25, 0.08, 0.12),
-                                      (u - hx - dx).abs() * 1.6 + (v - hy + 0.37) * -1 - 0.0)
-                        for dx in (-0.1, 0.1)])
+        ears = _union(
+            *[
+                torch.maximum(
+                    _box(u, v, hx + dx, hy - 0.25, 0.08, 0.12),
+                    (u - hx - dx).abs() * 1.6 + (v - hy + 0.37) * -1 - 0.0,
+                )
+                for dx in (-0.1, 0.1)
+            ]
+        )
         tail = _box(u + 0.7, v + 0.2 + 0.25 * (p - 0.5), 0.0, 0.0, 0.06, 0.3)
         return _union(body, head, legs, ears, tail)
     snout = _box(u, v, hx + 0.2 + 0.1 * p, hy + 0.08, 0.12 + 0.08 * p, 0.08)
@@ -139,8 +145,11 @@ SHAPES: dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
     "bar": lambda u, v, p: _ellipse(u, v, 0, 0, 0.95, 0.35),
     "crescent": _crescent,
     "arrow": _arrow,
-    "heart": lambda u, v, p: _union(_disc(u, v, -0.38, -0.3, 0.42), _disc(u, v, 0.38, -0.3, 0.42),
-                                    torch.maximum((1.6 * u.abs() + v - 0.9) / 1.887, -0.3 - v)),
+    "heart": lambda u, v, p: _union(
+        _disc(u, v, -0.38, -0.3, 0.42),
+        _disc(u, v, 0.38, -0.3, 0.42),
+        torch.maximum((1.6 * u.abs() + v - 0.9) / 1.887, -0.3 - v),
+    ),
     "dog": lambda u, v, p: _quadruped(u, v, p, cat=False),
     "cat": lambda u, v, p: _quadruped(u, v, p, cat=True),
     "person": _person,
@@ -187,10 +196,23 @@ class Objects:
     opacity: Tensor
 
     @classmethod
-    def make(cls, image: Tensor, family: str | Tensor, centre: Tensor, scale: Tensor, colour: Tensor,
-             *, angle: Tensor | None = None, aspect: Tensor | None = None, colour2: Tensor | None = None,
-             texture: str | Tensor = "solid", freq: Tensor | None = None, phase: Tensor | None = None,
-             param: Tensor | float = 0.0, opacity: Tensor | float = 1.0) -> "Objects":
+    def make(
+        cls,
+        image: Tensor,
+        family: str | Tensor,
+        centre: Tensor,
+        scale: Tensor,
+        colour: Tensor,
+        *,
+        angle: Tensor | None = None,
+        aspect: Tensor | None = None,
+        colour2: Tensor | None = None,
+        texture: str | Tensor = "solid",
+        freq: Tensor | None = None,
+        phase: Tensor | None = None,
+        param: Tensor | float = 0.0,
+        opacity: Tensor | float = 1.0,
+    ) -> Objects:
         """Objects on ``image`` (n,), broadcasting scalars and names to n rows."""
         n = len(image)
 
@@ -202,23 +224,34 @@ class Objects:
 
         fam = family if isinstance(family, Tensor) else FAMILY_INDEX[family]
         tex = texture if isinstance(texture, Tensor) else TEXTURES.index(texture)
-        return cls(image=image.long(), family=full(fam, dtype=torch.long), centre=centre.float(),
-                   scale=full(scale), angle=full(angle), aspect=full(aspect, 1.0),
-                   colour=colour.float(), colour2=colour.float() if colour2 is None else colour2.float(),
-                   texture=full(tex, dtype=torch.long), freq=full(freq, 3.0), phase=full(phase),
-                   param=full(param), opacity=full(opacity, 1.0))
+        return cls(
+            image=image.long(),
+            family=full(fam, dtype=torch.long),
+            centre=centre.float(),
+            scale=full(scale),
+            angle=full(angle),
+            aspect=full(aspect, 1.0),
+            colour=colour.float(),
+            colour2=colour.float() if colour2 is None else colour2.float(),
+            texture=full(tex, dtype=torch.long),
+            freq=full(freq, 3.0),
+            phase=full(phase),
+            param=full(param),
+            opacity=full(opacity, 1.0),
+        )
 
     def __len__(self) -> int:
         return len(self.image)
 
-    def select(self, index: Tensor) -> "Objects":
+    def select(self, index: Tensor) -> Objects:
         return Objects(**{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)})
 
     @staticmethod
-    def cat(parts: "list[Objects]") -> "Objects":
+    def cat(parts: list[Objects]) -> Objects:
         """Rows of all ``parts``, in order (later rows paint over earlier ones)."""
-        return Objects(**{f.name: torch.cat([getattr(p, f.name) for p in parts])
-                          for f in dataclasses.fields(Objects)})
+        return Objects(
+            **{f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Objects)}
+        )
 
 
 FAMILY_INDEX = {name: i for i, name in enumerate(SHAPES)}
@@ -308,19 +341,28 @@ def background(n: int, size: int, g: torch.Generator, *, clutter: float = 0.6) -
     a = torch.rand(n, generator=g) * 2 * math.pi
     t = (gx[None] * torch.cos(a)[:, None, None] + gy[None] * torch.sin(a)[:, None, None]) * 0.5 + 0.5
     img = c1[:, :, None, None] * (1 - t[:, None]) + c2[:, :, None, None] * t[:, None]
-    blotch = torch.nn.functional.interpolate(torch.randn(n, 3, 4, 4, generator=g), size=(size, size),
-                                             mode="bilinear", align_corners=False)
+    blotch = torch.nn.functional.interpolate(
+        torch.randn(n, 3, 4, 4, generator=g), size=(size, size), mode="bilinear", align_corners=False
+    )
     img = img + 0.08 * blotch
     k = int(clutter * 3)
     if k:
         rows = torch.arange(n).repeat_interleave(k)
         m = len(rows)
-        blobs = Objects.make(rows, "dot", torch.rand(m, 2, generator=g) * 2 - 1,
-                             0.1 + 0.25 * torch.rand(m, generator=g),
-                             hsv(torch.rand(m, generator=g), 0.3 * torch.rand(m, generator=g),
-                                 0.2 + 0.7 * torch.rand(m, generator=g)),
-                             aspect=0.5 + torch.rand(m, generator=g),
-                             angle=torch.rand(m, generator=g) * math.pi, opacity=0.5)
+        blobs = Objects.make(
+            rows,
+            "dot",
+            torch.rand(m, 2, generator=g) * 2 - 1,
+            0.1 + 0.25 * torch.rand(m, generator=g),
+            hsv(
+                torch.rand(m, generator=g),
+                0.3 * torch.rand(m, generator=g),
+                0.2 + 0.7 * torch.rand(m, generator=g),
+            ),
+            aspect=0.5 + torch.rand(m, generator=g),
+            angle=torch.rand(m, generator=g) * math.pi,
+            opacity=0.5,
+        )
         img = paint(img.clamp(0, 1), blobs)
     return img.clamp(0, 1)
 

@@ -26,8 +26,9 @@ Tensor = torch.Tensor
 POSITIONS = ("bottom-right", "top-left", "top-right", "bottom-left", "centre", "random")
 
 
-def _corner(position: str, n: int, size: int, extent: int, g: torch.Generator,
-            margin: int = 1) -> tuple[Tensor, Tensor]:
+def _corner(
+    position: str, n: int, size: int, extent: int, g: torch.Generator, margin: int = 1
+) -> tuple[Tensor, Tensor]:
     """Top-left pixel (row, col) of an ``extent``-pixel patch at a named position, per image."""
     lo, hi = margin, size - extent - margin
     if position == "random":
@@ -96,20 +97,43 @@ class Fence:
 def ball_objects(image: Tensor, centre: Tensor, scale: Tensor, g: torch.Generator) -> draw.Objects:
     """Yellow-green balls with white curved seams (the tennis-ball analog)."""
     n = len(image)
-    colour = draw.hsv(0.19 + 0.02 * torch.randn(n, generator=g), 0.75 + 0.1 * torch.rand(n, generator=g),
-                      0.85 + 0.1 * torch.rand(n, generator=g))
-    return draw.Objects.make(image, "ball", centre, scale, colour, colour2=torch.ones(n, 3) * 0.95,
-                             texture="seam", angle=torch.rand(n, generator=g) * 2 * math.pi)
+    colour = draw.hsv(
+        0.19 + 0.02 * torch.randn(n, generator=g),
+        0.75 + 0.1 * torch.rand(n, generator=g),
+        0.85 + 0.1 * torch.rand(n, generator=g),
+    )
+    return draw.Objects.make(
+        image,
+        "ball",
+        centre,
+        scale,
+        colour,
+        colour2=torch.ones(n, 3) * 0.95,
+        texture="seam",
+        angle=torch.rand(n, generator=g) * 2 * math.pi,
+    )
 
 
 def hat_objects(image: Tensor, centre: Tensor, scale: Tensor, g: torch.Generator) -> draw.Objects:
     """Brimmed hats of any colour (the hat analog)."""
     n = len(image)
-    colour = draw.hsv(torch.rand(n, generator=g), 0.3 + 0.5 * torch.rand(n, generator=g),
-                      0.2 + 0.6 * torch.rand(n, generator=g))
+    colour = draw.hsv(
+        torch.rand(n, generator=g),
+        0.3 + 0.5 * torch.rand(n, generator=g),
+        0.2 + 0.6 * torch.rand(n, generator=g),
+    )
     band = draw.hsv(torch.rand(n, generator=g), torch.full((n,), 0.7), torch.full((n,), 0.9))
-    return draw.Objects.make(image, "hat", centre, scale, colour, colour2=band, texture="solid",
-                             angle=0.15 * torch.randn(n, generator=g), param=torch.rand(n, generator=g))
+    return draw.Objects.make(
+        image,
+        "hat",
+        centre,
+        scale,
+        colour,
+        colour2=band,
+        texture="solid",
+        angle=0.15 * torch.randn(n, generator=g),
+        param=torch.rand(n, generator=g),
+    )
 
 
 class _Pasted:
@@ -171,8 +195,16 @@ class Patch:
     def _objects(self, image: Tensor, centre: Tensor, scale: Tensor, g: torch.Generator) -> draw.Objects:
         n = len(image)
         colour = torch.tensor(self.colour, dtype=torch.float32).expand(n, 3) / 255
-        return draw.Objects.make(image, self.shape, centre, scale, colour, colour2=1.0 - colour,
-                                 texture=self.texture, freq=torch.full((n,), 3.0))
+        return draw.Objects.make(
+            image,
+            self.shape,
+            centre,
+            scale,
+            colour,
+            colour2=1.0 - colour,
+            texture=self.texture,
+            freq=torch.full((n,), 3.0),
+        )
 
     def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
         return _paste(x, g, self.position, self.scale, self._objects)
@@ -234,14 +266,23 @@ def overlay_name(overlay) -> str:
     if isinstance(overlay, Compose):
         return "+".join(overlay_name(p) for p in overlay.parts)
     name = next(k for k, v in OVERLAYS.items() if isinstance(overlay, v))
-    changed = [f"{f.name}={'/'.join(map(str, v)) if isinstance(v, tuple) else v}"
-               for f in dataclasses.fields(overlay)
-               if (v := getattr(overlay, f.name)) != f.default]
+    changed = [
+        f"{f.name}={'/'.join(map(str, v)) if isinstance(v, tuple) else v}"
+        for f in dataclasses.fields(overlay)
+        if (v := getattr(overlay, f.name)) != f.default
+    ]
     return name + (":" + ",".join(changed) if changed else "")
 
 
-def apply_overlay(data: TensorData, overlay, *, fraction: float = 1.0, classes: Any = None,
-                  seed: int = 0, column: str | None = None) -> TensorData:
+def apply_overlay(
+    data: TensorData,
+    overlay,
+    *,
+    fraction: float = 1.0,
+    classes: Any = None,
+    seed: int = 0,
+    column: str | None = None,
+) -> TensorData:
     """``data`` with ``overlay`` on a ``fraction`` of the images of ``classes`` (all if None).
 
     Labels are unchanged. The chosen images are marked in ``attrs[column]`` (default: the overlay's
@@ -255,7 +296,7 @@ def apply_overlay(data: TensorData, overlay, *, fraction: float = 1.0, classes: 
         labels = torch.as_tensor([data.classes.index(c) if isinstance(c, str) else int(c) for c in classes])
         eligible = torch.isin(data.y, labels)
     idx = eligible.nonzero().flatten()
-    chosen = idx[torch.randperm(len(idx), generator=g)[:round(fraction * len(idx))]]
+    chosen = idx[torch.randperm(len(idx), generator=g)[: round(fraction * len(idx))]]
     x = data.x.clone()
     if len(chosen):
         x[chosen] = overlay(data.x[chosen], g)

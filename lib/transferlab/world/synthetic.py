@@ -35,12 +35,25 @@ import torch
 
 from . import draw
 from .overlays import Fence, ball_objects, hat_objects
+from .registry import data_function
 from .tensors import TensorData, cached, resolve_cache
 
 Tensor = torch.Tensor
 
-GENERIC = ("disc", "square", "triangle", "ring", "cross", "star", "hexagon", "diamond", "bar",
-           "crescent", "arrow", "heart")
+GENERIC = (
+    "disc",
+    "square",
+    "triangle",
+    "ring",
+    "cross",
+    "star",
+    "hexagon",
+    "diamond",
+    "bar",
+    "crescent",
+    "arrow",
+    "heart",
+)
 TARGETS = ("objects", "flowers", "pets")
 PATTERNS = ("fence", "tennis ball", "hat")
 SPLITS = ("train", "test")
@@ -57,44 +70,48 @@ class WorldConfig:
 
     seed: int = 0
     size: int = 24
-    superclasses: int = 12       # generic shape families in the source (at most 12)
-    fine: int = 4                # fine classes per generic superclass
-    dog_breeds: int = 6          # fine classes of the "dog" superclass
+    superclasses: int = 12  # generic shape families in the source (at most 12)
+    fine: int = 4  # fine classes per generic superclass
+    dog_breeds: int = 6  # fine classes of the "dog" superclass
     cat_breeds: int = 3
-    flower_kinds: int = 4        # flower classes in the source
-    lookalikes: int = 2          # source classes merging two target shapes into one label
-    leaks: int = 20              # target test images copied (perturbed) into the source
+    flower_kinds: int = 4  # flower classes in the source
+    lookalikes: int = 2  # source classes merging two target shapes into one label
+    leaks: int = 20  # target test images copied (perturbed) into the source
     source_train: int = 300
     source_test: int = 50
-    target_train: int = 100      # objects and pets
+    target_train: int = 100  # objects and pets
     target_test: int = 100
     flowers_classes: int = 17
-    flowers_max: int = 80        # training images of the largest and smallest flower class
+    flowers_max: int = 80  # training images of the largest and smallest flower class
     flowers_min: int = 10
     flowers_test: int = 30
-    pets_breeds: int = 4         # new dog breeds and as many new cat breeds
-    noise: float = 0.03          # pixel noise (std, in [0, 1] units)
-    distractors: float = 1.0     # mean number of small unrelated objects behind the main one
-    hue_jitter: float = 0.04     # std of a class's hue from image to image
-    faint: float = 0.25          # fraction of images whose object is drawn faint (the hard tail)
+    pets_breeds: int = 4  # new dog breeds and as many new cat breeds
+    noise: float = 0.03  # pixel noise (std, in [0, 1] units)
+    distractors: float = 1.0  # mean number of small unrelated objects behind the main one
+    hue_jitter: float = 0.04  # std of a class's hue from image to image
+    faint: float = 0.25  # fraction of images whose object is drawn faint (the hard tail)
 
     def __post_init__(self) -> None:
-        checks = [(8 <= self.size <= 256, "size must be in [8, 256]"),
-                  (0 <= self.distractors <= 2, "distractors must be in [0, 2]"),
-                  (self.noise >= 0 and self.hue_jitter >= 0, "noise and hue_jitter must be ≥ 0"),
-                  (0 <= self.faint <= 1, "faint must be in [0, 1]"),
-                  (1 <= self.superclasses <= len(GENERIC), f"superclasses must be in [1, {len(GENERIC)}]"),
-                  (2 * self.lookalikes <= min(self.superclasses, 8),
-                   "lookalikes needs two target shape families each (2 × lookalikes ≤ min(superclasses, 8))"),
-                  (self.fine >= 1 and self.dog_breeds >= 1 and self.cat_breeds >= 1, "class counts must be ≥ 1"),
-                  (self.flowers_max >= self.flowers_min >= 1, "need flowers_max ≥ flowers_min ≥ 1"),
-                  (self.leaks <= self.target_test, "leaks cannot exceed target_test"),
-                  (2 <= self.flowers_classes <= 120, "flowers_classes must be in [2, 120]")]
+        checks = [
+            (8 <= self.size <= 256, "size must be in [8, 256]"),
+            (0 <= self.distractors <= 2, "distractors must be in [0, 2]"),
+            (self.noise >= 0 and self.hue_jitter >= 0, "noise and hue_jitter must be ≥ 0"),
+            (0 <= self.faint <= 1, "faint must be in [0, 1]"),
+            (1 <= self.superclasses <= len(GENERIC), f"superclasses must be in [1, {len(GENERIC)}]"),
+            (
+                2 * self.lookalikes <= min(self.superclasses, 8),
+                "lookalikes needs two target shape families each (2 × lookalikes ≤ min(superclasses, 8))",
+            ),
+            (self.fine >= 1 and self.dog_breeds >= 1 and self.cat_breeds >= 1, "class counts must be ≥ 1"),
+            (self.flowers_max >= self.flowers_min >= 1, "need flowers_max ≥ flowers_min ≥ 1"),
+            (self.leaks <= self.target_test, "leaks cannot exceed target_test"),
+            (2 <= self.flowers_classes <= 120, "flowers_classes must be in [2, 120]"),
+        ]
         for ok, why in checks:
             if not ok:
                 raise ValueError(f"WorldConfig: {why}")
 
-    def replace(self, **changes: Any) -> "WorldConfig":
+    def replace(self, **changes: Any) -> WorldConfig:
         return dataclasses.replace(self, **changes)
 
 
@@ -123,49 +140,117 @@ def _letters(i: int) -> str:
 NAN = float("nan")
 
 
-def _row(name: str, superclass: str, kind: str, family: str, *, family2: str = "", hue: float = NAN,
-         hue2: float = NAN, texture: int = -1, freq: float = 3.0, param: float = NAN) -> dict[str, Any]:
+def _row(
+    name: str,
+    superclass: str,
+    kind: str,
+    family: str,
+    *,
+    family2: str = "",
+    hue: float = NAN,
+    hue2: float = NAN,
+    texture: int = -1,
+    freq: float = 3.0,
+    param: float = NAN,
+) -> dict[str, Any]:
     """A class: NaN hue / hue2 or texture −1 mean "random per image"."""
-    return dict(name=name, superclass=superclass, kind=kind, family=family, family2=family2, hue=hue,
-                hue2=hue2, texture=texture, freq=freq, param=param)
+    return dict(
+        name=name,
+        superclass=superclass,
+        kind=kind,
+        family=family,
+        family2=family2,
+        hue=hue,
+        hue2=hue2,
+        texture=texture,
+        freq=freq,
+        param=param,
+    )
 
 
-def _breeds(animal: str, count: int, rng: np.random.Generator, prefix: str,
-            hue_span: float = 1.0) -> list[dict[str, Any]]:
+def _breeds(
+    animal: str, count: int, rng: np.random.Generator, prefix: str, hue_span: float = 1.0
+) -> list[dict[str, Any]]:
     """Breeds of one animal: each its own coat colour (hues spread over ``hue_span``) and texture."""
     hues = (rng.random() + hue_span * np.arange(count) / count) % 1.0
     textures = rng.permutation(np.resize(SOLID_TEXTURES, count))
-    return [_row(f"{prefix}{animal} {i + 1}", animal, animal, animal, hue=float(hues[i]),
-                 hue2=float(rng.random()), texture=int(textures[i]), freq=float(rng.uniform(2.5, 4)),
-                 param=float(rng.random())) for i in range(count)]
+    return [
+        _row(
+            f"{prefix}{animal} {i + 1}",
+            animal,
+            animal,
+            animal,
+            hue=float(hues[i]),
+            hue2=float(rng.random()),
+            texture=int(textures[i]),
+            freq=float(rng.uniform(2.5, 4)),
+            param=float(rng.random()),
+        )
+        for i in range(count)
+    ]
 
 
 def source_catalogue(c: WorldConfig) -> pd.DataFrame:
     """The source classes: generic superclasses, dogs, cats, flowers, patterns, look-alikes."""
     rng = _rng(c.seed, "source-catalogue")
     rows: list[dict[str, Any]] = []
-    for fam in GENERIC[:c.superclasses]:
+    for fam in GENERIC[: c.superclasses]:
         hues = (rng.random() + np.arange(c.fine) / c.fine) % 1.0
         textures = rng.permutation(np.resize(rng.permutation(SOLID_TEXTURES), c.fine))
-        rows += [_row(f"{fam} {i + 1}", fam, "generic", fam, hue=float(hues[i]), hue2=float(rng.random()),
-                      texture=int(textures[i]), freq=float(rng.uniform(2.5, 4))) for i in range(c.fine)]
+        rows += [
+            _row(
+                f"{fam} {i + 1}",
+                fam,
+                "generic",
+                fam,
+                hue=float(hues[i]),
+                hue2=float(rng.random()),
+                texture=int(textures[i]),
+                freq=float(rng.uniform(2.5, 4)),
+            )
+            for i in range(c.fine)
+        ]
     rows += _breeds("dog", c.dog_breeds, rng, "")
     rows += _breeds("cat", c.cat_breeds, rng, "")
     petals = rng.choice(np.arange(4, 10), c.flower_kinds, replace=c.flower_kinds > 6)
-    rows += [_row(f"flower {i + 1}", "flower", "flower", "flower", hue=float(rng.random()),
-                  hue2=float(rng.random()), texture=0, param=float(petals[i])) for i in range(c.flower_kinds)]
-    rows += [_row("fence", "pattern", "fence", "fence"), _row("tennis ball", "pattern", "ball", "ball"),
-             _row("hat", "pattern", "hat", "hat")]
+    rows += [
+        _row(
+            f"flower {i + 1}",
+            "flower",
+            "flower",
+            "flower",
+            hue=float(rng.random()),
+            hue2=float(rng.random()),
+            texture=0,
+            param=float(petals[i]),
+        )
+        for i in range(c.flower_kinds)
+    ]
+    rows += [
+        _row("fence", "pattern", "fence", "fence"),
+        _row("tennis ball", "pattern", "ball", "ball"),
+        _row("hat", "pattern", "hat", "hat"),
+    ]
     for i in range(c.lookalikes):
-        a, b = _objects_families(c)[2 + 2 * i: 4 + 2 * i]
-        rows.append(_row(f"{a}/{b} look-alike", "look-alike", "lookalike", a, family2=b,
-                         hue=float(rng.random()), hue2=float(rng.random()),
-                         texture=int(rng.choice(SOLID_TEXTURES)), freq=float(rng.uniform(2.5, 4))))
+        a, b = _objects_families(c)[2 + 2 * i : 4 + 2 * i]
+        rows.append(
+            _row(
+                f"{a}/{b} look-alike",
+                "look-alike",
+                "lookalike",
+                a,
+                family2=b,
+                hue=float(rng.random()),
+                hue2=float(rng.random()),
+                texture=int(rng.choice(SOLID_TEXTURES)),
+                freq=float(rng.uniform(2.5, 4)),
+            )
+        )
     return pd.DataFrame(rows)
 
 
 def _objects_families(c: WorldConfig) -> tuple[str, ...]:
-    return ("dog", "cat") + GENERIC[:min(8, c.superclasses)]
+    return ("dog", "cat") + GENERIC[: min(8, c.superclasses)]
 
 
 def target_catalogue(c: WorldConfig, name: str) -> pd.DataFrame:
@@ -177,13 +262,27 @@ def target_catalogue(c: WorldConfig, name: str) -> pd.DataFrame:
         k = c.flowers_classes
         per_petal = math.ceil(k / 6)
         offset = rng.random()
-        return pd.DataFrame([_row(f"flower {_letters(i)}", "flower", "flower", "flower",
-                                  hue=float((offset + (i // 6) / per_petal) % 1.0), hue2=float(rng.random()),
-                                  texture=0, param=float(4 + i % 6)) for i in range(k)])
+        return pd.DataFrame(
+            [
+                _row(
+                    f"flower {_letters(i)}",
+                    "flower",
+                    "flower",
+                    "flower",
+                    hue=float((offset + (i // 6) / per_petal) % 1.0),
+                    hue2=float(rng.random()),
+                    texture=0,
+                    param=float(4 + i % 6),
+                )
+                for i in range(k)
+            ]
+        )
     if name == "pets":
         # coats in a narrow range of hues: colour alone does not tell the breeds apart (fine-grained)
-        return pd.DataFrame(_breeds("dog", c.pets_breeds, rng, "new ", hue_span=0.3)
-                            + _breeds("cat", c.pets_breeds, rng, "new ", hue_span=0.3))
+        return pd.DataFrame(
+            _breeds("dog", c.pets_breeds, rng, "new ", hue_span=0.3)
+            + _breeds("cat", c.pets_breeds, rng, "new ", hue_span=0.3)
+        )
     raise ValueError(f"unknown target {name!r}; the world has {', '.join(TARGETS)}")
 
 
@@ -191,13 +290,16 @@ def target_catalogue(c: WorldConfig, name: str) -> pd.DataFrame:
 # rendering a catalogue
 
 
-def _class_objects(cat: pd.DataFrame, labels: Tensor, g: torch.Generator, wide: bool,
-                   hue_jitter: float, faint: float) -> tuple[draw.Objects, Tensor, Tensor]:
+def _class_objects(
+    cat: pd.DataFrame, labels: Tensor, g: torch.Generator, wide: bool, hue_jitter: float, faint: float
+) -> tuple[draw.Objects, Tensor, Tensor]:
     """One main object per image, drawn from its class row; also each image's family index and
     whether its object is faint (see :func:`render_catalogue`)."""
     n = len(labels)
-    col = {k: torch.tensor(cat[k].to_numpy(dtype=float), dtype=torch.float32)[labels]
-           for k in ("hue", "hue2", "texture", "freq", "param")}
+    col = {
+        k: torch.tensor(cat[k].to_numpy(dtype=float), dtype=torch.float32)[labels]
+        for k in ("hue", "hue2", "texture", "freq", "param")
+    }
     fam = torch.tensor([draw.FAMILY_INDEX.get(f, 0) for f in cat.family])[labels]
     fam2 = torch.tensor([draw.FAMILY_INDEX.get(f, -1) if f else -1 for f in cat.family2])[labels]
     pick2 = (fam2 >= 0) & (torch.rand(n, generator=g) < 0.5)
@@ -209,7 +311,9 @@ def _class_objects(cat: pd.DataFrame, labels: Tensor, g: torch.Generator, wide: 
     colour2 = draw.hsv(hue2, 0.4 + 0.5 * rand(), 0.15 + 0.5 * rand())
     rand_tex = torch.tensor(SOLID_TEXTURES)[torch.randint(len(SOLID_TEXTURES), (n,), generator=g)]
     texture = torch.where(col["texture"] < 0, rand_tex, col["texture"].long())
-    freq = torch.where(col["texture"] < 0, 2.5 + 1.5 * rand(), col["freq"]) * (1 + 0.1 * torch.randn(n, generator=g))
+    freq = torch.where(col["texture"] < 0, 2.5 + 1.5 * rand(), col["freq"]) * (
+        1 + 0.1 * torch.randn(n, generator=g)
+    )
     param = torch.where(col["param"].isnan(), rand(), col["param"])
     spread = 0.3 if wide else 0.22
     centre = (torch.rand(n, 2, generator=g) * 2 - 1) * spread
@@ -219,9 +323,21 @@ def _class_objects(cat: pd.DataFrame, labels: Tensor, g: torch.Generator, wide: 
     aspect = (0.87 + 0.26 * rand()) * flip
     is_faint = rand() < faint
     opacity = torch.where(is_faint, 0.3 + 0.3 * rand(), torch.ones(n))
-    objs = draw.Objects.make(torch.arange(n), fam, centre, scale, colour, angle=angle, aspect=aspect,
-                             colour2=colour2, texture=texture, freq=freq, phase=rand() * 2 * math.pi,
-                             param=param, opacity=opacity)
+    objs = draw.Objects.make(
+        torch.arange(n),
+        fam,
+        centre,
+        scale,
+        colour,
+        angle=angle,
+        aspect=aspect,
+        colour2=colour2,
+        texture=texture,
+        freq=freq,
+        phase=rand() * 2 * math.pi,
+        param=param,
+        opacity=opacity,
+    )
     return objs, fam, is_faint
 
 
@@ -232,17 +348,35 @@ def distractor_objects(n: int, mean: float, g: torch.Generator) -> draw.Objects:
     rows = torch.arange(n).repeat_interleave(k)
     m = len(rows)
     rand = lambda: torch.rand(m, generator=g)  # noqa: E731
-    fam = torch.tensor([draw.FAMILY_INDEX[f] for f in GENERIC])[torch.randint(len(GENERIC), (m,), generator=g)]
-    return draw.Objects.make(rows, fam, (torch.rand(m, 2, generator=g) * 2 - 1) * 0.7, 0.18 + 0.14 * rand(),
-                             draw.hsv(rand(), 0.3 + 0.6 * rand(), 0.3 + 0.6 * rand()),
-                             colour2=draw.hsv(rand(), 0.5 * rand(), 0.2 + 0.6 * rand()),
-                             texture=torch.tensor(SOLID_TEXTURES)[torch.randint(len(SOLID_TEXTURES), (m,), generator=g)],
-                             freq=2.5 + 1.5 * rand(), phase=rand() * 2 * math.pi, angle=rand() * 2 * math.pi)
+    fam = torch.tensor([draw.FAMILY_INDEX[f] for f in GENERIC])[
+        torch.randint(len(GENERIC), (m,), generator=g)
+    ]
+    return draw.Objects.make(
+        rows,
+        fam,
+        (torch.rand(m, 2, generator=g) * 2 - 1) * 0.7,
+        0.18 + 0.14 * rand(),
+        draw.hsv(rand(), 0.3 + 0.6 * rand(), 0.3 + 0.6 * rand()),
+        colour2=draw.hsv(rand(), 0.5 * rand(), 0.2 + 0.6 * rand()),
+        texture=torch.tensor(SOLID_TEXTURES)[torch.randint(len(SOLID_TEXTURES), (m,), generator=g)],
+        freq=2.5 + 1.5 * rand(),
+        phase=rand() * 2 * math.pi,
+        angle=rand() * 2 * math.pi,
+    )
 
 
-def render_catalogue(cat: pd.DataFrame, labels: Tensor, size: int, g: torch.Generator, *,
-                     noise: float = 0.03, wide: bool = False, distractors: float = 1.0,
-                     hue_jitter: float = 0.04, faint: float = 0.0) -> tuple[Tensor, pd.DataFrame]:
+def render_catalogue(
+    cat: pd.DataFrame,
+    labels: Tensor,
+    size: int,
+    g: torch.Generator,
+    *,
+    noise: float = 0.03,
+    wide: bool = False,
+    distractors: float = 1.0,
+    hue_jitter: float = 0.04,
+    faint: float = 0.0,
+) -> tuple[Tensor, pd.DataFrame]:
     """Images (uint8) of the classes ``labels`` index in ``cat``, and a per-image attribute table.
 
     A ``faint`` fraction of the objects is drawn half-transparent, blending into the background:
@@ -255,12 +389,17 @@ def render_catalogue(cat: pd.DataFrame, labels: Tensor, size: int, g: torch.Gene
         draw.paint(canvas, distractor_objects(n, distractors, g))
     objs, fam, is_faint = _class_objects(cat, labels, g, wide, hue_jitter, faint)
     kind = cat.kind.to_numpy()[labels.numpy()]
-    parts = [objs.select(torch.from_numpy(np.isin(kind, ("fence", "ball", "hat"), invert=True)).nonzero().flatten())]
+    parts = [
+        objs.select(
+            torch.from_numpy(np.isin(kind, ("fence", "ball", "hat"), invert=True)).nonzero().flatten()
+        )
+    ]
     fence = torch.from_numpy(kind == "fence")
     if fence.any():  # a fence in front of any object: the grid, not the object, makes the class
         rows = fence.nonzero().flatten()
         behind = torch.tensor([draw.FAMILY_INDEX[f] for f in GENERIC])[
-            torch.randint(len(GENERIC), (len(rows),), generator=g)]
+            torch.randint(len(GENERIC), (len(rows),), generator=g)
+        ]
         sub = objs.select(rows)
         sub.family = behind
         parts.append(sub)
@@ -279,8 +418,13 @@ def render_catalogue(cat: pd.DataFrame, labels: Tensor, size: int, g: torch.Gene
         sub = objs.select(flowers)
         hue2 = torch.tensor(cat.hue2.to_numpy(dtype=float), dtype=torch.float32)[labels[flowers]]
         k = len(flowers)
-        centre = draw.Objects.make(flowers, "dot", sub.centre, sub.scale * 0.3,
-                                   draw.hsv(hue2, torch.full((k,), 0.8), torch.full((k,), 0.8)))
+        centre = draw.Objects.make(
+            flowers,
+            "dot",
+            sub.centre,
+            sub.scale * 0.3,
+            draw.hsv(hue2, torch.full((k,), 0.8), torch.full((k,), 0.8)),
+        )
         draw.paint(canvas, centre)
     img = draw.finish(canvas, g, noise)
     if fence.any():
@@ -298,7 +442,7 @@ FACE_GROUPS = (("young", "male"), ("young", "female"), ("old", "male"), ("old", 
 SCENE_GROUPS = (("cat", "person"), ("cat", "no person"), ("dog", "person"), ("dog", "no person"))
 
 # Sampling tables of the thesis, in the group order above (Tables G.2 and G.4/G.5). The COCO
-# non-spurious table's "100" dogs without people is read as 1000 (PROTOCOLS §3).
+# non-spurious table's "100" dogs without people is read as 1000 (thesis Table G.2).
 SCENE_TABLES: dict[str, tuple[int, ...]] = {
     "non-spurious": (0, 1000, 0, 1000),
     "spurious": (1000, 4000, 4000, 1000),
@@ -325,8 +469,12 @@ def check_role(role: str) -> str:
     return role
 
 
-def table_counts(table: str | Mapping[Any, int] | tuple[int, ...], tables: Mapping[str, tuple[int, ...]],
-                 groups: tuple[tuple[str, str], ...], scale: float = 1.0) -> tuple[int, ...]:
+def table_counts(
+    table: str | Mapping[Any, int] | tuple[int, ...],
+    tables: Mapping[str, tuple[int, ...]],
+    groups: tuple[tuple[str, str], ...],
+    scale: float = 1.0,
+) -> tuple[int, ...]:
     """Counts per group of a named (or given) sampling table, scaled and rounded."""
     if isinstance(table, str):
         if table not in tables:
@@ -374,8 +522,11 @@ def render_faces(young: Tensor, male: Tensor, size: int, g: torch.Generator, noi
         parts.append(draw.Objects.make(idx, "dot", eye, scale * 0.1, dark))
     red = torch.tensor([0.75, 0.15, 0.2])
     lips = torch.where((~male & (rand() < 0.75))[:, None], red, skin * 0.6)
-    parts.append(draw.Objects.make(idx, "line", centre + scale[:, None] * torch.tensor([0.0, 0.42]),
-                                   scale * 0.22, lips, aspect=1.0))
+    parts.append(
+        draw.Objects.make(
+            idx, "line", centre + scale[:, None] * torch.tensor([0.0, 0.42]), scale * 0.22, lips, aspect=1.0
+        )
+    )
     lines = torch.where(young, rand() < 0.15, rand() < 0.5).nonzero().flatten()
     for dy in (-0.55, -0.42):
         pos = centre[lines] + scale[lines, None] * torch.tensor([0.0, dy])
@@ -386,8 +537,10 @@ def render_faces(young: Tensor, male: Tensor, size: int, g: torch.Generator, noi
 
 # Texture priors of the two animals (probabilities over draw.TEXTURES): overlapping, as coats are,
 # so that texture helps to tell them apart but shape is needed too.
-_COATS = {"cat": {"stripes": 0.6, "solid": 0.2, "dots": 0.05, "checker": 0.05, "radial": 0.1},
-          "dog": {"solid": 0.45, "dots": 0.35, "stripes": 0.05, "checker": 0.1, "radial": 0.05}}
+_COATS = {
+    "cat": {"stripes": 0.6, "solid": 0.2, "dots": 0.05, "checker": 0.05, "radial": 0.1},
+    "dog": {"solid": 0.45, "dots": 0.35, "stripes": 0.05, "checker": 0.1, "radial": 0.05},
+}
 
 
 def _coat(dog: Tensor, g: torch.Generator) -> Tensor:
@@ -402,8 +555,11 @@ def _fur(dog: Tensor, value: Tensor, g: torch.Generator) -> Tensor:
     rand = lambda: torch.rand(n, generator=g)  # noqa: E731
     typical = rand() < 0.6
     hue = torch.where(typical, torch.where(dog, 0.07 + 0.05 * rand(), 0.03 * rand()), rand())
-    sat = torch.where(typical, torch.where(dog, 0.55 + 0.3 * rand(), 0.1 * rand() + 0.6 * (rand() < 0.4)),
-                      0.3 + 0.6 * rand())
+    sat = torch.where(
+        typical,
+        torch.where(dog, 0.55 + 0.3 * rand(), 0.1 * rand() + 0.6 * (rand() < 0.4)),
+        0.3 + 0.6 * rand(),
+    )
     return draw.hsv(hue, sat, value)
 
 
@@ -419,18 +575,35 @@ def render_scenes(dog: Tensor, person: Tensor, size: int, g: torch.Generator, no
     centre = torch.stack([animal_x, 0.12 + 0.2 * (rand() - 0.5)], 1)
     fam = torch.where(dog, draw.FAMILY_INDEX["dog"], draw.FAMILY_INDEX["cat"])
     value = torch.where(rand() < 0.5, 0.1 + 0.2 * rand(), 0.8 + 0.2 * rand())
-    animal = draw.Objects.make(torch.arange(n), fam, centre, 0.55 + 0.12 * rand(),
-                               _fur(dog, value, g),
-                               colour2=draw.hsv(rand(), 0.5 * rand(), 1.0 - value),
-                               texture=_coat(dog, g), freq=2.5 + 1.5 * rand(), phase=rand() * 6.28,
-                               param=rand(), aspect=torch.where(rand() < 0.5, -1.0, 1.0),
-                               angle=0.15 * torch.randn(n, generator=g))
+    animal = draw.Objects.make(
+        torch.arange(n),
+        fam,
+        centre,
+        0.55 + 0.12 * rand(),
+        _fur(dog, value, g),
+        colour2=draw.hsv(rand(), 0.5 * rand(), 1.0 - value),
+        texture=_coat(dog, g),
+        freq=2.5 + 1.5 * rand(),
+        phase=rand() * 6.28,
+        param=rand(),
+        aspect=torch.where(rand() < 0.5, -1.0, 1.0),
+        angle=0.15 * torch.randn(n, generator=g),
+    )
     m = len(has)
-    pc = torch.stack([-0.5 * side[has] + 0.06 * torch.randn(m, generator=g),
-                      -0.05 + 0.1 * torch.randn(m, generator=g)], 1)
-    people = draw.Objects.make(has, "person", pc, 0.5 + 0.1 * torch.rand(m, generator=g),
-                               draw.hsv(torch.rand(m, generator=g), 0.4 + 0.5 * torch.rand(m, generator=g),
-                                        0.3 + 0.6 * torch.rand(m, generator=g)))
+    pc = torch.stack(
+        [-0.5 * side[has] + 0.06 * torch.randn(m, generator=g), -0.05 + 0.1 * torch.randn(m, generator=g)], 1
+    )
+    people = draw.Objects.make(
+        has,
+        "person",
+        pc,
+        0.5 + 0.1 * torch.rand(m, generator=g),
+        draw.hsv(
+            torch.rand(m, generator=g),
+            0.4 + 0.5 * torch.rand(m, generator=g),
+            0.3 + 0.6 * torch.rand(m, generator=g),
+        ),
+    )
     draw.paint(canvas, draw.Objects.cat([people, animal]))
     return draw.finish(canvas, g, noise)
 
@@ -453,15 +626,17 @@ class Parts:
         """Target task ``name`` (one of :data:`TARGETS`)."""
         return self.get(name, split)
 
-    def faces(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
-              role: str = "source") -> TensorData:
+    def faces(
+        self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0, role: str = "source"
+    ) -> TensorData:
         """Faces drawn by a sampling table (name in :data:`FACE_TABLES` or counts per group in
         :data:`FACE_GROUPS` order), counts × ``scale``; labels young (0) / old (1). Draws for the
         ``role`` "source" and "target" are disjoint (:data:`ROLES`)."""
         return self.get("faces", split, table=table_option(table), scale=scale, role=role)
 
-    def scenes(self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0,
-               role: str = "source") -> TensorData:
+    def scenes(
+        self, table: Any = "non-spurious", split: str = "train", scale: float = 1.0, role: str = "source"
+    ) -> TensorData:
         """Scenes drawn by a sampling table (:data:`SCENE_TABLES` / :data:`SCENE_GROUPS`);
         labels cat (0) / dog (1); ``role`` as for :meth:`faces`."""
         return self.get("scenes", split, table=table_option(table), scale=scale, role=role)
@@ -475,7 +650,7 @@ class World(Parts):
     or None (generate every time). The same config always gives the same images.
     """
 
-    DATASET_FN = "transferlab.world:dataset"
+    DATASET_FN = "world.synthetic"  # the registered data function of its parts (job specs)
 
     def __init__(self, config: WorldConfig | None = None, *, cache: Any = "default", **changes: Any):
         config = config or WorldConfig()
@@ -483,8 +658,11 @@ class World(Parts):
         self.cache = resolve_cache(cache)
 
     def __repr__(self) -> str:
-        changed = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(WorldConfig)
-                   if getattr(self.config, f.name) != f.default}
+        changed = {
+            f.name: getattr(self.config, f.name)
+            for f in dataclasses.fields(WorldConfig)
+            if getattr(self.config, f.name) != f.default
+        }
         return f"World({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     # -- catalogues ------------------------------------------------------------------------
@@ -501,20 +679,31 @@ class World(Parts):
         """Any part by name: ``source``, a target name, ``faces`` or ``scenes`` (with options)."""
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-        makers = {"source": self._source, "faces": self._faces, "scenes": self._scenes,
-                  **{t: lambda split, _t=t: self._target(_t, split) for t in TARGETS}}
+        makers = {
+            "source": self._source,
+            "faces": self._faces,
+            "scenes": self._scenes,
+            **{t: lambda split, _t=t: self._target(_t, split) for t in TARGETS},
+        }
         if part not in makers:
             raise ValueError(f"unknown part {part!r}; the world has {', '.join(makers)}")
         allowed = {"faces": {"table", "scale", "role"}, "scenes": {"table", "scale", "role"}}.get(part, set())
         if set(options) - allowed:
-            raise ValueError(f"part {part!r} takes no option(s) {sorted(set(options) - allowed)}; "
-                             f"it takes {sorted(allowed) or 'none'}")
+            raise ValueError(
+                f"part {part!r} takes no option(s) {sorted(set(options) - allowed)}; "
+                f"it takes {sorted(allowed) or 'none'}"
+            )
         return self._cached(part, split, options, lambda: makers[part](split, **options))
 
     def data_kwargs(self, part: str, split: str = "train", **options: Any) -> dict[str, Any]:
         """Flat keyword arguments of :func:`dataset` that rebuild this part (for job specs)."""
-        return {"part": part, "split": split, **dataclasses.asdict(self.config), **_revision(part),
-                **{k: table_option(v) for k, v in options.items()}}
+        return {
+            "part": part,
+            "split": split,
+            **dataclasses.asdict(self.config),
+            **_revision(part),
+            **{k: table_option(v) for k, v in options.items()},
+        }
 
     # -- ground truth ----------------------------------------------------------------------
     def influence_truth(self, target: str = "objects") -> pd.DataFrame:
@@ -528,7 +717,11 @@ class World(Parts):
         rows = []
         for t, trow in tgt.iterrows():
             for s, srow in src.iterrows():
-                if srow.kind == "lookalike" and target == "objects" and trow.family in (srow.family, srow.family2):
+                if (
+                    srow.kind == "lookalike"
+                    and target == "objects"
+                    and trow.family in (srow.family, srow.family2)
+                ):
                     rows.append((srow["name"], s, trow["name"], t, "hurts", -1, -1))
                 elif srow.kind != "lookalike" and srow.family == trow.family:
                     rows.append((srow["name"], s, trow["name"], t, "helps", -1, -1))
@@ -537,8 +730,18 @@ class World(Parts):
             for i, r in source.attrs[source.attrs.leak_of >= 0].iterrows():
                 t, s = int(test.y[r.leak_of]), int(source.y[i])
                 rows.append((src["name"][s], s, tgt["name"][t], t, "leaks", int(r.leak_of), int(i)))
-        return pd.DataFrame(rows, columns=["source_class", "source_label", "target_class", "target_label",
-                                           "relation", "target_index", "source_index"])
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "source_class",
+                "source_label",
+                "target_class",
+                "target_label",
+                "relation",
+                "target_index",
+                "source_index",
+            ],
+        )
 
     def summary(self) -> pd.DataFrame:
         """Every part with its classes and images per split (faces and scenes at scale 1 tables)."""
@@ -546,8 +749,15 @@ class World(Parts):
         for part in ("source", *TARGETS):
             cat = self.source_classes() if part == "source" else self.target_classes(part)
             n = {split: self._count(part, split) for split in SPLITS}
-            rows.append({"part": part, "classes": len(cat), "superclasses": cat.superclass.nunique(),
-                         "train images": n["train"], "test images": n["test"]})
+            rows.append(
+                {
+                    "part": part,
+                    "classes": len(cat),
+                    "superclasses": cat.superclass.nunique(),
+                    "train images": n["train"],
+                    "test images": n["test"],
+                }
+            )
         return pd.DataFrame(rows)
 
     def _count(self, part: str, split: str) -> int:
@@ -567,8 +777,14 @@ class World(Parts):
     def _cached(self, part: str, split: str, options: dict[str, Any], make) -> TensorData:
         if self.cache is None:
             return make()
-        spec = {"world": "synthetic", "config": dataclasses.asdict(self.config), "part": part,
-                "split": split, "options": options, **_revision(part)}
+        spec = {
+            "world": "synthetic",
+            "config": dataclasses.asdict(self.config),
+            "part": part,
+            "split": split,
+            "options": options,
+            **_revision(part),
+        }
         return cached(self.cache, spec, make)
 
     def _source(self, split: str) -> TensorData:
@@ -586,32 +802,50 @@ class World(Parts):
         c = self.config
         return {"noise": c.noise, "distractors": c.distractors, "hue_jitter": c.hue_jitter, "faint": c.faint}
 
-    def _add_leaks(self, cat: pd.DataFrame, x: Tensor, labels: Tensor, attrs: pd.DataFrame,
-                   g: torch.Generator) -> tuple[Tensor, Tensor, pd.DataFrame]:
+    def _add_leaks(
+        self, cat: pd.DataFrame, x: Tensor, labels: Tensor, attrs: pd.DataFrame, g: torch.Generator
+    ) -> tuple[Tensor, Tensor, pd.DataFrame]:
         """Near-copies (shifted by a pixel, re-noised) of target test images, under the first source
         class of the same shape family."""
         test = self.target("objects", "test")
-        which = torch.randperm(len(test), generator=g)[:self.config.leaks].sort().values
+        which = torch.randperm(len(test), generator=g)[: self.config.leaks].sort().values
         family = [test.classes[int(t)] for t in test.y[which]]
-        owner = torch.tensor([int(np.flatnonzero(((cat.family == f) & (cat.kind != "lookalike")).to_numpy())[0])
-                              for f in family])
+        owner = torch.tensor(
+            [
+                int(np.flatnonzero(((cat.family == f) & (cat.kind != "lookalike")).to_numpy())[0])
+                for f in family
+            ]
+        )
         copies = test.x[which].roll(shifts=(1, 1), dims=(2, 3)).float()
         copies = (copies + 6 * torch.randn(copies.shape, generator=g)).clamp(0, 255).round().to(torch.uint8)
-        extra = pd.DataFrame({"family": family, "faint": test.attrs.faint.to_numpy()[which.numpy()],
-                              "leak_of": which.numpy()})
-        return (torch.cat([x, copies]), torch.cat([labels, owner]),
-                pd.concat([attrs, extra], ignore_index=True))
+        extra = pd.DataFrame(
+            {"family": family, "faint": test.attrs.faint.to_numpy()[which.numpy()], "leak_of": which.numpy()}
+        )
+        return (
+            torch.cat([x, copies]),
+            torch.cat([labels, owner]),
+            pd.concat([attrs, extra], ignore_index=True),
+        )
 
     def _target(self, name: str, split: str) -> TensorData:
         c = self.config
         cat = self.target_classes(name)
         labels = torch.arange(len(cat)).repeat_interleave(torch.as_tensor(self._sizes(name, split)))
-        x, attrs = render_catalogue(cat, labels, c.size, _generator(c.seed, name, split), wide=True,
-                                    **self._look())
+        x, attrs = render_catalogue(
+            cat, labels, c.size, _generator(c.seed, name, split), wide=True, **self._look()
+        )
         return TensorData(x, labels, classes=tuple(cat.name), superclasses=tuple(cat.superclass), attrs=attrs)
 
-    def _table_groups(self, part: str, split: str, table: Any, scale: float, role: str,
-                      tables: Mapping[str, tuple[int, ...]], groups: tuple[tuple[str, str], ...]):
+    def _table_groups(
+        self,
+        part: str,
+        split: str,
+        table: Any,
+        scale: float,
+        role: str,
+        tables: Mapping[str, tuple[int, ...]],
+        groups: tuple[tuple[str, str], ...],
+    ):
         """Per image of a sampling table's draw: in the second class? does it have the feature?
         (the groups are (class 0, feature), (class 0, none), (class 1, feature), (class 1, none));
         and the draw's generator."""
@@ -619,19 +853,25 @@ class World(Parts):
         group = torch.arange(len(groups)).repeat_interleave(torch.tensor(counts))
         return group >= 2, group % 2 == 0, _generator(self.config.seed, part, split, check_role(role), counts)
 
-    def _faces(self, split: str, table: Any = "non-spurious", scale: float = 1.0,
-               role: str = "source") -> TensorData:
+    def _faces(
+        self, split: str, table: Any = "non-spurious", scale: float = 1.0, role: str = "source"
+    ) -> TensorData:
         old, male, g = self._table_groups("faces", split, table, scale, role, FACE_TABLES, FACE_GROUPS)
         x = render_faces(~old, male, self.config.size, g, self.config.noise)
-        attrs = pd.DataFrame({"age": np.where(old, "old", "young"), "gender": np.where(male, "male", "female")})
+        attrs = pd.DataFrame(
+            {"age": np.where(old, "old", "young"), "gender": np.where(male, "male", "female")}
+        )
         return TensorData(x, old.long(), classes=("young", "old"), superclasses=("face", "face"), attrs=attrs)
 
-    def _scenes(self, split: str, table: Any = "non-spurious", scale: float = 1.0,
-                role: str = "source") -> TensorData:
+    def _scenes(
+        self, split: str, table: Any = "non-spurious", scale: float = 1.0, role: str = "source"
+    ) -> TensorData:
         dog, person, g = self._table_groups("scenes", split, table, scale, role, SCENE_TABLES, SCENE_GROUPS)
         x = render_scenes(dog, person, self.config.size, g, self.config.noise)
         attrs = pd.DataFrame({"animal": np.where(dog, "dog", "cat"), "person": person.numpy()})
-        return TensorData(x, dog.long(), classes=("cat", "dog"), superclasses=("animal", "animal"), attrs=attrs)
+        return TensorData(
+            x, dog.long(), classes=("cat", "dog"), superclasses=("animal", "animal"), attrs=attrs
+        )
 
 
 def _flower_sizes(c: WorldConfig) -> np.ndarray:
@@ -654,13 +894,16 @@ def _revision(part: str) -> dict[str, int]:
     return {"revision": REVISIONS[part]} if part in REVISIONS else {}
 
 
+@data_function("world.synthetic")
 def dataset(part: str, split: str = "train", **kwargs: Any) -> TensorData:
     """A part of the world named by flat keyword arguments (what job specs use; see
     :meth:`World.data_kwargs`): config fields and the part's options."""
     revision = kwargs.pop("revision", None)
     if revision is not None and _revision(part) != {"revision": revision}:
-        raise ValueError(f"these {part!r} images were asked for as drawing revision {revision}, but this "
-                         f"library draws {_revision(part) or 'no revision'}; rebuild the spec with World.data_kwargs")
+        raise ValueError(
+            f"these {part!r} images were asked for as drawing revision {revision}, but this "
+            f"library draws {_revision(part) or 'no revision'}; rebuild the spec with World.data_kwargs"
+        )
     fields = {f.name for f in dataclasses.fields(WorldConfig)}
     config = WorldConfig(**{k: v for k, v in kwargs.items() if k in fields})
     options = {k: v for k, v in kwargs.items() if k not in fields}

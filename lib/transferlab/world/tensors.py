@@ -8,6 +8,8 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from ..store import default_store
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class TensorData(Dataset):
@@ -29,8 +31,10 @@ class TensorData(Dataset):
 
     def __post_init__(self) -> None:
         if self.x.ndim != 4 or self.y.ndim != 1 or len(self.x) != len(self.y):
-            raise ValueError(f"TensorData needs x (N, C, H, W) and y (N,), got {tuple(self.x.shape)} "
-                             f"and {tuple(self.y.shape)}")
+            raise ValueError(
+                f"TensorData needs x (N, C, H, W) and y (N,), got {tuple(self.x.shape)} "
+                f"and {tuple(self.y.shape)}"
+            )
         if self.attrs is not None and len(self.attrs) != len(self.y):
             raise ValueError(f"attrs has {len(self.attrs)} rows for {len(self.y)} images")
         if self.superclasses and len(self.superclasses) != len(self.classes):
@@ -48,7 +52,7 @@ class TensorData(Dataset):
             return len(self.classes)
         return int(self.y.max()) + 1 if len(self.y) else 0
 
-    def subset(self, index: torch.Tensor) -> "TensorData":
+    def subset(self, index: torch.Tensor) -> TensorData:
         """The examples at ``index`` (a boolean mask or integer indices); classes are kept."""
         index = torch.as_tensor(index)
         if index.dtype == torch.bool:
@@ -56,7 +60,7 @@ class TensorData(Dataset):
         attrs = None if self.attrs is None else self.attrs.iloc[index.numpy()].reset_index(drop=True)
         return dataclasses.replace(self, x=self.x[index], y=self.y[index], attrs=attrs)
 
-    def replace(self, **changes) -> "TensorData":
+    def replace(self, **changes) -> TensorData:
         """A copy with fields changed (e.g. new images after an overlay)."""
         return dataclasses.replace(self, **changes)
 
@@ -79,13 +83,20 @@ class TensorData(Dataset):
             x = x / 255.0
         return (x - self.mean) / self.std
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None, *,
-                shuffle: bool = True, augment: bool = False, device: str | torch.device = "cpu"):
+    def batches(
+        self,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        *,
+        shuffle: bool = True,
+        augment: bool = False,
+        device: str | torch.device = "cpu",
+    ):
         """Iterate (inputs, labels) mini-batches, normalised, optionally shuffled and augmented."""
         n = len(self)
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             x = self.normalise(self.x[idx])
             if augment:
                 x = augment_batch(x, generator)
@@ -100,8 +111,8 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, pad
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    rows = (dy[:, None] + torch.arange(h))[:, :, None]          # (n, h, 1)
-    cols = (dx[:, None] + torch.arange(w))[:, None, :]          # (n, 1, w)
+    rows = (dy[:, None] + torch.arange(h))[:, :, None]  # (n, h, 1)
+    cols = (dx[:, None] + torch.arange(w))[:, None, :]  # (n, 1, w)
     out = padded[torch.arange(n)[:, None, None], :, rows, cols]  # (n, h, w, c)
     return out.permute(0, 3, 1, 2).contiguous()
 
@@ -119,8 +130,6 @@ def resolve_cache(cache):
     """``"default"`` → the default store (resolved once, so its verified entries are remembered);
     a :class:`~transferlab.store.Store` or None as given."""
     if isinstance(cache, str) and cache == "default":
-        from ..store import default_store
-
         return default_store()
     return cache
 
@@ -129,15 +138,30 @@ def cached(cache, spec: dict, make) -> TensorData:
     """The data of ``spec`` from ``cache`` (a :class:`~transferlab.store.Store`), made and stored
     by ``make()`` if missing; returned as copies, not views of the memory-mapped files, so the data
     outlives any change to the store."""
+
     def payload() -> dict:
         data = make()
         attrs = data.attrs if data.attrs is not None else pd.DataFrame({"_": [False] * len(data)})
-        return {"tensors": {"data": {"x": data.x, "y": data.y}}, "tables": {"attrs": attrs},
-                "info": {"classes": list(data.classes), "superclasses": list(data.superclasses),
-                         "mean": data.mean, "std": data.std}}
+        return {
+            "tensors": {"data": {"x": data.x, "y": data.y}},
+            "tables": {"attrs": attrs},
+            "info": {
+                "classes": list(data.classes),
+                "superclasses": list(data.superclasses),
+                "mean": data.mean,
+                "std": data.std,
+            },
+        }
 
     entry = cache.get_or_make(spec, payload)
     t = {k: v.clone() for k, v in entry.tensors("data").items()}
     info = entry.info
-    return TensorData(t["x"], t["y"], info["mean"], info["std"], tuple(info["classes"]),
-                      tuple(info["superclasses"]), entry.table("attrs"))
+    return TensorData(
+        t["x"],
+        t["y"],
+        info["mean"],
+        info["std"],
+        tuple(info["classes"]),
+        tuple(info["superclasses"]),
+        entry.table("attrs"),
+    )

@@ -10,11 +10,14 @@ import math
 
 import torch
 
+from .registry import data_function
 from .tensors import TensorData
 
 
-def toy_task(num_classes: int = 10, n_per_class: int = 100, size: int = 24, seed: int = 0,
-             noise: float = 0.35) -> TensorData:
+@data_function("world.toy")
+def toy_task(
+    num_classes: int = 10, n_per_class: int = 100, size: int = 24, seed: int = 0, noise: float = 0.35
+) -> TensorData:
     """``num_classes × n_per_class`` images (uint8, 3 × size × size), classes interleaved."""
     g = torch.Generator().manual_seed(seed)
     n = num_classes * n_per_class

@@ -1,0 +1,761 @@
+"""Chapter "Backdoor bias transfer" (thesis §7.2, Figures 7.1–7.4, App. G.1.4–G.1.7).
+
+A yellow square is added to a fraction of the images of the source's dog superclass, labels
+unchanged. The source model learns the square as evidence for "dog". Is the bias passed on to
+models transferred from it to targets that never contain the square? The attack success rate
+ASR = P[C(T(x)) ≠ y | C(x) = y] is measured on the source (non-dog test images) and, after
+transfer, on every target, for clean and backdoored sources, fixed-feature and full-network
+transfer, over seeds; then the sweeps of the thesis: trigger frequency, weight decay, a de-biased
+target (the square added uniformly across target classes), scratch baselines, architectures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..params import ParameterError, distinct, param
+from ..run import SourceJob, TransferJob, load_model, run_jobs
+from ..train import accuracy, attack_success_rate, predict
+from ..world import (
+    POSITIONS,
+    TARGETS,
+    DataRef,
+    RealWorld,
+    Square,
+    TensorData,
+    World,
+    apply_overlay,
+    data_function,
+)
+from . import plots
+from .base import ARCHS, SMOKE_WORLD, WorldParams, world_ref
+from .claims import Claim, ClaimsTable
+from .contract import data_parts
+
+SOURCE = "thesis §7.2"
+CONDITIONS = ("clean source", "backdoored source")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(WorldParams):
+    """Parameters of the backdoor chapter (the world and source model parameters come first)."""
+
+    trigger_fraction: float = param(
+        1.0,
+        "fraction of the dog superclass's source images that get the "
+        "trigger, for the main comparison and the other sweeps",
+        low=0.0,
+        high=1.0,
+    )
+    trigger_fractions: tuple[float, ...] = param(
+        (0.1, 1.0), "fractions of the frequency sweep (fixed-feature)", low=0.0, high=1.0
+    )
+    trigger_size: int = param(3, "side of the yellow square in pixels", low=1, high=16)
+    trigger_position: str = param("bottom-right", "where the square goes", choices=POSITIONS)
+    trigger_colour: tuple[int, ...] = param((255, 255, 0), "RGB colour of the square", low=0, high=255)
+    targets: tuple[str, ...] = param(TARGETS, "target tasks", choices=TARGETS)
+    sweep_target: str = param("objects", "target of the weight-decay and de-biasing sweeps", choices=TARGETS)
+    weight_decays: tuple[float, ...] = param(
+        (5e-4, 5e-3, 5e-2), "weight decays of the transfer sweep", low=0.0, high=1.0
+    )
+    debias_fraction: float = param(
+        0.2,
+        "fraction of target training images, across all classes, that "
+        "get the trigger in the de-biased target",
+        low=0.0,
+        high=1.0,
+    )
+    archs: tuple[str, ...] = param(
+        ("cresnet-s", "cresnet-xs", "cvgg-s"),
+        "architectures compared (fixed-feature; the first is `arch`)",
+        choices=ARCHS,
+    )
+    seeds: tuple[int, ...] = param(
+        (0, 1, 2),
+        "seeds of every transfer and scratch model (the thesis: 5, the "
+        "paper preset's; the first three are chapter 0's, shared through the store)",
+        low=0,
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.trigger_colour) != 3:
+            raise ParameterError(
+                f"parameter 'trigger_colour' needs 3 values (R, G, B), got {self.trigger_colour}"
+            )
+        distinct("seeds", self.seeds)
+        if not self.archs or self.archs[0] != self.arch:
+            raise ParameterError(
+                f"parameter 'archs' must start with 'arch' ({self.arch!r}), got {self.archs}"
+            )
+        if self.trigger_size >= self.image_size - 2:
+            raise ParameterError(
+                f"'trigger_size' {self.trigger_size} does not fit {self.image_size}-pixel images"
+            )
+        if self.trigger_fraction <= 0 or min(self.trigger_fractions, default=0) <= 0:
+            raise ParameterError("trigger fractions must be above 0 (the clean source is the control)")
+        if self.sweep_target not in self.targets:
+            raise ParameterError(
+                f"'sweep_target' {self.sweep_target!r} must be one of 'targets' {self.targets}"
+            )
+        if len(self.weight_decays) < 2:
+            raise ParameterError("parameter 'weight_decays' needs at least two values")
+
+    def trigger(self) -> Square:
+        return _square(**_trigger_kwargs(self))
+
+
+PROTOCOL = """**Setup** (thesis §7.2, App. G.1.4–G.1.7). A yellow square (`trigger_size`, `trigger_position`,
+`trigger_colour`) is added to a fraction of the images of the source's dog superclass, labels
+unchanged (`trigger_fraction`; the frequency sweep `trigger_fractions`). One source model is
+trained per condition (clean, each fraction, each architecture of `archs`), at seed 0; each is
+transferred to every target (`targets`) fixed-feature and full-network, once per seed (`seeds`).
+Sweeps on `sweep_target`: the transfer weight decay (`weight_decays`) and a de-biased target (the
+square on `debias_fraction` of its training images, across all classes). Scratch models on each
+target are the baseline.
+
+**Measured.** Attack success rate ASR = P[C(T(x)) ≠ y | C(x) = y] on each target's test set (and on
+the source's non-dog test images for the source models), and clean accuracy.
+
+**Claims and their criteria** (ASR gap = ASR after transfer from the backdoored source − from the
+clean source, per seed; 0.05 is the smallest gap read as "clearly above", five points of ASR):
+- (a) Fixed-feature: the gap at `trigger_fraction` is > 0.05 on every target (Fig. 7.1).
+- (b) Even at the smallest fraction of the sweep the fixed-feature gap (mean over targets) is > 0.05,
+  and the source ASR does not decrease with the fraction (Fig. 7.2).
+- (c) Full-network transfer reduces but does not remove it: its gap lies between 0.02 and the
+  fixed-feature gap (Fig. 7.1).
+- (d) Weight decay reduces it in full-network, not in fixed-feature: the gap at the largest weight
+  decay over the gap at the smallest is < 0.5 for full-network and > 0.5 for fixed-feature (Fig. 7.3).
+- (e) De-biasing the target removes it in full-network, not in fixed-feature: full-network gap on
+  the de-biased target < max(0.02, ¼ of its gap on the biased one); fixed-feature gap > 0.05 (Fig. 7.4).
+- (f) Scratch models are not affected by the trigger: |accuracy with − without trigger| < 0.03 on
+  every target (Fig. G.5).
+- (g) Clean accuracy is about equal after transfer from either source: |difference| < 0.03 for
+  every target and mode (Fig. 7.1).
+- (h) The bias transfers across architectures: fixed-feature gap > 0.05 for every architecture
+  (App. G.1.7)."""
+
+PAPER_NOTE = """The thesis' setting (App. G.1): its recipes (batch 1024, learning rates 0.5 / 0.1, 16 epochs with
+the peak at epoch 2), ResNet-18 / ResNet-50 / VGG-11, the frequency grid of its Fig. 7.2 and five
+seeds. Meant for real data on a GPU (`-p data_dir`); without it the synthetic world is drawn at
+64 px."""
+DATA_PARTS = data_parts(  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
+    source="the source task; the images of its `dog` superclass (named in `superclasses.csv`) get the trigger",
+    objects="a target (never triggered in training; triggered at test)",
+    flowers="a target",
+    pets="a target",
+)
+
+
+PRESETS: dict[str, dict] = {
+    "smoke": {
+        **SMOKE_WORLD,
+        "trigger_size": 2,
+        "trigger_fractions": [0.5, 1.0],
+        "weight_decays": [5e-4, 5e-2],
+        "archs": ["cresnet-xs", "cvgg-s"],
+        "targets": ["objects", "pets"],
+        "seeds": [0, 1],
+    },
+    "default": {},
+    "paper": {
+        "image_size": 64,
+        "source_per_class": 1300,
+        "target_per_class": 500,
+        "arch": "resnet18",
+        "recipes": "thesis",
+        "source_epochs": 16,
+        "full_epochs": 16,
+        "scratch_epochs": 16,
+        "trigger_size": 8,
+        "trigger_fractions": [0.01, 0.05, 0.1, 0.2, 0.5, 1.0],
+        "trigger_fraction": 0.1,
+        "weight_decays": [5e-4, 5e-3, 1e-2, 5e-2, 1e-1],
+        "archs": ["resnet18", "resnet50", "vgg11_bn"],
+        "seeds": [0, 1, 2, 3, 4],
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def _trigger_kwargs(config: Config) -> dict[str, Any]:
+    return {
+        "trigger_size": config.trigger_size,
+        "trigger_position": config.trigger_position,
+        "trigger_colour": tuple(config.trigger_colour),
+    }
+
+
+def _square(trigger_size: int, trigger_position: str, trigger_colour) -> Square:
+    return Square(trigger_size, trigger_position, tuple(trigger_colour))
+
+
+def dog_classes(data: TensorData) -> list[str]:
+    """The fine classes of the dog superclass."""
+    return [c for c, s in zip(data.classes, data.superclasses) if s == "dog"]
+
+
+@data_function("backdoor.triggered_source")
+def backdoored_source(
+    base: DataRef, fraction: float, trigger_size: int, trigger_position: str, trigger_colour
+) -> TensorData:
+    """A world's source training set (``base``: synthetic or real) with the trigger on ``fraction``
+    of the images of the dog superclass, labels kept."""
+    data = base.load()
+    return apply_overlay(
+        data,
+        _square(trigger_size, trigger_position, trigger_colour),
+        fraction=fraction,
+        classes=dog_classes(data),
+        seed=1,
+        column="trigger",
+    )
+
+
+@data_function("backdoor.debiased_target")
+def debiased_target(
+    base: DataRef, fraction: float, trigger_size: int, trigger_position: str, trigger_colour
+) -> TensorData:
+    """A target training set (``base``) with the trigger on ``fraction`` of its images, across all classes."""
+    return apply_overlay(
+        base.load(),
+        _square(trigger_size, trigger_position, trigger_colour),
+        fraction=fraction,
+        seed=2,
+        column="trigger",
+    )
+
+
+def _ref(config: Config, name: str, world: World | RealWorld, part: str, fraction: float) -> DataRef:
+    return DataRef.of(name, base=world_ref(world, part), fraction=fraction, **_trigger_kwargs(config))
+
+
+# ---------------------------------------------------------------------------------------------
+# jobs
+
+
+class TransferKey(NamedTuple):
+    """What a transfer of the chapter is: its source (architecture, trigger fraction) and its setting."""
+
+    arch: str
+    fraction: float
+    target: str
+    mode: str
+    weight_decay: float
+    debiased: bool
+    seed: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Every model of the chapter, by what it is: sources by (arch, fraction), transfers by
+    :class:`TransferKey`, scratch models by (target, seed)."""
+
+    sources: dict[tuple[str, float], SourceJob]
+    transfers: dict[TransferKey, TransferJob]
+    scratch: dict[tuple[str, int], SourceJob]
+    default_wd: float
+
+
+def plan(config: Config) -> Plan:
+    """The jobs of every experiment; shared ones (the clean source, scratch models) appear once."""
+    world = config.world(cache=None)
+    test = world_ref(world, "source", "test")
+    recipe = config.source_recipe()
+    sources: dict[tuple[str, float], SourceJob] = {}
+    for arch in config.archs:
+        fractions = {0.0, config.trigger_fraction} | (
+            set(config.trigger_fractions) if arch == config.arch else set()
+        )
+        for f in sorted(fractions):
+            sources[(arch, f)] = (
+                dataclasses.replace(config.source_job(), arch=arch)
+                if f == 0
+                else SourceJob(
+                    arch,
+                    _ref(config, "backdoor.triggered_source", world, "source", f),
+                    recipe,
+                    seed=0,
+                    eval_data=test,
+                )
+            )
+    main = config.trigger_fraction
+    defaults = {
+        m: config.transfer_job(sources[(config.arch, 0.0)], config.sweep_target, m).recipe.weight_decay
+        for m in ("fixed", "full")
+    }
+    if len(set(defaults.values())) != 1:
+        raise ValueError(f"the fixed and full recipes must share a weight decay, got {defaults}")
+    transfers: dict[TransferKey, TransferJob] = {}
+
+    def add(arch, f, target, mode, seed, wd=None, debiased=False):
+        data = (
+            _ref(config, "backdoor.debiased_target", world, target, config.debias_fraction)
+            if debiased
+            else None
+        )
+        job = config.transfer_job(
+            sources[(arch, f)], target, mode, seed, data=data, **({} if wd is None else {"weight_decay": wd})
+        )
+        transfers[TransferKey(arch, f, target, mode, job.recipe.weight_decay, debiased, seed)] = job
+
+    for seed in config.seeds:
+        for f in (0.0, main):
+            for target in config.targets:
+                for mode in ("fixed", "full"):
+                    add(config.arch, f, target, mode, seed)
+                for arch in config.archs[1:]:
+                    add(arch, f, target, "fixed", seed)
+            for mode in ("fixed", "full"):
+                for wd in config.weight_decays:
+                    add(config.arch, f, config.sweep_target, mode, seed, wd=wd)
+                add(config.arch, f, config.sweep_target, mode, seed, debiased=True)
+        for f in config.trigger_fractions:
+            for target in config.targets:
+                add(config.arch, f, target, "fixed", seed)
+    scratch = {(t, s): config.scratch_job(t, s) for t in config.targets for s in config.seeds}
+    return Plan(sources, transfers, scratch, defaults["full"])
+
+
+# ---------------------------------------------------------------------------------------------
+# run and measure
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """Tidy measurements: one row per model (source, transfer or scratch) and test set."""
+
+    config: Config
+    sources: pd.DataFrame  # arch, fraction, source_accuracy (all test images); accuracy,
+    # triggered_accuracy, asr on the non-dog test images
+    transfers: pd.DataFrame  # arch, fraction, target, mode, weight_decay, debiased, seed, accuracy, asr
+    scratch: pd.DataFrame  # target, seed, accuracy, triggered_accuracy, asr
+    default_wd: float  # the transfer recipes' own weight decay (the main comparison's)
+
+
+def _triggered(config: Config, data: TensorData) -> TensorData:
+    return apply_overlay(data, config.trigger(), seed=3, column="trigger")
+
+
+def _measure(model, clean: TensorData, triggered: TensorData) -> dict[str, float]:
+    a, b = predict(model, clean), predict(model, triggered)
+    return {
+        "accuracy": accuracy(a, clean.y),
+        "triggered_accuracy": accuracy(b, clean.y),
+        "asr": attack_success_rate(a, b, clean.y),
+    }
+
+
+def run(config: Config, progress: bool = True) -> Results:
+    """Train (or fetch from the store) every model of the chapter and measure ASR and accuracy."""
+    world = config.world()
+    src_test = world.source("test")
+    if not dog_classes(src_test):
+        raise ParameterError(
+            "the source has no class in the superclass 'dog' to plant the trigger in "
+            "(on real data: name it 'dog' in imagenet/superclasses.csv)"
+        )
+    p = plan(config)
+    entries = run_jobs([*p.sources.values(), *p.transfers.values(), *p.scratch.values()], progress=progress)
+    entry = dict(zip([*p.sources, *p.transfers, *[("scratch",) + k for k in p.scratch]], entries))
+    non_dog = src_test.subset(
+        ~torch.isin(src_test.y, torch.tensor([src_test.classes.index(d) for d in dog_classes(src_test)]))
+    )
+    src_pair = (non_dog, _triggered(config, non_dog))
+    tests = {t: (d, _triggered(config, d)) for t in config.targets for d in [world.target(t, "test")]}
+    models = {key: load_model(entry[key]) for key in p.sources}
+    sources = pd.DataFrame(
+        [
+            {
+                "arch": a,
+                "fraction": f,
+                "source_accuracy": accuracy(predict(m, src_test), src_test.y),
+                **_measure(m, *src_pair),
+            }
+            for (a, f), m in models.items()
+        ]
+    )
+    rows = []
+    for key in p.transfers:
+        rows.append({**key._asdict(), **_measure(load_model(entry[key]), *tests[key.target])})
+    scratch = pd.DataFrame(
+        [
+            {"target": t, "seed": s, **_measure(load_model(entry[("scratch", t, s)]), *tests[t])}
+            for (t, s) in p.scratch
+        ]
+    )
+    return Results(config, sources, pd.DataFrame(rows), scratch, p.default_wd)
+
+
+# ---------------------------------------------------------------------------------------------
+# views of the results
+
+
+def main_table(results: Results) -> pd.DataFrame:
+    """The main comparison: rows per target and mode, columns per source condition."""
+    c = results.config
+    t = results.transfers
+    d = t[
+        (t.arch == c.arch)
+        & t.fraction.isin([0.0, c.trigger_fraction])
+        & ~t.debiased
+        & np.isclose(t.weight_decay, results.default_wd)
+    ]
+    d = d.assign(source=np.where(d.fraction == 0, CONDITIONS[0], CONDITIONS[1]))
+    return d
+
+
+def asr_gap(d: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Backdoored minus clean source ASR (and accuracy), matched by seed, per group ``by``."""
+    keys = by + ["seed"]
+    clean = d[d.fraction == 0].set_index(keys)[["asr", "accuracy"]]
+    out = []
+    for f, g in d[d.fraction > 0].groupby("fraction"):
+        diff = g.set_index(keys)[["asr", "accuracy"]] - clean
+        out.append(diff.dropna().reset_index().assign(fraction=f))
+    return (
+        pd.concat(out, ignore_index=True)
+        if out
+        else pd.DataFrame(columns=keys + ["asr", "accuracy", "fraction"])
+    )
+
+
+def claims(results: Results) -> ClaimsTable:
+    """Claims (a)–(h) of thesis §7.2, measured in this run."""
+    c, t = results.config, results.transfers
+    wd0 = results.default_wd
+    main = main_table(results)
+    gap = asr_gap(main, ["target", "mode"])
+    fixed, full = gap[gap["mode"] == "fixed"], gap[gap["mode"] == "full"]
+    fixed_by_target = fixed.groupby("target").asr.mean()
+
+    sweep = t[
+        (t.arch == c.arch)
+        & (t.target.isin(c.targets))
+        & (t["mode"] == "fixed")
+        & ~t.debiased
+        & np.isclose(t.weight_decay, wd0)
+    ]
+    freq = asr_gap(sweep, ["target"])
+    small = freq[freq.fraction == min(c.trigger_fractions)]
+    src = results.sources[results.sources.arch == c.arch].sort_values("fraction")
+    src_rising = bool(np.all(np.diff(src.asr.to_numpy()) >= -0.01))
+
+    wd = t[
+        (t.arch == c.arch)
+        & (t.target == c.sweep_target)
+        & ~t.debiased
+        & t.weight_decay.isin(c.weight_decays)
+        & t.fraction.isin([0.0, c.trigger_fraction])
+    ]
+    wgap = asr_gap(wd, ["mode", "weight_decay"])
+    lo, hi = min(c.weight_decays), max(c.weight_decays)
+
+    def at(frame, mode, w):
+        return frame[(frame["mode"] == mode) & np.isclose(frame.weight_decay, w)].asr
+
+    full_ratio = at(wgap, "full", hi).mean() / max(at(wgap, "full", lo).mean(), 1e-9)
+    fixed_ratio = at(wgap, "fixed", hi).mean() / max(at(wgap, "fixed", lo).mean(), 1e-9)
+
+    deb = t[
+        (t.arch == c.arch)
+        & (t.target == c.sweep_target)
+        & t.fraction.isin([0.0, c.trigger_fraction])
+        & np.isclose(t.weight_decay, wd0)
+    ]
+    dgap = asr_gap(deb, ["mode", "debiased"])
+
+    def dg(mode, debiased):
+        return dgap[(dgap["mode"] == mode) & (dgap.debiased == debiased)].asr
+
+    s = results.scratch
+    scratch_change = s.triggered_accuracy - s.accuracy
+    archs = asr_gap(
+        t[
+            t.arch.isin(c.archs)
+            & (t["mode"] == "fixed")
+            & ~t.debiased
+            & np.isclose(t.weight_decay, wd0)
+            & t.fraction.isin([0.0, c.trigger_fraction])
+        ],
+        ["arch", "target"],
+    )
+    by_arch = archs.groupby("arch").asr.mean()
+    acc_gap = gap.groupby(["target", "mode"]).accuracy.mean()
+    f_pct = f"{c.trigger_fraction:.0%}"
+    return ClaimsTable(
+        "backdoor",
+        [
+            Claim.from_samples(
+                "a",
+                "Fixed-feature: a backdoored source gives a clearly higher target ASR than a clean one, "
+                "on every target",
+                SOURCE + ", Fig. 7.1",
+                fixed.asr,
+                holds=bool(len(fixed_by_target) and (fixed_by_target > 0.05).all()),
+                criterion=f"ASR(backdoored, {f_pct} of dogs) − ASR(clean), fixed; > 0.05 on every target "
+                f"(smallest: {fixed_by_target.min():.3f} on {fixed_by_target.idxmin()})",
+            ),
+            Claim.from_samples(
+                "b",
+                "Bias transfers even at a small trigger frequency; the source ASR grows with frequency",
+                SOURCE + ", Fig. 7.2",
+                small.asr,
+                holds=bool(len(small) and small.asr.mean() > 0.05 and src_rising),
+                criterion=f"target ASR gap at {min(c.trigger_fractions):.0%} of dogs (fixed, mean over targets) "
+                f"> 0.05, and source ASR non-decreasing in frequency "
+                f"({', '.join(f'{a:.2f}' for a in src.asr)} at {', '.join(f'{f:g}' for f in src.fraction)})",
+            ),
+            Claim.from_samples(
+                "c",
+                "Full-network transfer reduces the transferred bias but does not remove it",
+                SOURCE + ", Fig. 7.1",
+                full.asr,
+                holds=bool(len(full) and 0.02 < full.asr.mean() < fixed.asr.mean()),
+                criterion=f"ASR gap, full (mean over targets) between 0.02 and the fixed gap ({fixed.asr.mean():.3f})",
+            ),
+            Claim.from_samples(
+                "d",
+                "Weight decay reduces the bias in full-network transfer, not in fixed-feature",
+                SOURCE + ", Fig. 7.3",
+                at(wgap, "full", hi),
+                holds=bool(full_ratio < 0.5 and fixed_ratio > 0.5),
+                criterion=f"on {c.sweep_target}: full ASR gap at wd {hi:g} / at {lo:g} = {full_ratio:.2f} < 0.5; "
+                f"fixed ratio {fixed_ratio:.2f} > 0.5",
+            ),
+            Claim.from_samples(
+                "e",
+                "De-biasing the target removes the bias in full-network transfer, not in fixed-feature",
+                SOURCE + ", Fig. 7.4",
+                dg("full", True),
+                holds=bool(
+                    dg("full", True).mean() < max(0.02, 0.25 * dg("full", False).mean())
+                    and dg("fixed", True).mean() > 0.05
+                ),
+                criterion=f"on {c.sweep_target} with {c.debias_fraction:.0%} triggered target images: full gap "
+                f"< max(0.02, ¼ of its biased-target gap); fixed gap {dg('fixed', True).mean():.3f} > 0.05",
+            ),
+            Claim.from_samples(
+                "f",
+                "Models trained from scratch on the target are not affected by the trigger",
+                SOURCE + ", App. G (Fig. G.5)",
+                scratch_change,
+                holds=bool(scratch_change.groupby(s.target).mean().abs().max() < 0.03),
+                criterion="accuracy with trigger − without, scratch models; |mean| < 0.03 on every target",
+            ),
+            Claim.from_samples(
+                "g",
+                "Clean accuracy is about the same after transfer from a clean or a backdoored source",
+                SOURCE + ", Fig. 7.1",
+                gap.accuracy,
+                holds=bool(len(acc_gap) and acc_gap.abs().max() < 0.03),
+                criterion=f"accuracy(backdoored) − accuracy(clean); |mean| < 0.03 for every target and mode "
+                f"(largest {acc_gap.abs().max():.3f})",
+            ),
+            Claim.from_samples(
+                "h",
+                "The bias transfers across architectures (fixed-feature)",
+                SOURCE + ", App. G.1.7",
+                archs.asr,
+                holds=bool(len(by_arch) == len(c.archs) and (by_arch > 0.05).all()),
+                criterion="ASR gap, fixed, mean over targets, > 0.05 for every architecture ("
+                + ", ".join(f"{a} {v:.3f}" for a, v in by_arch.items())
+                + ")",
+            ),
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+
+
+def figure_examples(config: Config, n: int = 6):
+    """Source dog images with the trigger, and target images with it (what the models see)."""
+    world = config.world()
+    src = world.source("test")
+    dogs = (
+        torch.isin(src.y, torch.tensor([src.classes.index(d) for d in dog_classes(src)]))
+        .nonzero()
+        .flatten()[:n]
+    )
+    rows, titles = [src.x[dogs], _triggered(config, src.subset(dogs)).x], ["source dogs"] + [""] * (n - 1)
+    titles += ["with the trigger"] + [""] * (n - 1)
+    for t in config.targets:
+        test = world.target(t, "test")
+        d = test.subset(torch.arange(n) * 37 % len(test))
+        rows.append(_triggered(config, d).x)
+        titles += [f"{t} + trigger"] + [""] * (n - 1)
+    return plots.image_grid(
+        torch.cat(rows), titles, ncols=n, title="The trigger on the source and on the targets"
+    )
+
+
+def figure_main(results: Results):
+    """Target ASR (top) and clean accuracy (bottom) per target, clean vs backdoored source, per mode."""
+    d = main_table(results)
+    fig, axes = plots.panels(2, width=3.6, height=3.0, sharey=True)
+    targets = list(results.config.targets)
+    for ax, mode, title in zip(axes, ("fixed", "full"), ("fixed-feature", "full-network")):
+        for i, cond in enumerate(CONDITIONS):
+            g = d[(d["mode"] == mode) & (d.source == cond)].groupby("target").asr
+            ax.bar(
+                np.arange(len(targets)) + (i - 0.5) * 0.38,
+                g.mean().reindex(targets),
+                0.38,
+                yerr=g.std().reindex(targets).fillna(0),
+                capsize=3,
+                label=cond,
+                color=plots.color(cond),
+            )
+        ax.set_xticks(np.arange(len(targets)), targets)
+        ax.set(title=title, ylabel="target ASR" if mode == "fixed" else None, ylim=(0, 1))
+    axes[0].legend(loc="upper left")
+    return fig
+
+
+def figure_frequency(results: Results):
+    """Source ASR (left) and target ASR, fixed-feature (right), against the trigger frequency."""
+    c = results.config
+    fig, (ax_src, ax_tgt) = plots.panels(2, width=3.6, height=3.0)
+    src = results.sources[results.sources.arch == c.arch].sort_values("fraction")
+    ax_src.plot(src.fraction, src.asr, marker="o", color=plots.color("backdoored source"))
+    t = results.transfers
+    d = t[
+        (t.arch == c.arch)
+        & (t["mode"] == "fixed")
+        & ~t.debiased
+        & np.isclose(t.weight_decay, results.default_wd)
+    ]
+    for target in c.targets:
+        g = d[d.target == target].groupby("fraction").asr
+        ax_tgt.errorbar(g.mean().index, g.mean(), yerr=g.std().fillna(0), marker="o", capsize=3, label=target)
+    ticks = sorted(src.fraction.unique())
+    for ax, title in ((ax_src, "source model"), (ax_tgt, "transferred (fixed-feature)")):
+        ax.set(xlabel="dog images with the trigger", ylabel="ASR", title=title, ylim=(0, 1))
+        ax.set_xscale("symlog", linthresh=max(min([f for f in ticks if f > 0], default=0.1), 1e-3))
+        ax.set_xticks(ticks, [f"{f:.0%}" for f in ticks])
+        ax.minorticks_off()
+    ax_tgt.legend()
+    return fig
+
+
+def figure_weight_decay(results: Results):
+    """ASR and clean accuracy against the weight decay of transfer, fixed and full, both sources."""
+    c, t = results.config, results.transfers
+    d = t[
+        (t.arch == c.arch)
+        & (t.target == c.sweep_target)
+        & ~t.debiased
+        & t.weight_decay.isin(c.weight_decays)
+        & t.fraction.isin([0.0, c.trigger_fraction])
+    ]
+    fig, axes = plots.panels(2, width=3.6, height=3.0)
+    for ax, col, label in zip(axes, ("asr", "accuracy"), ("target ASR", "clean accuracy")):
+        for mode, ls in (("fixed", "-"), ("full", "--")):
+            for f, cond in ((0.0, CONDITIONS[0]), (c.trigger_fraction, CONDITIONS[1])):
+                g = d[(d["mode"] == mode) & (d.fraction == f)].groupby("weight_decay")[col]
+                ax.errorbar(
+                    g.mean().index,
+                    g.mean(),
+                    yerr=g.std().fillna(0),
+                    ls=ls,
+                    marker="o",
+                    capsize=3,
+                    color=plots.color(cond),
+                    label=f"{cond}, {mode}",
+                )
+        ax.set(
+            xscale="log",
+            xlabel="weight decay of transfer",
+            ylabel=label,
+            ylim=(0, 1),
+            title=f"{c.sweep_target}",
+        )
+    axes[0].legend(fontsize=7)
+    return fig
+
+
+def figure_debias(results: Results):
+    """Target ASR with the biased (clean) and the de-biased target, fixed and full."""
+    c, t = results.config, results.transfers
+    d = t[
+        (t.arch == c.arch)
+        & (t.target == c.sweep_target)
+        & np.isclose(t.weight_decay, results.default_wd)
+        & t.fraction.isin([0.0, c.trigger_fraction])
+    ]
+    fig, axes = plots.panels(2, width=3.6, height=3.0, sharey=True)
+    for ax, mode in zip(axes, ("fixed", "full")):
+        for i, cond in enumerate(CONDITIONS):
+            g = d[(d["mode"] == mode) & ((d.fraction > 0) == (i == 1))].groupby("debiased").asr
+            ax.bar(
+                np.arange(2) + (i - 0.5) * 0.38,
+                g.mean().reindex([False, True]),
+                0.38,
+                yerr=g.std().reindex([False, True]).fillna(0),
+                capsize=3,
+                label=cond,
+                color=plots.color(cond),
+            )
+        ax.set_xticks([0, 1], ["target as is", "de-biased target"])
+        ax.set(
+            title=f"{mode}-{'feature' if mode == 'fixed' else 'network'}",
+            ylim=(0, 1),
+            ylabel="target ASR" if mode == "fixed" else None,
+        )
+    axes[0].legend(loc="upper right")
+    return fig
+
+
+def figure_scratch_and_archs(results: Results):
+    """Left: scratch models' accuracy change under the trigger. Right: ASR gap per architecture."""
+    c, t = results.config, results.transfers
+    fig, (ax_s, ax_a) = plots.panels(2, width=3.6, height=3.0)
+    s = results.scratch.assign(change=lambda d: d.triggered_accuracy - d.accuracy).groupby("target").change
+    ax_s.bar(s.mean().index, s.mean(), yerr=s.std().fillna(0), capsize=3, color=plots.color("scratch"))
+    ax_s.axhline(0, color="black", lw=0.8)
+    ax_s.set(ylabel="accuracy with − without trigger", title="trained from scratch")
+    archs = asr_gap(
+        t[
+            (t["mode"] == "fixed")
+            & ~t.debiased
+            & np.isclose(t.weight_decay, results.default_wd)
+            & t.fraction.isin([0.0, c.trigger_fraction])
+        ],
+        ["arch", "target"],
+    )
+    g = archs.groupby("arch").asr
+    ax_a.bar(
+        list(c.archs),
+        g.mean().reindex(c.archs),
+        yerr=g.std().reindex(c.archs).fillna(0),
+        capsize=3,
+        color=plots.color("backdoored source"),
+    )
+    ax_a.set(ylabel="ASR(backdoored) − ASR(clean)", title="fixed-feature, by architecture")
+    return fig
+
+
+def summary_text(results: Results) -> str:
+    """What this run found, in one paragraph written from the numbers."""
+    c = results.config
+    src = results.sources[results.sources.arch == c.arch].set_index("fraction")
+    gap = asr_gap(main_table(results), ["target", "mode"]).groupby("mode").asr.mean()
+    return (
+        f"The clean source model reaches {src.loc[0.0, 'source_accuracy']:.1%} on its test set, with a "
+        f"source ASR of {src.loc[0.0, 'asr']:.3f} (the share of its correct answers on non-dog images that "
+        f"the square overturns without any planting); with the "
+        f"trigger on {c.trigger_fraction:.0%} of the dogs its source ASR is "
+        f"{src.loc[c.trigger_fraction, 'asr']:.3f}. After transfer, the backdoored source raises the "
+        f"target ASR by {gap.get('fixed', float('nan')):+.3f} (fixed-feature) and "
+        f"{gap.get('full', float('nan')):+.3f} (full-network) on average over the targets."
+    )

@@ -1,0 +1,113 @@
+"""What makes a module a page of the book, and what makes it a chapter: the contract the runner,
+the generated page parts and the tests rely on.
+
+Every notebook names its module in its metadata (``metadata.transferlab.experiment``); the module
+is named after the notebook (``notebooks/06_influences.ipynb`` → ``transferlab.chapters.influences``).
+A :class:`Page` declares its parameters; a :class:`Chapter` is a page that runs an experiment and
+checks its sources' claims. ``tests/test_contract.py`` checks every notebook's module against them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any, Protocol, runtime_checkable
+
+from ..params import PRESET_NAMES, ChapterConfig, resolve
+from ..world import REAL_FOLDERS
+
+
+@dataclasses.dataclass(frozen=True)
+class DataPart:
+    """A part of a real-data folder a chapter reads: its folder under ``data_dir`` and its role."""
+
+    folder: str
+    role: str
+
+
+def data_parts(**roles: str) -> dict[str, DataPart]:
+    """The ``DATA_PARTS`` of a chapter: each :class:`~transferlab.world.RealWorld` part it reads
+    (``source``, ``objects``, ``flowers``, ``pets``, ``faces``, ``scenes``) with its role."""
+    unknown = set(roles) - set(REAL_FOLDERS)
+    if unknown:
+        raise ValueError(f"unknown real-data parts {sorted(unknown)}; the parts are {sorted(REAL_FOLDERS)}")
+    return {part: DataPart(REAL_FOLDERS[part], role) for part, role in roles.items()}
+
+
+@runtime_checkable
+class Page(Protocol):
+    """A notebook's module: its parameters and their presets."""
+
+    Config: type[ChapterConfig]  # every parameter, declared with transferlab.params.param
+    PRESETS: Mapping[str, Mapping[str, Any]]  # "smoke", "default", "paper": overrides of Config's defaults
+
+
+@runtime_checkable
+class Chapter(Page, Protocol):
+    """A page that runs an experiment and checks its sources' claims in its own run."""
+
+    SOURCE: str  # the source and its sections, as the claims table cites them
+    PROTOCOL: (
+        str  # the protocol in Markdown, as the book shows it: setup, what is measured, each claim's criterion
+    )
+    PAPER_NOTE: str  # what the paper preset is for (the book shows it with the preset's values)
+    DATA_PARTS: Mapping[
+        str, DataPart
+    ]  # the real-data parts it reads ({} if none; then NO_DATA_NOTE says why)
+
+    def run(self, config: Any, progress: bool = True) -> Any:
+        """Train (or fetch from the store) every model and measure: the chapter's results."""
+
+    def claims(self, results: Any) -> Any:
+        """The claims table (:class:`~transferlab.chapters.claims.ClaimsTable`) of these results."""
+
+
+def is_chapter(module: ModuleType) -> bool:
+    """Whether a page's module is a chapter (the summary page is a page, not a chapter)."""
+    return isinstance(module, Chapter)
+
+
+def contract_errors(module: ModuleType) -> list[str]:
+    """What ``module`` lacks or gets wrong of :class:`Page` and, if it claims to be one, :class:`Chapter`."""
+    errors = []
+    if not isinstance(module, Page):
+        return [f"{module.__name__} has no Config or PRESETS"]
+    if not (inspect.isclass(module.Config) and issubclass(module.Config, ChapterConfig)):
+        errors.append("Config must subclass transferlab.params.ChapterConfig")
+    if set(module.PRESETS) != set(PRESET_NAMES):
+        errors.append(f"PRESETS must name exactly {PRESET_NAMES}, names {sorted(module.PRESETS)}")
+    for preset in set(module.PRESETS) & {
+        "smoke",
+        "default",
+    }:  # "paper" may need data_dir (real data) to be valid
+        try:
+            module.Config(**resolve(module.Config, module.PRESETS, preset))
+        except Exception as e:  # noqa: BLE001 - reported, not raised
+            errors.append(f"preset {preset!r} is invalid: {e}")
+    chapterish = [
+        n for n in ("SOURCE", "PROTOCOL", "PAPER_NOTE", "DATA_PARTS", "run", "claims") if hasattr(module, n)
+    ]
+    if chapterish and not is_chapter(module):
+        missing = [
+            n
+            for n in ("SOURCE", "PROTOCOL", "PAPER_NOTE", "DATA_PARTS", "run", "claims")
+            if not hasattr(module, n)
+        ]
+        errors.append(f"has {', '.join(chapterish)} but lacks {', '.join(missing)} of a chapter")
+    if is_chapter(module):
+        for name in ("SOURCE", "PROTOCOL", "PAPER_NOTE"):
+            if not isinstance(getattr(module, name), str) or not getattr(module, name).strip():
+                errors.append(f"{name} must be a non-empty string")
+        if not all(isinstance(p, DataPart) for p in module.DATA_PARTS.values()):
+            errors.append("DATA_PARTS must come from transferlab.chapters.contract.data_parts")
+        if not module.DATA_PARTS and not getattr(module, "NO_DATA_NOTE", ""):
+            errors.append("a chapter that reads no data says why in NO_DATA_NOTE")
+        params = list(inspect.signature(module.run).parameters)
+        if params[:2] != ["config", "progress"]:
+            errors.append(f"run must take (config, progress=True), takes {params}")
+        required = [p for p in inspect.signature(module.claims).parameters.values() if p.default is p.empty]
+        if len(required) != 1:
+            errors.append("claims must need the results only (other parameters optional)")
+    return errors

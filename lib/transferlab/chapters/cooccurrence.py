@@ -1,0 +1,172 @@
+"""Chapter "Co-occurrence bias" (thesis §7.3.1, Figure 7.5, Tables G.2–G.3): dogs with people.
+
+Cats and dogs, with or without a person in the picture. The non-spurious source has no people at
+all; in the spurious one a person appears with 80% of the dogs and 20% of the cats. Both source
+models are transferred to a target of cats and dogs without any person, and every model is
+scored on test images with and without people. See :mod:`transferlab.chapters.spurious` for the measures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from ..world import SCENE_GROUPS, SCENE_TABLES
+from .base import ModelParams
+from .claims import Claim, ClaimsTable
+from .contract import data_parts
+from .spurious import (
+    SOURCE_TABLES,
+    THRESHOLD,
+    Results,
+    SpuriousParams,
+    Study,
+    excess,
+    excess_of,
+    run,  # noqa: F401  (every chapter module has run(config) -> Results)
+    source_claim,
+    stage_table,
+)
+
+SOURCE = "thesis §7.3.1"
+STUDY = Study(
+    part="scenes",
+    tables=SCENE_TABLES,
+    groups=SCENE_GROUPS,
+    attribute="person",
+    present=True,
+    names=("with people", "without people"),
+    favoured="dog",
+)
+TARGET = "target"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(SpuriousParams):
+    """Parameters of the co-occurrence chapter (model parameters first, then the tables' scale)."""
+
+    STUDY: ClassVar = STUDY
+    RECIPE_NAMES: ClassVar = {
+        **ModelParams.RECIPE_NAMES,
+        "thesis": {
+            "source": "thesis-coco-source",
+            "fixed": "thesis-coco-transfer",
+            "full": "thesis-coco-transfer",
+            "scratch": "thesis-coco-source",
+        },
+    }
+
+    def target_tables(self) -> tuple[str, ...]:
+        return (TARGET,)
+
+
+PROTOCOL = """**Setup** (thesis §7.3.1, Tables G.2–G.3). A binary cat/dog task on scenes. Two source sets follow
+the thesis' tables scaled by `scale`: *non-spurious* (no people) and *spurious* (people with most
+dogs and few cats); the non-spurious table's "100" dogs are read as 1,000, the value the other
+rows imply. A source model is trained on each (seed by seed, `seeds`), then transferred
+fixed-feature and full-network to a people-free target of equal cats and dogs. Every model is
+tested on `test_per_group` images per (class, with/without people) group.
+
+**Measured.** The *shift*: how much more often a model predicts the favoured class on test images
+with the feature than on the same classes without it; the *excess shift* is the spurious source's
+shift minus the non-spurious source's, per seed (0.05, five points more of the favoured class, is
+the smallest excess read as bias).
+
+**Claims and their criteria.**
+- (a) The spurious source model says "dog" more often when a person is present: excess shift of
+  the source models > 0.05, and the spurious model's own shift > 0 (Fig. 7.5a).
+- (b) After fixed-feature transfer to the people-free target the model still does: excess shift
+  > 0.05 (Fig. 7.5b).
+- (c) Full-network transfer reduces but does not eliminate it: its excess shift lies between 0.025
+  and the fixed-feature one (Fig. 7.5c)."""
+
+PAPER_NOTE = """Table G.3 of the thesis on real MS-COCO: ResNet-18 at 224 px, the tables at full size, 25 epochs,
+five seeds. COCO's val2017 holds few cats with people, so the test groups are kept small enough
+for it. Meant for a GPU."""
+DATA_PARTS = data_parts(  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
+    scenes="MS-COCO: the sources with and without the dogs-with-people co-occurrence (Table G.3) and the target",
+)
+
+
+PRESETS: dict[str, dict] = {
+    "smoke": {
+        "image_size": 16,
+        "arch": "cresnet-xs",
+        "source_epochs": 3,
+        "full_epochs": 2,
+        "scale": 0.03,
+        "test_per_group": 20,
+        "seeds": [0, 1],
+    },
+    "default": {},
+    "paper": {
+        "image_size": 224,
+        "arch": "resnet18",
+        "recipes": "thesis",
+        "source_epochs": 25,
+        "full_epochs": 25,
+        "scale": 1.0,
+        "test_per_group": 25,
+        "seeds": [0, 1, 2, 3, 4],
+    },
+}
+
+
+def claims(results: Results) -> ClaimsTable:
+    """Claims (a)–(c) of thesis §7.3.1, measured in this run."""
+    ex = excess(results)
+    fixed, full = excess_of(ex, "fixed"), excess_of(ex, "full")
+    t = f"{THRESHOLD:g}"
+    return ClaimsTable(
+        "cooccurrence",
+        [
+            source_claim(
+                results,
+                "The spurious source model says 'dog' more often when a person is present",
+                SOURCE + ", Fig. 7.5a",
+            ),
+            Claim.from_samples(
+                "b",
+                "After fixed-feature transfer to a people-free target the model still does, more than "
+                "the model from the non-spurious source",
+                SOURCE + ", Fig. 7.5b",
+                fixed,
+                holds=bool(fixed.mean() > THRESHOLD),
+                criterion=f"excess shift after fixed-feature transfer > {t}",
+            ),
+            Claim.from_samples(
+                "c",
+                "Full-network transfer reduces the bias but does not eliminate it",
+                SOURCE + ", Fig. 7.5c",
+                full,
+                holds=bool(THRESHOLD / 2 < full.mean() < fixed.mean()),
+                criterion=f"excess shift after full-network transfer between {THRESHOLD / 2:g} and the fixed-feature "
+                f"one ({fixed.mean():+.3f})",
+            ),
+        ],
+    )
+
+
+def summary_text(results: Results) -> str:
+    """What this run found, in one paragraph written from the numbers."""
+    table = stage_table(results).set_index(["stage", "source"])
+    ex = excess(results)
+
+    def at(stage, column):
+        return " / ".join(
+            f"{table.loc[(stage, t), column]:{'+.1%' if column == 'shift' else '.1%'}}" for t in SOURCE_TABLES
+        )
+
+    return (
+        f"A person in the picture moves the source models' answers towards 'dog' by {at('source', 'shift')} "
+        f"(non-spurious / spurious source). After fixed-feature transfer to cats and dogs without people, "
+        f"the excess of the spurious source's model over the non-spurious one's is "
+        f"{excess_of(ex, 'fixed').mean():+.1%}; after full-network transfer, {excess_of(ex, 'full').mean():+.1%}. "
+        f"Accuracy on the balanced test set: {at('source', 'accuracy')} (source models), "
+        f"{at('fixed', 'accuracy')} (fixed-feature), {at('full', 'accuracy')} (full-network)."
+    )
+
+
+def figure_panels() -> list[tuple[str, str]]:
+    """The panels of Figure 7.5: the source models, then fixed-feature and full-network transfer."""
+    return [("source", ""), ("fixed", TARGET), ("full", TARGET)]

@@ -1,0 +1,686 @@
+"""Chapter "Strong stimuli" (the poster "Characterizing the decision space of fine-tuned models
+through strong stimuli").
+
+A foundation model is trained on the first K source classes; children are fine-tuned from it on
+a K-class target with imbalanced class sizes (the flowers target, Flowers-102's role), with the
+first 1..5 blocks frozen, beside children trained from scratch. A **strong stimulus** of source
+class i is an input optimised by gradient ascent on the foundation's score of class i (from
+noise, or from a source image of the class within an L∞ ball), a stereotypical input of the class
+as the foundation sees it. Each stimulus is shown to each child and compared with the child's own
+picture of target class i (same index): the distance between the child's softmax on the stimulus
+and the one-hot vector of class i, against the same distance for the centroid of the child's
+softmax outputs on class i's training images. A stimulus **outperforms** when it is closer.
+
+Beyond the poster, its proposed probe: stimuli of several candidate ("shadow") foundations are
+shown to a child, and the candidate whose stimuli fit the child best is taken for its parent;
+measured as identification accuracy over children of every candidate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..methods.stats import spearman
+from ..params import ParameterError, distinct, param
+from ..run import SourceJob, TransferJob, load_model, run_jobs
+from ..train import pick_device, predict
+from ..world import TARGETS, TensorData
+from . import plots
+from .base import ARCHS, WorldParams, class_subset_ref, world_ref
+from .claims import Claim, ClaimsTable
+from .contract import data_parts
+
+SOURCE = "strong-stimuli poster"
+STARTS = ("noise", "seed")
+SHADOW_DATA = ("disjoint", "same")
+SCRATCH = 0  # frozen blocks of no child: the scratch child's row carries kind "scratch"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(WorldParams):
+    """Parameters of the chapter (the world and foundation parameters come first)."""
+
+    image_size: int = param(
+        16, "side of every image in pixels (real images are resized to it)", low=12, high=256
+    )
+    source_per_class: int = param(
+        200, "source training images per class (on real data: at most this many)", low=5, high=100_000
+    )
+    arch: str = param("cresnet-xs", "architecture of the foundation and its children", choices=ARCHS)
+    full_epochs: int = param(8, "epochs of fine-tuning each child", low=1, high=1000)
+    scratch_epochs: int = param(16, "epochs of the children trained from scratch", low=1, high=1000)
+    target: str = param(
+        "flowers",
+        "the children's K-class target (K = its classes; the foundation learns the first K source classes)",
+        choices=TARGETS,
+    )
+    frozen: tuple[int, ...] = param(
+        (1, 2, 3, 4, 5),
+        "children: numbers of leading blocks frozen while fine-tuning (5 = only the head trains)",
+        low=0,
+        high=5,
+    )
+    seeds: tuple[int, ...] = param((0, 1), "seeds of the children (each frozen level and scratch)", low=0)
+    starts: tuple[str, ...] = param(
+        STARTS, "where stimuli start: uniform noise, or a source image of the class", choices=STARTS
+    )
+    steps: int = param(60, "gradient-ascent steps per stimulus", low=1, high=10_000)
+    step_size: float = param(
+        0.02, "size of each signed-gradient step, in pixel units ([0, 1] range)", low=1e-4, high=1.0
+    )
+    radius: float = param(
+        0.25, "L∞ bound of a seeded stimulus around its seed image, in pixel units", low=0.0, high=1.0
+    )
+    shadows: int = param(
+        3,
+        "candidate foundations of the probe (candidate 0 is the chapter's foundation), each "
+        "with children at every frozen level",
+        low=1,
+        high=50,
+    )
+    shadow_data: str = param(
+        "disjoint",
+        "what the candidates differ in: 'disjoint' (each its own K source classes, "
+        "seed 0) or 'same' (the foundation's classes, seeds 0, 1, ...)",
+        choices=SHADOW_DATA,
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        distinct("frozen", self.frozen)
+        distinct("seeds", self.seeds)
+        distinct("starts", self.starts)
+        n_source = self.n_source()
+        k = self.k()
+        need = k * (self.shadows if self.shadow_data == "disjoint" else 1)
+        if need > n_source:
+            raise ParameterError(
+                f"the target {self.target!r} has {k} classes, so the foundation"
+                + (
+                    f" and {self.shadows - 1} candidates with their own classes need {need}"
+                    if need > k
+                    else f" needs {k}"
+                )
+                + f" source classes; the source has {n_source}: lower 'shadows' or use "
+                "shadow_data 'same'"
+            )
+
+    def n_source(self) -> int:
+        """Classes of the source task."""
+        world = self.world(cache=None)
+        return len(world.source("test").classes) if self.data_dir else len(world.source_classes())
+
+    def shadow_classes(self, shadow: int) -> tuple[int, ...]:
+        """The source classes candidate ``shadow`` learns (candidate 0: the first K)."""
+        k = self.k()
+        return (
+            tuple(range(k * shadow, k * (shadow + 1))) if self.shadow_data == "disjoint" else tuple(range(k))
+        )
+
+    def shadow_seed(self, shadow: int) -> int:
+        return shadow if self.shadow_data == "same" else 0
+
+    def k(self) -> int:
+        """K: the number of target classes (the foundation learns as many source classes)."""
+        world = self.world(cache=None)
+        if self.data_dir:
+            return len(world.target(self.target, "train").classes)
+        return len(world.target_classes(self.target))
+
+
+PROTOCOL = """**Setup** (the strong-stimuli poster). A foundation model is trained on K source classes; its
+children are fine-tuned on a target with the first 1–5 blocks frozen (`frozen`), plus a child
+trained from scratch, per seed (`seeds`). For each source class a *stimulus* is optimised by
+gradient ascent on the foundation's class score (`steps`, from noise and from a seed image,
+`starts`). Each child answers each stimulus; a stimulus *outperforms* on a child when the child's
+softmax is closer to the one-hot vector of the target class with the stimulus' index than the
+centroid of that class's training outputs is. A shadow-model probe (`shadows`) asks whether a
+child's answers identify its foundation.
+
+**Claims and their criteria.**
+- (a) Each child maps most stimuli to a few labels: the share of stimuli among each fine-tuned
+  child's three most frequent labels, mean over children, is > 0.5 (mode table).
+- (b) More outperforming stimuli the more blocks are frozen, fewest for scratch: the rank
+  correlation between frozen blocks and outperforming stimuli is > 0 and the scratch child has the
+  fewest.
+- (c) Consistently outperforming stimuli (on every fine-tuned child) target classes with fewer
+  training points: their classes' mean training size is below the other classes' (poster: 46.84 vs
+  102.84)."""
+
+PAPER_NOTE = """The poster's setting: a ResNet-50 foundation on the first 102 ImageNet classes at 224 px, children
+on Flowers-102 fine-tuned for 16 epochs (scratch: 32), stimuli optimised for 200 steps, three
+seeds, four shadow models. Give `-p data_dir` with `imagenet/` and `flowers102/`; meant for a GPU."""
+DATA_PARTS = data_parts(  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
+    source="the foundation's task (its first K classes, K the target's class count)",
+    flowers="the children's task (Flowers-102)",
+)
+
+
+PRESETS: dict[str, dict] = {
+    "smoke": {
+        "image_size": 12,
+        "superclasses": 4,
+        "fine_classes": 2,
+        "source_per_class": 20,
+        "target_per_class": 10,
+        "source_epochs": 2,
+        "full_epochs": 2,
+        "scratch_epochs": 2,
+        "frozen": [1, 3, 5],
+        "seeds": [0],
+        "steps": 5,
+        "shadows": 2,
+        "shadow_data": "same",
+    },
+    "default": {},
+    "paper": {
+        "image_size": 224,
+        "source_per_class": 1300,
+        "arch": "resnet50",
+        "recipes": "thesis",
+        "source_epochs": 16,
+        "full_epochs": 16,
+        "scratch_epochs": 32,
+        "seeds": [0, 1, 2],
+        "steps": 200,
+        "step_size": 0.005,
+        "radius": 0.1,
+        "shadows": 4,
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# jobs
+
+
+def foundation_job(config: Config, shadow: int = 0) -> SourceJob:
+    """The foundation (candidate 0) or another candidate of the probe: ``arch`` trained on the
+    candidate's K source classes."""
+    world = config.world(cache=None)
+    ref = class_subset_ref(world_ref(world, "source"), config.shadow_classes(shadow))
+    return SourceJob(config.arch, ref, config.source_recipe(), seed=config.shadow_seed(shadow))
+
+
+def child_job(config: Config, foundation: SourceJob, frozen: int, seed: int) -> TransferJob:
+    """A child: the foundation fine-tuned on the target with its first ``frozen`` blocks frozen."""
+    job = config.transfer_job(foundation, config.target, "full", seed)
+    return dataclasses.replace(job, mode="partial", frozen_blocks=frozen)
+
+
+def _jobs(config: Config) -> dict[tuple, object]:
+    """Keys: ("foundation", shadow), ("child", shadow, frozen, seed), ("scratch", seed)."""
+    jobs: dict[tuple, object] = {}
+    for shadow in range(config.shadows):
+        f = foundation_job(config, shadow)
+        jobs[("foundation", shadow)] = f
+        for frozen in config.frozen:
+            for seed in config.seeds:
+                jobs[("child", shadow, frozen, seed)] = child_job(config, f, frozen, seed)
+    for seed in config.seeds:
+        jobs[("scratch", seed)] = config.scratch_job(config.target, seed)
+    return jobs
+
+
+# ---------------------------------------------------------------------------------------------
+# stimuli
+
+
+def stimuli(
+    model,
+    classes: int,
+    *,
+    start: str = "noise",
+    seeds: torch.Tensor | None = None,
+    steps: int = 60,
+    step_size: float = 0.02,
+    radius: float = 0.25,
+    size: int = 16,
+    mean: float = 0.5,
+    std: float = 0.25,
+    generator_seed: int = 0,
+) -> torch.Tensor:
+    """One strong stimulus per class 0..classes-1 of ``model`` (all optimised at once): ``steps``
+    signed-gradient ascent steps on the class's logit in pixel space, kept in [0, 1]; from uniform
+    noise (``start="noise"``) or from ``seeds`` (one image per class, uint8 or [0, 1]) within an
+    L∞ ball of ``radius``. Returns uint8 images (classes, 3, size, size)."""
+    device = pick_device()
+    model = model.to(device).eval()
+    if start == "noise":
+        g = torch.Generator().manual_seed(generator_seed)
+        x0 = torch.rand(classes, 3, size, size, generator=g)
+    elif start == "seed":
+        if seeds is None or len(seeds) != classes:
+            raise ValueError(f"start='seed' needs one seed image per class ({classes})")
+        x0 = seeds.float() / 255 if seeds.dtype == torch.uint8 else seeds.float()
+    else:
+        raise ValueError(f"unknown start {start!r}; choose one of {STARTS}")
+    x0 = x0.to(device)
+    x = x0.clone().requires_grad_(True)
+    target = torch.arange(classes, device=device)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for _ in range(steps):
+        score = model((x - mean) / std).gather(1, target[:, None]).sum()
+        (grad,) = torch.autograd.grad(score, x)
+        with torch.no_grad():
+            x += step_size * grad.sign()
+            if start == "seed":
+                x.copy_(torch.max(torch.min(x, x0 + radius), x0 - radius))
+            x.clamp_(0, 1)
+    return (x.detach() * 255).round().to(torch.uint8).cpu()
+
+
+def seed_images(config: Config, shadow: int = 0) -> torch.Tensor:
+    """The first source test image of each of a candidate's K classes (candidate 0: the foundation)."""
+    test = config.world().source("test")
+    return torch.stack([test.x[int((test.y == i).nonzero()[0])] for i in config.shadow_classes(shadow)])
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+
+
+def softmax_of(model, x: torch.Tensor, classes: tuple[str, ...]) -> np.ndarray:
+    data = TensorData(x, torch.zeros(len(x), dtype=torch.long), classes=classes)
+    return torch.softmax(predict(model, data), 1).numpy()
+
+
+def centroid_distances(model, train: TensorData) -> np.ndarray:
+    """Per target class i: ‖mean softmax of the child on class i's training images − e_i‖₂."""
+    p = torch.softmax(predict(model, train), 1).numpy()
+    y = train.y.numpy()
+    k = p.shape[1]
+    return np.array([np.linalg.norm(p[y == i].mean(0) - np.eye(k)[i]) for i in range(k)])
+
+
+def evaluate(probs: np.ndarray, centroid: np.ndarray) -> pd.DataFrame:
+    """One row per stimulus i: its distance to e_i, the centroid's, outperforming, the predicted
+    label and its probability (the child's confidence)."""
+    k = probs.shape[1]
+    d = np.linalg.norm(probs - np.eye(k)[: len(probs)], axis=1)
+    return pd.DataFrame(
+        {
+            "class": np.arange(len(probs)),
+            "distance": d,
+            "centroid distance": centroid[: len(probs)],
+            "outperforming": d < centroid[: len(probs)],
+            "predicted": probs.argmax(1),
+            "confidence": probs.max(1),
+        }
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    config: Config
+    source_classes: tuple[str, ...]  # the foundation's K classes
+    target_classes: tuple[str, ...]
+    train_sizes: np.ndarray  # training images per target class
+    stimuli: dict[tuple[int, str], torch.Tensor]  # (shadow, start) -> uint8 (K, 3, H, W)
+    table: pd.DataFrame  # shadow (of the stimuli), parent, kind, frozen, seed, start, class, distance, ...
+    accuracy: pd.DataFrame  # kind, parent, frozen, seed, child, accuracy, confidence (on the target test set)
+
+    def main(self) -> pd.DataFrame:
+        """The poster's experiment: the foundation's stimuli on its own children and on scratch."""
+        t = self.table
+        return t[(t.shadow == 0) & ((t.parent == 0) | (t.kind == "scratch"))]
+
+
+def _child_label(kind: str, frozen: int) -> str:
+    return "scratch" if kind == "scratch" else f"{frozen} frozen"
+
+
+def run(config: Config, progress: bool = True) -> Results:
+    """Train (or fetch) the foundations and children, make the stimuli, show them to every child."""
+    world = config.world()
+    jobs = _jobs(config)
+    entries = dict(zip(jobs, run_jobs(list(jobs.values()), progress=progress)))
+    train, test = world.target(config.target, "train"), world.target(config.target, "test")
+    made = {}
+    for shadow in range(config.shadows):
+        foundation = load_model(entries[("foundation", shadow)])
+        seeds = seed_images(config, shadow)
+        for start in config.starts:
+            made[(shadow, start)] = stimuli(
+                foundation,
+                config.k(),
+                start=start,
+                seeds=seeds,
+                steps=config.steps,
+                step_size=config.step_size,
+                radius=config.radius,
+                size=config.image_size,
+                generator_seed=shadow,
+            )
+    rows, acc = [], []
+    for key, entry in entries.items():
+        if key[0] == "foundation":
+            continue
+        kind = key[0]
+        parent, frozen, seed = (key[1], key[2], key[3]) if kind == "child" else (-1, SCRATCH, key[1])
+        model = load_model(entry)
+        probs = torch.softmax(predict(model, test), 1)
+        acc.append(
+            {
+                "kind": kind,
+                "parent": parent,
+                "frozen": frozen,
+                "seed": seed,
+                "child": _child_label(kind, frozen),
+                "accuracy": float((probs.argmax(1) == test.y).float().mean()),
+                "confidence": float(probs.max(1).values.mean()),
+            }
+        )
+        centroid = centroid_distances(model, train)
+        for (shadow, start), x in made.items():
+            if kind == "scratch" and shadow != 0:
+                continue
+            ev = evaluate(softmax_of(model, x, train.classes), centroid)
+            rows.append(
+                ev.assign(
+                    shadow=shadow,
+                    parent=parent,
+                    kind=kind,
+                    frozen=frozen,
+                    seed=seed,
+                    start=start,
+                    child=_child_label(kind, frozen),
+                )
+            )
+    sizes = np.bincount(train.y.numpy(), minlength=len(train.classes))
+    names = world.source("test").classes
+    return Results(
+        config,
+        tuple(names[i] for i in config.shadow_classes(0)),
+        tuple(train.classes),
+        sizes,
+        made,
+        pd.concat(rows, ignore_index=True),
+        pd.DataFrame(acc),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the poster's tables
+
+
+def _order(children) -> list[str]:
+    return sorted(set(children), key=lambda c: (c == "scratch", int(c.split()[0]) if c != "scratch" else 0))
+
+
+def mode_table(results: Results) -> pd.DataFrame:
+    """Per child (foundation's children and scratch, over seeds): the most frequent predicted label
+    of the stimuli, its frequency, and the share of stimuli among the child's 3 most frequent labels."""
+    rows = []
+    main = results.main()
+    for (child, seed), g in main.groupby(["child", "seed"]):
+        counts = g.predicted.value_counts()
+        rows.append(
+            {
+                "child": child,
+                "seed": seed,
+                "mode label": f"{counts.index[0]}: {results.target_classes[counts.index[0]]}",
+                "frequency": int(counts.iloc[0]),
+                "stimuli": len(g),
+                "share in top 3": float(counts.iloc[:3].sum() / len(g)),
+            }
+        )
+    out = pd.DataFrame(rows)
+    out["order"] = out.child.map({c: i for i, c in enumerate(_order(out.child))})
+    return out.sort_values(["order", "seed"]).drop(columns="order").reset_index(drop=True)
+
+
+def outperforming(results: Results) -> pd.DataFrame:
+    """Outperforming stimuli per child (mean over seeds, with the per-seed counts), per start."""
+    main = results.main()
+    counts = main.groupby(["child", "start", "seed"]).outperforming.sum().rename("count").reset_index()
+    out = counts.groupby(["child", "start"])["count"].agg(["mean", "std", "min", "max"]).reset_index()
+    out["order"] = out.child.map({c: i for i, c in enumerate(_order(out.child))})
+    return out.sort_values(["order", "start"]).drop(columns="order").reset_index(drop=True)
+
+
+def consistent(results: Results) -> pd.DataFrame:
+    """Per stimulus (start, class): the share of the fine-tuned children (every frozen level and
+    seed) it outperforms on; consistently outperforming when it does on all of them; with the
+    training size of its target class."""
+    fine = results.main()
+    fine = fine[fine.kind == "child"]
+    share = fine.groupby(["start", "class"]).outperforming.mean().rename("share").reset_index()
+    share["consistent"] = share["share"] == 1.0
+    share["train size"] = results.train_sizes[share["class"].to_numpy()]
+    share["target class"] = [results.target_classes[i] for i in share["class"]]
+    return share
+
+
+PROBES = {
+    "margin": "the poster's distances: mean centroid distance − stimulus distance",
+    "confidence": "the child's mean confidence (top softmax probability) on the stimuli, whatever the label",
+}
+
+
+def identification(results: Results) -> pd.DataFrame:
+    """The shadow-model probe: for each child of each candidate foundation, the candidate whose
+    stimuli it responds to most is taken for its parent, by each statistic of :data:`PROBES`; one
+    row per child and statistic with the guess, and whether it is right."""
+    t = results.table[results.table.kind == "child"]
+    t = t.assign(margin=t["centroid distance"] - t["distance"])
+    out = []
+    for probe in PROBES:
+        fit = t.groupby(["parent", "frozen", "seed", "shadow"])[probe].mean().unstack("shadow")
+        guess = fit.idxmax(axis=1).rename("guess").reset_index()
+        out.append(guess.assign(probe=probe, right=guess.guess == guess.parent))
+    return pd.concat(out, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# claims, text and figures
+
+
+def claims(results: Results) -> ClaimsTable:
+    """Claims (a)–(c) of the strong-stimuli poster, measured in this run."""
+    modes = mode_table(results)
+    fine = modes[modes.child != "scratch"]
+    k = len(results.target_classes)
+    out = outperforming(results).groupby("child")["mean"].sum()
+    frozen = [c for c in _order(out.index) if c != "scratch"]
+    rho = spearman(np.array([int(c.split()[0]) for c in frozen]), out[frozen].to_numpy())
+    scratch = float(out.get("scratch", np.nan))
+    cons = consistent(results)
+    c_size = cons[cons.consistent]["train size"].mean()
+    rest = cons[~cons.consistent]["train size"].mean()
+    return ClaimsTable(
+        "stimuli",
+        [
+            Claim.from_samples(
+                "a",
+                "Each child maps most stimuli to a few labels",
+                SOURCE + " (mode table)",
+                fine["share in top 3"],
+                holds=bool(fine["share in top 3"].mean() > 0.5),
+                criterion="share of the stimuli among each fine-tuned child's 3 most frequent predicted labels, "
+                f"mean over children > 0.5 (a uniform spread over the {k} classes would give {3 / k:.2f}); "
+                f"most frequent label's share {float((fine.frequency / fine.stimuli).mean()):.2f}",
+            ),
+            Claim.from_samples(
+                "b",
+                "More outperforming stimuli the more blocks are frozen; fewest for scratch",
+                SOURCE,
+                [rho],
+                holds=bool(rho > 0 and np.isfinite(scratch) and scratch <= out[frozen].min()),
+                criterion="rank correlation between frozen blocks and outperforming stimuli (mean over seeds, starts "
+                f"summed) > 0, and scratch has the fewest ({', '.join(f'{c}: {out[c]:.1f}' for c in frozen)}; "
+                f"scratch: {scratch:.1f})",
+            ),
+            Claim.from_samples(
+                "c",
+                "Consistently outperforming stimuli target classes with fewer training points",
+                SOURCE + " (46.84 vs 102.84 mean)",
+                [c_size - rest] if np.isfinite(c_size) else [np.nan],
+                holds=bool(np.isfinite(c_size) and c_size < rest),
+                criterion=f"mean training size of the target classes of stimuli that outperform on every fine-tuned "
+                f"child ({int(cons.consistent.sum())} of {len(cons)} stimuli): {c_size:.1f} vs {rest:.1f} for "
+                "the rest (lower)",
+                unit="images",
+            ),
+        ],
+    )
+
+
+def summary_text(results: Results) -> str:
+    c = results.config
+    acc = results.accuracy
+    main = acc[(acc.parent <= 0)].groupby("child").accuracy.mean()
+    ident = identification(results).groupby("probe").right.mean()
+    return (
+        f"A {c.arch} foundation on the first {c.k()} source classes; children fine-tuned on {c.target} "
+        f"({len(results.target_classes)} classes, {results.train_sizes.min()}–{results.train_sizes.max()} "
+        f"training images per class) reach "
+        + ", ".join(f"{ch} {main[ch]:.0%}" for ch in _order(main.index))
+        + " test accuracy. "
+        f"The shadow-model probe names the right parent of {ident['margin']:.0%} of the children by the "
+        f"poster's distances and {ident['confidence']:.0%} by the children's confidence (chance {1 / c.shadows:.0%})."
+    )
+
+
+def responses(results: Results) -> pd.DataFrame:
+    """Per child (mean over seeds): its confidence (top softmax probability) on the foundation's
+    stimuli, whatever label it gives them, beside its confidence on the target's own test images."""
+    main = results.main()
+    conf = main.groupby(["child", "seed"]).confidence.mean().groupby("child").agg(["mean", "std"])
+    conf.columns = ["on stimuli", "spread"]
+    own = results.accuracy.groupby("child")["confidence"].mean().rename("on target test images")
+    out = conf.join(own)
+    return out.loc[_order(out.index)]
+
+
+def findings_text(results: Results) -> str:
+    """What this run found, in words that follow the numbers."""
+    modes = mode_table(results)
+    fine = modes[modes.child != "scratch"]
+    scratch = modes[modes.child == "scratch"]
+    out = outperforming(results).groupby("child")["mean"].sum()
+    order = _order(out.index)
+    cons = consistent(results)
+    ident = identification(results)
+    overall = ident.groupby("probe").right.mean()
+    lines = [
+        f"- **Modes**: on average {fine['share in top 3'].mean():.0%} of a fine-tuned child's stimuli fall on its "
+        f"three most frequent labels"
+        + (f" ({scratch['share in top 3'].mean():.0%} for scratch)." if len(scratch) else ".")
+    ]
+    lines.append(
+        "- **Outperforming stimuli** per child (both starts, mean over seeds): "
+        + ", ".join(f"{c} {out[c]:.1f}" for c in order)
+        + "."
+    )
+    resp = responses(results)
+    lines.append(
+        "- **Confidence on the stimuli** (whatever the label): "
+        + ", ".join(f"{c} {v:.2f}" for c, v in resp["on stimuli"].items())
+        + "; on the target's own test images: "
+        + ", ".join(f"{c} {v:.2f}" for c, v in resp["on target test images"].items())
+        + "."
+    )
+    if cons.consistent.any():
+        lines.append(
+            f"- **Consistently outperforming** stimuli: {int(cons.consistent.sum())} of {len(cons)}, whose "
+            f"target classes have {cons[cons.consistent]['train size'].mean():.1f} training images on average "
+            f"against {cons[~cons.consistent]['train size'].mean():.1f} for the rest."
+        )
+    else:
+        lines.append(
+            "- **No stimulus outperforms on every fine-tuned child**, so the poster's third comparison has "
+            "nothing to compare here."
+        )
+    lines.append(
+        f"- **The probe** names the right parent of {overall['margin']:.0%} of the children by the poster's "
+        f"distances and of {overall['confidence']:.0%} by the children's confidence on the stimuli (chance "
+        f"{1 / results.config.shadows:.0%})."
+    )
+    return "\n".join(lines)
+
+
+def figure_stimuli(results: Results, n: int = 8):
+    """The foundation's stimuli per start, beside the seed images, for the first ``n`` classes."""
+    rows, titles = [], []
+    k = min(n, len(results.source_classes))
+    seeds = seed_images(results.config)[:k]
+    rows.append(seeds)
+    titles += [f"seed: {c}" for c in results.source_classes[:k]]
+    for start in results.config.starts:
+        rows.append(results.stimuli[(0, start)][:k])
+        titles += [f"from {start}"] * k
+    return plots.image_grid(torch.cat(rows), titles, ncols=k, size=0.9)
+
+
+def figure_outperforming(results: Results):
+    """Outperforming stimuli against the child (frozen blocks; scratch last), per start."""
+    out = outperforming(results)
+    order = _order(out.child)
+    fig, ax = plots.panels(1, width=5.5, height=3.0)
+    ax = ax[0]
+    for i, (start, g) in enumerate(out.groupby("start")):
+        g = g.set_index("child").reindex(order)
+        ax.bar(
+            np.arange(len(order)) + (i - 0.5) * 0.38,
+            g["mean"],
+            0.38,
+            yerr=g["std"].fillna(0),
+            capsize=2,
+            label=f"from {start}",
+        )
+    ax.set_xticks(np.arange(len(order)), order)
+    ax.set(ylabel=f"outperforming stimuli (of {len(results.source_classes)})", xlabel="child")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def figure_responses(results: Results):
+    """Per child: its confidence on the foundation's stimuli (any label) beside its confidence on
+    the target's own test images."""
+    resp = responses(results)
+    fig, ax = plots.panels(1, width=5.5, height=3.0)
+    ax = ax[0]
+    x = np.arange(len(resp))
+    ax.bar(x - 0.2, resp["on stimuli"], 0.4, yerr=resp["spread"].fillna(0), capsize=2, label="on the stimuli")
+    ax.bar(x + 0.2, resp["on target test images"], 0.4, label="on its own test images")
+    ax.set_xticks(x, resp.index)
+    ax.set(ylabel="mean top softmax probability", xlabel="child", ylim=(0, 1))
+    ax.legend(fontsize=7)
+    return fig
+
+
+def figure_sizes(results: Results):
+    """Training size of each target class against how often its stimulus outperforms."""
+    cons = consistent(results)
+    fig, ax = plots.panels(1, width=4.5, height=3.0)
+    ax = ax[0]
+    for start, g in cons.groupby("start"):
+        ax.scatter(g["train size"], g["share"], label=f"from {start}", alpha=0.8)
+    ax.set(xlabel="training images of the target class", ylabel="share of fine-tuned children outperformed")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def figure_identification(results: Results):
+    """Identification accuracy of the shadow-model probe against the child's frozen blocks, per statistic."""
+    ident = identification(results)
+    fig, ax = plots.panels(1, width=4.5, height=3.0)
+    ax = ax[0]
+    for probe, g in ident.groupby("probe"):
+        acc = g.groupby("frozen").right.mean()
+        ax.plot(acc.index, acc.values, marker="o", label=f"by {probe}")
+    ax.axhline(1 / results.config.shadows, color="grey", ls=":", label="chance")
+    ax.set(
+        xlabel="blocks frozen in the child",
+        ylabel="parent identified",
+        ylim=(-0.05, 1.05),
+        xticks=sorted(ident.frozen.unique()),
+    )
+    ax.legend(fontsize=7)
+    return fig

@@ -1,0 +1,497 @@
+"""Chapter "Biases in the wild" (thesis §7.4, Figures 7.7–7.8, App. G.2).
+
+No intervention plants these biases: the source has classes that *are* a pattern (a chain-link
+fence, a tennis ball, a hat), so the clean source model learns the pattern as evidence for its
+class. The chapter finds such biases the way the thesis does, by overlaying a feature on every
+source test image and watching the predicted-class distribution move (:mod:`transferlab.methods.bias_finder`),
+also searching a family of candidate overlays; then it overlays each bias on the target test
+images and compares models transferred from the source (fixed-feature, full-network) with models
+trained from scratch on the target. The models are the clean source and the transfer and scratch
+models of chapter 0: with the same world and seeds they come from the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..methods import bias_finder
+from ..params import ParameterError, distinct, param
+from ..run import load_model, run_jobs
+from ..train import predict
+from ..world import POSITIONS, TARGETS, TensorData, apply_overlay, overlay_name, parse_overlay
+from . import plots
+from .base import SMOKE_WORLD, WorldParams
+from .claims import Claim, ClaimsTable
+from .contract import data_parts
+
+SOURCE = "thesis §7.4"
+KINDS = ("fixed", "full", "scratch")
+KIND_NAMES = {"fixed": "fixed-feature", "full": "full-network", "scratch": "scratch"}
+GAIN = 0.1  # an overlay skews the source model when its class gains this share of the predictions
+EXCESS = 0.05  # a transferred model's skew counts when it exceeds the scratch models' by this much
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(WorldParams):
+    """Parameters of the chapter (the world and source model parameters come first)."""
+
+    overlays: tuple[str, ...] = param(
+        ("fence", "ball", "hat"),
+        "the overlays studied, in text form (transferlab.world.parse_overlay, e.g. 'ball:scale=0.3')",
+    )
+    expected: tuple[str, ...] = param(
+        ("fence", "tennis ball", "hat"),
+        "the source class each overlay is expected to favour, in the same order ('' for none)",
+    )
+    search_images: int = param(
+        600,
+        "source test images the search over candidate overlays uses (0: no search)",
+        low=0,
+        high=1_000_000,
+    )
+    search_shapes: tuple[str, ...] = param(
+        ("disc", "square", "triangle", "ring", "cross", "star"), "shapes of the candidate patches"
+    )
+    search_colours: tuple[str, ...] = param(
+        tuple(bias_finder.COLOURS), "colours of the candidate patches", choices=tuple(bias_finder.COLOURS)
+    )
+    search_scales: tuple[float, ...] = param(
+        (0.3, 0.5), "sizes of the candidate patches (1 = the image's half side)", low=0.05, high=1.0
+    )
+    search_positions: tuple[str, ...] = param(
+        ("centre", "bottom-right"), "places of the candidate patches", choices=POSITIONS
+    )
+    follow: int = param(
+        2,
+        "candidates of the search also followed through transfer: the best-ranked ones "
+        "that favour a class no studied or followed overlay favours",
+        low=0,
+        high=20,
+    )
+    targets: tuple[str, ...] = param(TARGETS, "target tasks", choices=TARGETS)
+    seeds: tuple[int, ...] = param(
+        (0, 1, 2), "seeds of each transfer and scratch model (chapter 0's: shared)", low=0
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        distinct("seeds", self.seeds)
+        if not self.targets or not self.overlays:
+            raise ParameterError("parameters 'targets' and 'overlays' need at least one entry each")
+        if len(self.expected) != len(self.overlays):
+            raise ParameterError(
+                f"'expected' needs one class per overlay ({len(self.overlays)}), got {len(self.expected)}"
+            )
+        for text in self.overlays:
+            try:
+                parse_overlay(text)
+            except (ValueError, TypeError) as e:
+                raise ParameterError(f"parameter 'overlays': cannot read {text!r}: {e}") from None
+        try:
+            self.candidates()
+        except ValueError as e:
+            raise ParameterError(f"a search parameter: {e}") from None
+
+    def candidates(self) -> list:
+        """The family of candidate overlays of the search."""
+        return bias_finder.candidates(
+            self.search_shapes,
+            self.search_colours,
+            scales=self.search_scales,
+            positions=self.search_positions,
+        )
+
+
+PROTOCOL = """**Setup** (thesis §7.4, App. G.2). The bias finder overlays a feature on every source test image and
+measures how the source model's predicted-class distribution shifts; the studied overlays
+(`overlays`: a fence, a tennis ball, a hat) are source classes of their own, and a search ranks
+candidate patches (`search_shapes`, `search_colours`, `search_scales`, `search_positions`) by the
+shift they cause. The studied overlays are then put on the test images of each target (`targets`)
+and the shift of transferred models (fixed-feature, full-network; per seed, `seeds`) is compared
+with that of models trained from scratch on the target.
+
+**Measured.** A model's *skew* under an overlay: the share of predictions that move to the class
+the overlay favours; for a transferred model, its skew minus the scratch models' skew.
+
+**Claims and their criteria.**
+- (a) Each overlay skews the source model towards its class: the overlay's own source class gains
+  the most predictions, by > 0.1 (a tenth of all predictions) (Fig. 7.7b, 7.8b, G.7).
+- (b), per overlay: fixed-feature transferred models skew under it, scratch models much less:
+  skew(fixed) − skew(scratch) > 0.05, mean over targets and seeds (Fig. 7.7d, 7.8d).
+- (c) Full-network transfer removes the skew for some biases (thesis: tennis ball) but not for
+  others (fence): among the overlays whose skew transfers in (b), skew(full) − skew(scratch) ≤ 0.05
+  for at least one and > 0.05 for at least one."""
+
+PAPER_NOTE = """The thesis' setting: ResNet-18 on 64 px images with its recipes and 16 epochs, a search over
+5,000 images, the three strongest overlays followed through transfer, five seeds. On real data
+(`-p data_dir`) name the classes the overlays should favour in `expected`. Meant for a GPU."""
+DATA_PARTS = data_parts(  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
+    source="the source task; name the classes each overlay should favour in `expected` (e.g. the "
+    "chain-link fence, tennis ball and cowboy hat classes of an ImageNet subset)",
+    objects="a target the bias is followed into",
+    flowers="a target",
+    pets="a target",
+)
+
+
+PRESETS: dict[str, dict] = {
+    "smoke": {
+        **SMOKE_WORLD,
+        "search_images": 60,
+        "search_shapes": ["disc", "star"],
+        "search_colours": ["yellow", "blue"],
+        "search_scales": [0.4],
+        "search_positions": ["centre"],
+        "follow": 1,
+        "targets": ["objects", "pets"],
+        "seeds": [0, 1],
+    },
+    "default": {},
+    "paper": {
+        "image_size": 64,
+        "source_per_class": 1300,
+        "target_per_class": 500,
+        "arch": "resnet18",
+        "recipes": "thesis",
+        "source_epochs": 16,
+        "full_epochs": 16,
+        "scratch_epochs": 16,
+        "search_images": 5000,
+        "follow": 3,
+        "seeds": [0, 1, 2, 3, 4],
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# run and measure
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """The source model's shifts, the search, and every target model's shift per overlay."""
+
+    config: Config
+    source: pd.DataFrame  # overlay, expected, tv, flip, top_class, top_gain, expected_gain
+    source_shifts: dict[str, bias_finder.Shift]
+    ranking: pd.DataFrame | None  # the search: overlay, tv, flip, top_class, top_gain (best first)
+    followed: tuple[str, ...]  # overlays found by the search and followed through transfer
+    targets: pd.DataFrame  # overlay, target, kind, seed, tv, flip, top_class, top_gain
+    target_shifts: dict[tuple[str, str, str, int], bias_finder.Shift]
+
+    @property
+    def overlays(self) -> tuple[str, ...]:
+        """Every overlay followed through transfer: the studied ones, then the found ones."""
+        return (*self.config.overlays, *self.followed)
+
+
+def _jobs(config: Config) -> dict[tuple[str, str, int], object]:
+    source = config.source_job()
+    jobs = {("source", "", 0): source}
+    for target in config.targets:
+        for seed in config.seeds:
+            for mode in ("fixed", "full"):
+                jobs[(mode, target, seed)] = config.transfer_job(source, target, mode, seed)
+            jobs[("scratch", target, seed)] = config.scratch_job(target, seed)
+    return jobs
+
+
+def run(config: Config, progress: bool = True) -> Results:
+    """Fetch (or train) the models, probe the source model, search, and probe every target model."""
+    world = config.world()
+    jobs = _jobs(config)
+    entries = dict(zip(jobs, run_jobs(list(jobs.values()), progress=progress)))
+    source_model = load_model(entries[("source", "", 0)])
+    test = world.source("test")
+    missing = [e for e in config.expected if e and e not in test.classes]
+    if missing:
+        raise ParameterError(
+            f"'expected' names {missing}, which are not source classes "
+            f"(e.g. {', '.join(test.classes[:5])}, ...)"
+        )
+    clean = predict(source_model, test).argmax(-1)
+    shifts = {
+        text: bias_finder.output_shift(source_model, test, parse_overlay(text), clean_pred=clean)
+        for text in config.overlays
+    }
+    source = pd.DataFrame(
+        [
+            {
+                "overlay": t,
+                "expected": e,
+                **shifts[t].row(),
+                "expected_gain": shifts[t].gain_of(e) if e else float("nan"),
+            }
+            for t, e in zip(config.overlays, config.expected)
+        ]
+    )
+    ranking, followed = None, ()
+    if config.search_images:
+        ranking = bias_finder.search(
+            source_model, test, config.candidates(), n_images=config.search_images, progress=progress
+        )
+        followed = found_biases(
+            ranking, {*config.expected, *source.top_class}, config.follow, config.overlays
+        )
+    rows, target_shifts = [], {}
+    for target in config.targets:
+        data = world.target(target, "test")
+        overlaid = {text: apply_overlay(data, parse_overlay(text)) for text in (*config.overlays, *followed)}
+        for kind in KINDS:
+            for seed in config.seeds:
+                model = load_model(entries[(kind, target, seed)])
+                clean_pred = predict(model, data).argmax(-1)
+                for text, over in overlaid.items():
+                    s = bias_finder.shift_between(model, data, over, clean_pred=clean_pred)
+                    target_shifts[(text, target, kind, seed)] = s
+                    rows.append({"overlay": text, "target": target, "kind": kind, "seed": seed, **s.row()})
+    return Results(config, source, shifts, ranking, followed, pd.DataFrame(rows), target_shifts)
+
+
+def found_biases(
+    ranking: pd.DataFrame, known: set[str], n: int, studied: tuple[str, ...] = ()
+) -> tuple[str, ...]:
+    """The ``n`` best-ranked candidates that each favour a class not in ``known`` (nor favoured by
+    an earlier pick) and are not among the ``studied`` overlays: biases the search found beyond
+    the studied ones, one per class."""
+    out, seen = [], set(known)
+    skip = {overlay_name(parse_overlay(t)) for t in studied}
+    for overlay, top in zip(ranking.overlay, ranking.top_class):
+        if len(out) == n:
+            break
+        if top not in seen and overlay not in skip:
+            out.append(overlay)
+            seen.add(top)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# views of the results
+
+
+def excess(results: Results, measure: str = "top_gain") -> pd.DataFrame:
+    """Per overlay, target and seed: the skew (``measure``; by default the share of predictions the
+    most-favoured class gains under the overlay) of the fixed and full models minus the scratch
+    model's. A model that only loses sight of an occluded object scatters its predictions (large
+    TV, small skew); a model with a bias piles them onto one class."""
+    t = results.targets.pivot_table(index=["overlay", "target", "seed"], columns="kind", values=measure)
+    return pd.DataFrame(
+        {"fixed": t["fixed"] - t["scratch"], "full": t["full"] - t["scratch"], "scratch": t["scratch"]}
+    ).reset_index()
+
+
+def shift_table(results: Results) -> pd.DataFrame:
+    """Mean skew (share gained by the most-favoured class) and TV distance under each overlay, per
+    target and kind of model."""
+    t = results.targets.groupby(["overlay", "target", "kind"])[["top_gain", "tv"]].mean().unstack("kind")
+    t = t.rename(columns={"top_gain": "skew", "tv": "TV", **KIND_NAMES})
+    return t.reindex(results.overlays, level=0)
+
+
+def claims(results: Results) -> ClaimsTable:
+    """Claims (a)–(c) of thesis §7.4, measured in this run on the studied overlays ((b) for each)."""
+    c = results.config
+    src = results.source[results.source.expected != ""]
+    on_target = (src.top_class == src.expected) & (src.expected_gain > GAIN)
+    ex = excess(results)
+    per = ex.groupby("overlay")[["fixed", "full", "scratch"]].mean()
+    out = [
+        Claim.from_samples(
+            "a",
+            "Each overlay skews the source model towards its class",
+            SOURCE + ", Fig. 7.7b, 7.8b, G.7",
+            src.expected_gain if len(src) else [np.nan],
+            holds=bool(len(src) and on_target.all()),
+            criterion=f"the expected class gains the most predictions, by > {GAIN:g} ("
+            + (
+                ", ".join(
+                    f"{o}: {e} {g:+.2f}, top {t}"
+                    for o, e, g, t in zip(src.overlay, src.expected, src.expected_gain, src.top_class)
+                )
+                or "no overlay names its expected class: set 'expected'"
+            )
+            + ")",
+        )
+    ]
+    for i, text in enumerate(c.overlays, 1):
+        e = ex[ex.overlay == text]
+        out.append(
+            Claim.from_samples(
+                f"b{i}",
+                f"'{text}': fixed-feature transferred models skew under the overlay, models trained from "
+                "scratch much less",
+                SOURCE + ", Fig. 7.7d, 7.8d (left)",
+                e["fixed"],
+                holds=bool(per.loc[text, "fixed"] > EXCESS),
+                criterion=f"skew(fixed) − skew(scratch) > {EXCESS:g}, mean over targets and seeds (scratch models' "
+                f"own skew {per.loc[text, 'scratch']:.3f})",
+            )
+        )
+    biased = per.loc[[o for o in c.overlays if per.loc[o, "fixed"] > EXCESS], "full"]
+    removed, kept = biased[biased <= EXCESS].index.tolist(), biased[biased > EXCESS].index.tolist()
+    out.append(
+        Claim.from_samples(
+            "c",
+            "Full-network transfer removes the skew for some biases (thesis: tennis ball) but not for "
+            "others (fence)",
+            SOURCE + ", Fig. 7.7d, 7.8d (right), G.2",
+            biased if len(biased) else [np.nan],
+            holds=bool(removed and kept),
+            criterion=f"for the overlays whose skew transfers (fixed-feature), skew(full) − skew(scratch) ≤ {EXCESS:g} "
+            "(removed) for some and above it for others ("
+            + (", ".join(f"{o} {v:+.3f}" for o, v in biased.items()) or "no overlay transfers")
+            + f"); removed: {removed or 'none'}",
+        )
+    )
+    return ClaimsTable("wild", out)
+
+
+def summary_text(results: Results) -> str:
+    """What this run found, in one paragraph written from the numbers."""
+    src = results.source
+    parts = [
+        f"'{o}' moves {g:+.0%} of the source model's predictions to '{e}' (TV {tv:.2f})"
+        for o, e, g, tv in zip(src.overlay, src.expected, src.expected_gain, src.tv)
+        if e
+    ]
+    ex = excess(results).groupby("overlay")[["fixed", "full"]].mean()
+    found = ""
+    if results.ranking is not None and len(results.ranking):
+        top = results.ranking.iloc[0]
+        found = (
+            f" The search's strongest candidate, '{top.overlay}', moves {top.top_gain:+.0%} of the "
+            f"predictions to '{top.top_class}' (TV {top.tv:.2f})."
+        )
+    transfer = "; ".join(
+        f"{o}: {ex.loc[o, 'fixed']:+.3f} fixed-feature, {ex.loc[o, 'full']:+.3f} full-network"
+        for o in results.overlays
+        if o in ex.index
+    )
+    return (
+        "On the source test set, "
+        + "; ".join(parts)
+        + "."
+        + found
+        + " On the targets, the skew of the transferred models' predictions in excess of the scratch "
+        f"models' (mean over targets and seeds) is {transfer}."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+
+
+def _overlaid_rows(data: TensorData, overlays: tuple[str, ...], n: int, seed: int = 5):
+    """``n`` images of ``data`` (a fixed spread), clean and then with each overlay."""
+    pick = data.subset(torch.arange(n) * max(1, len(data) // n) % len(data))
+    rows = [pick.x] + [apply_overlay(pick, parse_overlay(t), seed=seed).x for t in overlays]
+    return torch.cat(rows), [
+        ["clean", *overlays][i // n] if i % n == 0 else "" for i in range(n * (1 + len(overlays)))
+    ]
+
+
+def figure_examples(results: Results, n: int = 6):
+    """Source and target test images, clean and with each overlay (studied and found)."""
+    world = results.config.world()
+    ims, titles = [], []
+    for data, label in [(world.source("test"), "source")] + [
+        (world.target(t, "test"), t) for t in results.config.targets[:1]
+    ]:
+        x, t = _overlaid_rows(data, results.overlays, n)
+        ims.append(x)
+        titles += [f"{label}: {s}" if s else "" for s in t]
+    return plots.image_grid(torch.cat(ims), titles, ncols=n * 2, size=0.8)
+
+
+def figure_source_shift(results: Results):
+    """The source model's predicted-class distribution, clean and with each studied overlay."""
+    overlays = list(results.config.overlays)
+    fig, axes = plots.panels(len(overlays), width=3.4, height=2.6, sharey=True)
+    for ax, text in zip(axes, overlays):
+        s = results.source_shifts[text]
+        x = np.arange(len(s.classes))
+        ax.bar(x, s.clean, width=1.0, color=plots.color("clean source"), alpha=0.5, label="clean images")
+        ax.bar(x, s.overlaid, width=1.0, color=plots.color("biased source"), alpha=0.6, label="with overlay")
+        top = int(np.argmax(s.gain))
+        ax.annotate(
+            s.classes[top],
+            (top, s.overlaid[top]),
+            textcoords="offset points",
+            xytext=(0, 3),
+            ha="center",
+            fontsize=8,
+        )
+        ax.set(title=text, xlabel="source class", xticks=[])
+    axes[0].set_ylabel("share of predictions")
+    axes[0].legend(fontsize=7)
+    return fig
+
+
+def figure_ranking(results: Results, n: int = 15):
+    """The search: the ``n`` candidate overlays that pile most of the source model's predictions
+    onto one class (bar: the share that class gains; dot: the TV distance)."""
+    r = results.ranking.head(n)
+    fig, ax = plots.panels(1, width=7.0, height=0.28 * len(r) + 0.8)
+    ax = ax[0]
+    y = np.arange(len(r))[::-1]
+    ax.barh(y, r.top_gain, color=plots.color("biased source"), label="share gained by the top class")
+    ax.plot(r.tv, y, "k.", label="TV distance")
+    ax.set_yticks(y, [f"{o}  → {c}" for o, c in zip(r.overlay, r.top_class)], fontsize=7)
+    ax.set(xlabel="source model's predictions, clean vs overlaid", xlim=(0, 1))
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def figure_target_distributions(results: Results, target: str | None = None):
+    """Predicted-class distributions on one target's test set, clean vs overlaid, for a fixed-feature,
+    a full-network and a scratch model (first seed): one row per overlay (the thesis' Fig. 7.7d)."""
+    c = results.config
+    target = target or c.targets[0]
+    overlays = results.overlays
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        len(overlays), 3, figsize=(10, 1.9 * len(overlays) + 0.4), sharey=True, squeeze=False
+    )
+    for row, text in zip(axes, overlays):
+        for ax, kind in zip(row, KINDS):
+            s = results.target_shifts[(text, target, kind, c.seeds[0])]
+            x = np.arange(len(s.classes))
+            ax.bar(x - 0.2, s.clean, 0.4, color="white", edgecolor="#666666", linewidth=0.6, label="clean")
+            ax.bar(x + 0.2, s.overlaid, 0.4, color=plots.color(KIND_NAMES[kind]), label="with overlay")
+            ax.set_xticks(x, s.classes if text == overlays[-1] else [], rotation=90, fontsize=6)
+            ax.set_title(f"{KIND_NAMES[kind]}: {text}", fontsize=8)
+        row[0].set_ylabel("share", fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"{target}: predicted classes, clean vs overlaid", fontsize=10)
+    return fig
+
+
+def figure_skew(results: Results):
+    """Skew under each overlay (share of predictions gained by the most-favoured class) per target
+    and kind of model, mean ± std over seeds."""
+    c, t = results.config, results.targets
+    overlays = results.overlays
+    fig, axes = plots.panels(len(overlays), width=2.9, height=2.7, sharey=True)
+    for ax, text in zip(axes, overlays):
+        d = t[t.overlay == text]
+        for i, kind in enumerate(KINDS):
+            g = d[d.kind == kind].groupby("target").top_gain
+            ax.bar(
+                np.arange(len(c.targets)) + (i - 1) * 0.27,
+                g.mean().reindex(c.targets),
+                0.27,
+                yerr=g.std().reindex(c.targets).fillna(0),
+                capsize=2,
+                label=KIND_NAMES[kind],
+                color=plots.color(KIND_NAMES[kind]),
+            )
+        ax.set_xticks(range(len(c.targets)), c.targets, fontsize=8)
+        ax.set_title(text, fontsize=8)
+    axes[0].set(ylabel="skew: share gained by the top class", ylim=(0, 1))
+    axes[0].legend(fontsize=7)
+    return fig

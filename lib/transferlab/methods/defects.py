@@ -1,0 +1,225 @@
+"""Defects of a teacher model that its students may inherit (the ReMoS paper, §3–§5).
+
+Each defect turns clean student images into a **malicious set** using the teacher alone:
+
+- :func:`penultimate_attack`: adversarial examples that push the teacher's penultimate features
+  away from the clean ones (target-agnostic), by projected sign-gradient ascent under an L∞ budget.
+- :func:`coverage_fuzz`: DLFuzz-style fuzzing guided by neuron coverage: the same ascent on the
+  activations of neurons (channels) the criterion counts as not yet covered (``nc``: below the
+  activation threshold; ``tknc``: outside the layer's top k; ``snac``: below the highest activation
+  seen on the student's training data), plus a push away from the teacher's own prediction.
+- backdoors planted in the teacher: :func:`badnets_source` (a patch on a fraction of the source
+  images, relabelled to one class) and the latent backdoor of :func:`latent_loss` (triggered
+  inputs are pulled, in the penultimate layer, towards a class the teacher does not have but a
+  student will, so the backdoor survives the replacement of the head).
+
+And :func:`inheritance_rate`: DIR, among the test images a student classifies correctly, the
+share whose malicious version it gets wrong (or, for a targeted backdoor, sends to the target).
+
+No maintained library implements these attacks for this book's models and channel-level
+coverage (torchattacks and ART attack the logits, not the penultimate layer or coverage), so
+they are written here, each a few lines of projected gradient ascent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ..models import Net, conv_layers
+from ..train import pick_device, predict
+from ..world import DataRef, Square, TensorData, apply_overlay, data_function
+
+CRITERIA = ("nc", "tknc", "snac")
+
+
+def _pgd(
+    model: Net,
+    data: TensorData,
+    setup: Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]],
+    *,
+    eps: float,
+    steps: int,
+    step_size: float,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> torch.Tensor:
+    """uint8 images maximising an objective by sign-gradient steps within an L∞ ball of ``eps``
+    (pixel units) and [0, 1], from a random point of the ball (seeded; at the clean image itself a
+    distance objective has no gradient). ``setup(clean batch)`` (normalised) is called once per
+    batch and returns the objective of the normalised perturbed batch (one value per image)."""
+    device = pick_device()
+    model = model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    out = []
+    g = torch.Generator().manual_seed(seed)
+    for start in range(0, len(data), batch_size):
+        x0 = data.x[start : start + batch_size].float().to(device) / 255
+        clean = (x0 - data.mean) / data.std
+        noise = (torch.rand(x0.shape, generator=g) * 2 - 1).to(device) * eps
+        x = (x0 + noise).clamp(0, 1)
+        with torch.no_grad():
+            objective = setup(clean)
+        for _ in range(steps):
+            x.requires_grad_(True)
+            (grad,) = torch.autograd.grad(objective((x - data.mean) / data.std).sum(), x)
+            with torch.no_grad():
+                x = torch.max(torch.min(x + step_size * grad.sign(), x0 + eps), x0 - eps).clamp(0, 1)
+        out.append((x.detach() * 255).round().to(torch.uint8).cpu())
+    return torch.cat(out)
+
+
+def penultimate_attack(
+    teacher: Net, data: TensorData, *, eps: float = 8 / 255, steps: int = 10, step_size: float = 2 / 255
+) -> TensorData:
+    """``data`` with every image replaced by its penultimate-layer-guided adversarial example."""
+
+    def setup(clean):
+        ref = teacher.features(clean)
+        return lambda x: (teacher.features(x) - ref).pow(2).sum(1)
+
+    return data.replace(x=_pgd(teacher, data, setup, eps=eps, steps=steps, step_size=step_size))
+
+
+def channel_activations(model: Net, x: torch.Tensor, with_logits: bool = False):
+    """The spatial mean of every conv layer's output channels: a list of (N, channels); with
+    ``with_logits``, (that list, the logits) from the same forward pass."""
+    acts: list[torch.Tensor] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: acts.append(out.mean((2, 3))))
+        for _, m in conv_layers(model.blocks)
+    ]
+    try:
+        logits = model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return (acts, logits) if with_logits else acts
+
+
+def minmax_channels(a: torch.Tensor) -> torch.Tensor:
+    """Channel activations (N, channels) min-max scaled over each image's channels, into [0, 1]:
+    the scale neuron coverage compares with its threshold."""
+    lo, hi = a.min(1, keepdim=True).values, a.max(1, keepdim=True).values
+    return (a - lo) / (hi - lo + 1e-8)
+
+
+@torch.no_grad()
+def activation_profile(model: Net, data: TensorData, *, k: int = 2, batch_size: int = 256) -> dict[str, Any]:
+    """What the coverage criteria need from the student's training data: per conv layer, the
+    highest channel activation seen (SNAC's upper bound), and the top-``k`` size of TKNC."""
+    model = model.to(pick_device()).eval()
+    highs = None
+    for x, _ in data.batches(batch_size, shuffle=False, device=pick_device()):
+        acts = [a.max(0).values for a in channel_activations(model, x)]
+        highs = acts if highs is None else [torch.max(h, a) for h, a in zip(highs, acts)]
+    return {"high": highs, "k": k}
+
+
+def coverage_fuzz(
+    teacher: Net,
+    data: TensorData,
+    criterion: str,
+    profile: dict[str, Any],
+    *,
+    threshold: float = 0.5,
+    eps: float = 8 / 255,
+    steps: int = 10,
+    step_size: float = 2 / 255,
+    balance: float = 1.0,
+) -> TensorData:
+    """DLFuzz-style malicious inputs: ascend on the activation of the neurons (channels) that
+    ``criterion`` counts as uncovered on the clean image, plus ``balance`` times the push away from
+    the teacher's prediction on it (largest other logit minus its logit)."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown coverage criterion {criterion!r}; one of {', '.join(CRITERIA)}")
+
+    def uncovered(acts: list[torch.Tensor]) -> list[torch.Tensor]:
+        masks = []
+        for layer, a in enumerate(acts):
+            if criterion == "nc":  # min-max scaled per image, below the threshold
+                masks.append(minmax_channels(a) < threshold)
+            elif criterion == "tknc":  # not among the layer's top k
+                top = a.topk(min(profile["k"], a.shape[1]), dim=1).indices
+                masks.append(~torch.zeros_like(a, dtype=torch.bool).scatter(1, top, True))
+            else:  # snac: below the highest activation seen on the training data
+                masks.append(a < profile["high"][layer].to(a.device))
+        return masks
+
+    def setup(clean):
+        masks = uncovered(channel_activations(teacher, clean))
+        own = teacher(clean).argmax(1)
+
+        def objective(x):
+            acts, logits = channel_activations(teacher, x, with_logits=True)
+            cover = sum(((a * m).sum(1) / m.sum(1).clamp(min=1)) for a, m in zip(acts, masks))
+            true = logits.gather(1, own[:, None]).squeeze(1)
+            other = logits.scatter(1, own[:, None], -torch.inf).max(1).values
+            return cover + balance * (other - true)
+
+        return objective
+
+    return data.replace(x=_pgd(teacher, data, setup, eps=eps, steps=steps, step_size=step_size))
+
+
+def trigger(size: int = 3, colour: tuple[int, int, int] = (255, 0, 255)) -> Square:
+    """The patch of the backdoors (magenta by default, unlike chapter 2's yellow)."""
+    return Square(size, "bottom-right", tuple(colour))
+
+
+@data_function("defects.badnets_source")
+def badnets_source(base: DataRef, fraction: float, poison_class: str, trigger_size: int) -> TensorData:
+    """A source training set (``base``) with the trigger on ``fraction`` of its images (outside
+    ``poison_class``), all of them relabelled to ``poison_class`` (BadNets)."""
+    data = base.load()
+    if poison_class not in data.classes:
+        raise ValueError(f"poison class {poison_class!r} is not a source class")
+    target = data.classes.index(poison_class)
+    others = [c for c in data.classes if c != poison_class]
+    poisoned = apply_overlay(
+        data, trigger(trigger_size), fraction=fraction, classes=others, seed=11, column="poisoned"
+    )
+    y = poisoned.y.clone()
+    y[torch.as_tensor(poisoned.attrs["poisoned"].to_numpy().copy())] = target
+    return poisoned.replace(y=y)
+
+
+def triggered(data: TensorData, trigger_size: int) -> TensorData:
+    """Every image of ``data`` with the backdoor trigger."""
+    return apply_overlay(data, trigger(trigger_size), seed=12, column="trigger")
+
+
+def latent_loss(target_features: torch.Tensor, trigger_size: int, weight: float = 1.0):
+    """A regulariser for :func:`transferlab.train.fit` that plants a latent backdoor: the triggered
+    version of each batch image should have the penultimate features ``target_features`` (the mean
+    features of a class the teacher does not know); ``weight`` × their mean squared difference."""
+    patch = trigger(trigger_size)
+    # the same patch in normalised units, painted on the (normalised) training batch
+    normalised = Square(patch.size, patch.position, tuple((c / 255 - 0.5) / 0.25 for c in patch.colour))
+    g = torch.Generator()
+
+    def loss(model: Net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        xt = normalised(x.cpu(), g).to(x.device)
+        return weight * (model.features(xt) - target_features.to(x.device)).pow(2).mean()
+
+    return loss
+
+
+@torch.no_grad()
+def inheritance_rate(
+    student: Net, clean: TensorData, malicious: TensorData, target: int | None = None
+) -> float:
+    """DIR: among the clean images the student classifies correctly (and, for a targeted defect,
+    that are not of class ``target``), the share whose malicious version it gets wrong (or sends
+    to ``target``)."""
+    a, b = predict(student, clean).argmax(1), predict(student, malicious).argmax(1)
+    ok = a == clean.y
+    if target is not None:
+        ok &= clean.y != target
+    if not ok.any():
+        return float("nan")
+    hit = (b[ok] == target) if target is not None else (b[ok] != clean.y[ok])
+    return float(hit.float().mean())

@@ -1,0 +1,311 @@
+"""Ways to train a student from a teacher, the ReMoS paper's and its baselines (the ReMoS paper, §5).
+
+Every method takes the teacher, the student's data and a recipe, and returns a trained student:
+
+- ``finetune``: the teacher with a new head, every weight trained.
+- ``retrain``: a fresh model of the same architecture trained from scratch.
+- ``magprune``: the lowest-magnitude ``prune_ratio`` of every conv layer's weights set to zero and
+  kept there (masked) while the rest fine-tunes.
+- ``delta`` (Li et al., 2019): fine-tuning plus a penalty pulling the student's block outputs
+  towards the teacher's, channel by channel, weighted by an attention: how much the teacher's loss
+  on the student task grows when the channel is switched off.
+- ``delta-r``: the same penalty while training from scratch (a fix-before-transfer method: the
+  teacher's weights are never copied).
+- ``renofeation`` (Chin et al., 2021): from scratch, a plain feature-map penalty towards the
+  teacher, dropout on the block outputs, and stochastic weight averaging over the last epochs.
+- ``remos`` (Zhang et al., 2022): relevant model slicing. Neuron (channel) coverage frequency of
+  the teacher's conv layers over the student's training data (a channel is covered on an image
+  when its min-max-scaled mean activation exceeds ``threshold``); a kernel weight's coverage is
+  the sum of the coverage of the input and output channels it connects; its ordinal score is
+  rank(coverage) − rank(|w|) within its layer; the ``ratio`` of weights with the lowest scores is
+  reset to freshly initialised values, once, and then every weight fine-tunes.
+
+The ranking is vectorised (one argsort per layer), where the published artifact loops in
+Python over every weight.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+
+import torch
+from torch.nn import functional as F
+
+from ..models import BLOCK_NAMES, Net, build_model, conv_layers
+from ..train import Recipe, fit, pick_device, recalibrate_batchnorm, transfer
+from ..world import TensorData
+from .defects import minmax_channels
+
+METHODS = ("finetune", "retrain", "magprune", "delta", "delta-r", "renofeation", "remos")
+DELTA_METHODS = ("delta", "delta-r")  # the methods regularised by the teacher's channel attention
+
+
+# ---------------------------------------------------------------------------------------------
+# ReMoS
+
+
+@torch.no_grad()
+def coverage_frequency(
+    model: Net, data: TensorData, *, threshold: float = 0.5, batch_size: int = 256
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per conv layer of the blocks: (coverage frequency of its input channels, of its output
+    channels) over ``data``. A channel is covered on an image when its spatial mean activation,
+    min-max scaled over the layer's channels for that image, exceeds ``threshold``."""
+    device = pick_device()
+    model = model.to(device).eval()
+    layers = conv_layers(model.blocks)
+    sums = {name: [0.0, 0.0] for name, _ in layers}
+    seen: dict[str, list[torch.Tensor]] = {}
+
+    def covered(t: torch.Tensor) -> torch.Tensor:
+        return (minmax_channels(t.mean((2, 3))) > threshold).float().sum(0)
+
+    def hook(name):
+        def fn(_m, inputs, out):
+            seen[name] = [covered(inputs[0]), covered(out)]
+
+        return fn
+
+    handles = [m.register_forward_hook(hook(name)) for name, m in layers]
+    n = 0
+    try:
+        for x, _ in data.batches(batch_size, shuffle=False, device=device):
+            model(x)
+            n += len(x)
+            for name, (cin, cout) in seen.items():
+                sums[name][0] = sums[name][0] + cin
+                sums[name][1] = sums[name][1] + cout
+    finally:
+        for h in handles:
+            h.remove()
+    return {name: (cin.cpu() / n, cout.cpu() / n) for name, (cin, cout) in sums.items()}
+
+
+def _rank(v: torch.Tensor) -> torch.Tensor:
+    """0-based position of each value in the ascending order (ties by position), same shape."""
+    flat = v.flatten()
+    ranks = torch.empty_like(flat, dtype=torch.long)
+    ranks[torch.argsort(flat, stable=True)] = torch.arange(len(flat))
+    return ranks.view_as(v)
+
+
+def ordinal_scores(weight: torch.Tensor, cov_in: torch.Tensor, cov_out: torch.Tensor) -> torch.Tensor:
+    """ReMoS' ordinal score of every weight of a conv kernel (out, in, kh, kw): rank of its
+    coverage (input plus output channel coverage) minus rank of its magnitude, within the layer."""
+    cov = (cov_out[:, None, None, None] + cov_in[None, :, None, None]).expand_as(weight)
+    return _rank(cov) - _rank(weight.abs())
+
+
+def remos_slice(
+    teacher: Net, data: TensorData, arch: str, *, ratio: float, threshold: float = 0.5, seed: int = 0
+) -> tuple[Net, dict[str, float]]:
+    """The teacher (of architecture ``arch``) with the ``ratio`` of each conv layer's weights with
+    the lowest ordinal scores reset to a fresh initialisation (seeded); also the share reset per layer."""
+    if not 0 <= ratio < 1:
+        raise ValueError(f"ratio must be in [0, 1), got {ratio}")
+    coverage = coverage_frequency(teacher, data, threshold=threshold)
+    model = copy.deepcopy(teacher).cpu()
+    torch.manual_seed(seed)
+    fresh = build_model(arch, model.num_classes)
+    fresh_convs = dict(conv_layers(fresh.blocks))
+    reset = {}
+    with torch.no_grad():
+        for name, conv in conv_layers(model.blocks):
+            cov_in, cov_out = coverage[name]
+            if conv.groups != 1:
+                raise ValueError("ReMoS slicing needs ungrouped convolutions")
+            score = ordinal_scores(conv.weight, cov_in, cov_out)
+            k = int(round(ratio * score.numel()))
+            mask = _rank(score) < k  # the k lowest scores
+            conv.weight[mask] = fresh_convs[name].weight[mask]
+            reset[name] = float(mask.float().mean())
+    return model, reset
+
+
+# ---------------------------------------------------------------------------------------------
+# magnitude pruning
+
+
+def magnitude_masks(model: Net, ratio: float) -> dict[str, torch.Tensor]:
+    """Per conv layer: True for the weights kept (all but the lowest-magnitude ``ratio``)."""
+    masks = {}
+    for name, conv in conv_layers(model.blocks):
+        k = int(round(ratio * conv.weight.numel()))
+        masks[name] = _rank(conv.weight.detach().abs()) >= k
+    return masks
+
+
+def _apply_masks(model: Net, masks: dict[str, torch.Tensor]) -> None:
+    convs = dict(conv_layers(model.blocks))
+    with torch.no_grad():
+        for name, mask in masks.items():
+            convs[name].weight.mul_(mask.to(convs[name].weight.device))
+
+
+# ---------------------------------------------------------------------------------------------
+# feature-map regularisers (DELTA, DELTA-R, Renofeation)
+
+
+def block_outputs(model: Net, x: torch.Tensor, dropout: float = 0.0) -> list[torch.Tensor]:
+    """The output of every block, in one pass (with dropout on each when training)."""
+    outs = []
+    for name in BLOCK_NAMES:
+        x = model.blocks[name](x)
+        if dropout and model.training:
+            x = F.dropout(x, dropout, training=True)
+        outs.append(x)
+    return outs
+
+
+def channel_attention(
+    teacher: Net, data: TensorData, *, batch_size: int = 256, seed: int = 0, recipe: Recipe | None = None
+) -> list[torch.Tensor]:
+    """DELTA's attention per channel of each block output: the rise of the teacher's loss on the
+    student task (a linear head fitted on the teacher's features) when the channel is switched
+    off, softmax-normalised over the block's channels."""
+    device = pick_device()
+    head_recipe = recipe or Recipe(epochs=30, lr=0.1, peak_epoch=5, batch_size=128)
+    probe = transfer(teacher, data, head_recipe, mode="fixed", seed=seed).to(device).eval()
+    g = torch.Generator().manual_seed(seed)
+    x, y = next(data.batches(min(batch_size, len(data)), g, device=device))
+    with torch.no_grad():
+        return _attention(probe, x, y)
+
+
+def _attention(probe: Net, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+    device = x.device
+    outs = block_outputs(probe, x)
+    attention = []
+    for b, out in enumerate(outs):
+
+        def loss_from(h, b=b):
+            for name in BLOCK_NAMES[b + 1 :]:
+                h = probe.blocks[name](h)
+            return F.cross_entropy(probe.head(probe.pool(h)), y)
+
+        base = loss_from(out)
+        rises = torch.stack(
+            [
+                loss_from(out.index_fill(1, torch.tensor([c], device=device), 0.0)) - base
+                for c in range(out.shape[1])
+            ]
+        )
+        # softmax over the channels of the (scaled) loss rises, times the channel count: mean weight 1
+        attention.append(
+            torch.softmax(rises.clamp(min=0) / (rises.abs().max() + 1e-8) * out.shape[1], 0).cpu()
+            * out.shape[1]
+        )
+    return attention
+
+
+def feature_penalty(
+    teacher: Net,
+    weight: float,
+    attention: list[torch.Tensor] | None = None,
+    blocks: tuple[int, ...] = (1, 2, 3, 4),
+    dropout: float = 0.0,
+):
+    """A regulariser for :func:`transferlab.train.fit`: ``weight`` × the mean over ``blocks`` of the
+    (attention-weighted) squared distance between the student's and the teacher's block outputs."""
+    teacher = copy.deepcopy(teacher).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+
+    def loss(model: Net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            ref = block_outputs(teacher.to(x.device), x)
+        mine = block_outputs(model, x, dropout)
+        total = 0.0
+        for b in blocks:
+            d = (mine[b] - ref[b]).pow(2).mean((2, 3))  # (N, channels)
+            w = attention[b].to(x.device) if attention is not None else 1.0
+            total = total + (d * w).sum(1).mean() / d.shape[1]
+        return weight * total / len(blocks)
+
+    return loss
+
+
+class _SWA:
+    """Stochastic weight averaging over the steps after ``start`` (a fraction of training)."""
+
+    def __init__(self, start: float, total_steps: int):
+        self.start, self.step, self.n, self.avg = int(start * total_steps), 0, 0, None
+
+    def __call__(self, model: Net) -> None:
+        self.step += 1
+        if self.step <= self.start:
+            return
+        state = {
+            k: v.detach().clone().float() for k, v in model.state_dict().items() if v.is_floating_point()
+        }
+        if self.avg is None:
+            self.avg, self.n = state, 1
+        else:
+            self.n += 1
+            for k, v in state.items():
+                self.avg[k] += (v - self.avg[k]) / self.n
+
+    def finish(self, model: Net, data: TensorData) -> None:
+        if self.avg is not None:
+            model.load_state_dict({**model.state_dict(), **self.avg})
+            recalibrate_batchnorm(model, data)
+
+
+# ---------------------------------------------------------------------------------------------
+# the methods
+
+
+def train_student(
+    method: str,
+    teacher: Net,
+    arch: str,
+    data: TensorData,
+    recipe: Recipe,
+    *,
+    seed: int = 0,
+    ratio: float = 0.1,
+    threshold: float = 0.5,
+    prune_ratio: float = 0.5,
+    delta_weight: float = 0.1,
+    renofeation_weight: float = 0.1,
+    dropout: float = 0.1,
+    swa_start: float = 0.75,
+    scratch_recipe: Recipe | None = None,
+    attention: list[torch.Tensor] | None = None,
+) -> Net:
+    """A student of ``teacher`` (of architecture ``arch``) on ``data`` by ``method`` (one of
+    :data:`METHODS`); ``recipe`` trains the methods that start from the teacher, ``scratch_recipe``
+    (default: ``recipe``) those that start from a fresh model. ``attention``: DELTA's channel
+    attention of this teacher and data, if already computed (:func:`channel_attention`)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
+    device = pick_device()
+    torch.manual_seed(seed)
+    scratch_recipe = scratch_recipe or recipe
+    if method in ("retrain", "delta-r", "renofeation"):
+        model = build_model(arch, data.num_classes)
+        r = scratch_recipe
+    else:
+        model = copy.deepcopy(teacher).cpu()
+        if method == "remos":
+            model, _ = remos_slice(model, data, arch, ratio=ratio, threshold=threshold, seed=seed)
+        model.reset_head(data.num_classes)
+        r = recipe
+    model = model.to(device)
+    regularizer, after_step, swa = None, None, None
+    if method == "magprune":
+        masks = magnitude_masks(model, prune_ratio)
+        _apply_masks(model, masks)
+        after_step = functools.partial(_apply_masks, masks=masks)
+    elif method in DELTA_METHODS:
+        attention = attention if attention is not None else channel_attention(teacher, data)
+        regularizer = feature_penalty(teacher, delta_weight, attention)
+    elif method == "renofeation":
+        regularizer = feature_penalty(teacher, renofeation_weight, dropout=dropout)
+        steps = r.epochs * -(-len(data) // min(r.batch_size, len(data)))
+        swa = after_step = _SWA(swa_start, steps)
+    fit(model, data, r, seed=seed, regularizer=regularizer, after_step=after_step)
+    if swa is not None:
+        swa.finish(model, data)
+    return model.eval()

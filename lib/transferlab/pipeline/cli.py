@@ -1,0 +1,126 @@
+"""Command line: ``transferlab run | book | params | store``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..params import PRESET_NAMES, ParameterError
+from ..store import Store, default_store, export_archive, import_archive
+from .book import build_book, repo_root
+from .runner import NotebookFailed, chapter_of, parse_overrides, run_notebook
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="transferlab", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="execute one chapter notebook with papermill")
+    r.add_argument("notebook", type=Path)
+    r.add_argument("--preset", default="default", choices=PRESET_NAMES)
+    r.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a parameter (lists as 1,2,3 or JSON); repeatable",
+    )
+    r.add_argument("-o", "--output", type=Path, help="executed notebook (default: runs/<notebook name>)")
+    r.add_argument("--no-progress", action="store_true")
+
+    b = sub.add_parser("book", help="execute every chapter and build the HTML book")
+    b.add_argument("--preset", default="default", choices=PRESET_NAMES)
+    b.add_argument("--root", type=Path, help="repository checkout (default: found from here)")
+    b.add_argument(
+        "--book-dir", type=Path, help="where executed chapters and _build go (default: <root>/book)"
+    )
+    b.add_argument(
+        "--rerun",
+        action="store_true",
+        help="execute every chapter again, even where nothing changed since the last build",
+    )
+    b.add_argument("--no-progress", action="store_true")
+
+    s = sub.add_parser("params", help="list a chapter's parameters and presets")
+    s.add_argument("notebook", type=Path)
+
+    st = sub.add_parser("store", help="list, verify, export or import trained models and results")
+    st.add_argument("action", choices=("ls", "verify", "export", "import"))
+    st.add_argument("archive", nargs="?", type=Path, help="the .tar.gz to write (export) or read (import)")
+    st.add_argument(
+        "--store",
+        type=Path,
+        help="store folder (default: $TRANSFERLAB_STORE, else the "
+        ".transferlab/store of the checkout you are in, else "
+        "~/.cache/transferlab/store)",
+    )
+    st.add_argument("--keys", nargs="*", help="export only these keys")
+    return p
+
+
+def _store_command(args: argparse.Namespace) -> None:
+    store = Store(args.store) if args.store else default_store()
+    if args.action in ("export", "import") and args.archive is None:
+        raise FileNotFoundError(f"'transferlab store {args.action}' needs the archive's path")
+    if args.action == "ls":
+        for key in store.keys():
+            entry = store.get(key)
+            print(key, "CORRUPT (moved aside)" if entry is None else entry.spec.get("job", ""))
+    elif args.action == "verify":
+        keys = store.keys()
+        bad = [k for k in keys if store.get(k) is None]
+        print(
+            f"{len(keys) - len(bad)} of {len(keys)} entries verified; {len(bad)} corrupt ones moved "
+            f"to {store.root / 'corrupt'}"
+        )
+    elif args.action == "export":
+        out = export_archive(store, args.archive, args.keys)
+        print(f"exported {len(args.keys) if args.keys else len(store.keys())} entries to {out}")
+    else:
+        done = import_archive(store, args.archive)
+        print(f"imported {len(done['imported'])} entries, {len(done['skipped'])} already present")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``transferlab`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            config_cls, _ = chapter_of(args.notebook)
+            overrides = parse_overrides(config_cls, [tuple(p) for p in args.param])
+            out = args.output or Path("runs") / args.notebook.name
+            run_notebook(
+                args.notebook, out, preset=args.preset, overrides=overrides, progress=not args.no_progress
+            )
+            print(f"executed notebook: {out}")
+        elif args.command == "book":
+            root = repo_root(args.root)
+            index = build_book(
+                root,
+                preset=args.preset,
+                book_dir=args.book_dir,
+                progress=not args.no_progress,
+                rerun=args.rerun,
+            )
+            print(f"book built: {index}")
+        elif args.command == "store":
+            _store_command(args)
+        elif args.command == "params":
+            config_cls, presets = chapter_of(args.notebook)
+            print(config_cls.describe().to_string(index=False))
+            for name, values in presets.items():
+                print(f"preset {name}: {values or '(the defaults)'}")
+    except ParameterError as e:
+        print(f"transferlab: error: {e}", file=sys.stderr)
+        return 2
+    except (NotebookFailed, FileNotFoundError, RuntimeError, OSError) as e:
+        print(f"transferlab: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

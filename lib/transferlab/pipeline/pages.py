@@ -1,0 +1,154 @@
+"""The parts of a chapter page the book generates from the chapter's own declarations.
+
+Around each executed chapter the runner adds: at the top, the exact command that reruns the page
+and every parameter with its meaning and its value in this run (from the ``Config`` fields and
+``PRESETS``), then the chapter's protocol (its ``PROTOCOL``: setup, measures, each claim's
+criterion, fixed before the run); at the end, "Run it on your data" (the real-data folders the chapter reads, from its
+``DATA_PARTS``) and what the ``paper`` preset changes (from ``PRESETS`` and its ``PAPER_NOTE``).
+Nothing here is written by hand per chapter, so it cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..params import ChapterConfig, type_name
+from ..utils import table_cell
+
+GENERATED_TAG = "transferlab-generated"
+
+
+def value_text(value: Any) -> str:
+    """A parameter value as ``-p`` takes it on the command line (lists comma-separated)."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(value_text(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def rerun_command(notebook: str, preset: str, overrides: Mapping[str, Any]) -> str:
+    """The shell command that reruns a chapter with this preset and these overrides."""
+    parts = ["transferlab", "run", notebook, "--preset", preset]
+    for name, value in overrides.items():
+        parts += ["-p", name, value_text(value)]
+    return " ".join(shlex.quote(p) for p in parts)  # an empty value becomes ''
+
+
+def _same(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _code(value: Any) -> str:
+    text = value_text(value)
+    return f"`{table_cell(text)}`" if text else "(empty)"
+
+
+def parameter_table(
+    config_cls: type[ChapterConfig], presets: Mapping[str, Mapping[str, Any]], values: Mapping[str, Any]
+) -> str:
+    """Every parameter: its value in this run, its default, the smoke and paper presets, meaning."""
+    rows = [
+        "| parameter | this run | default | `smoke` | `paper` | type and allowed values | meaning |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, (tp, default, info) in config_cls.param_infos().items():
+        smoke, paper = (presets.get(p, {}).get(name, default) for p in ("smoke", "paper"))
+        here = values.get(name, default)
+        mark = "**" if _same(here) != _same(default) else ""
+        rows.append(
+            f"| `{name}` | {mark}{_code(here)}{mark} | {_code(default)} | {_code(smoke)} | "
+            f"{_code(paper)} | {table_cell(info.allowed(type_name(tp)))} | {table_cell(info.help)} |"
+        )
+    return "\n".join(rows)
+
+
+def notebook_ref(notebook: str | Path) -> str:
+    """How the README's commands name a chapter notebook (``notebooks/<name>`` in a checkout)."""
+    path = Path(notebook)
+    return f"notebooks/{path.name}" if path.parent.name == "notebooks" else str(path)
+
+
+def rerun_markdown(
+    notebook: str | Path,
+    module: ModuleType,
+    preset: str,
+    overrides: Mapping[str, Any],
+    values: Mapping[str, Any],
+) -> str:
+    """The "Rerun this page" box shown under a chapter's title."""
+    ref = notebook_ref(notebook)
+    changed = ", ".join(f"`{n}`" for n in overrides) or "none"
+    return "\n".join(
+        [
+            ":::{admonition} Rerun this page, or change its parameters",
+            ":class: tip dropdown",
+            f"This page was executed by papermill with preset `{preset}` (parameters overridden: "
+            f"{changed}). In a checkout, after `make book` or `pip install -e .`, this reruns it:",
+            "",
+            "```bash",
+            rerun_command(ref, preset, overrides),
+            "```",
+            "",
+            "Change any parameter with `-p NAME VALUE` (lists as `1,2,3`; `--preset smoke` runs in "
+            f"about a minute on a laptop CPU); `transferlab params {ref}` prints this table. "
+            "Parameters that differ from the default are in bold.",
+            "",
+            parameter_table(module.Config, module.PRESETS, values),
+            ":::",
+        ]
+    )
+
+
+def protocol_markdown(module: ModuleType) -> str:
+    """The "Protocol" section under the rerun box: the chapter's setup and its claims' criteria."""
+    return "\n".join(
+        [
+            "## Protocol",
+            "",
+            module.PROTOCOL.strip(),
+            "",
+            "The parameters of this run, the `default` preset's and the `paper` preset's are in the "
+            "box above; the criteria are part of the chapter's code and were fixed before any run.",
+        ]
+    )
+
+
+def data_markdown(notebook: str | Path, module: ModuleType, values: Mapping[str, Any]) -> str:
+    """The "Run it on your data" and "The paper preset" sections at the end of a chapter."""
+    ref = notebook_ref(notebook)
+    parts = module.DATA_PARTS
+    out = ["## Run it on your data", ""]
+    if parts:
+        out += [
+            "This chapter reads these parts of a real-data folder (`transferlab.world.RealWorld`; "
+            "only these folders need to exist, each in its data set's published layout, "
+            "see the README):",
+            "",
+            "| part | folder | its role in this chapter |",
+            "| --- | --- | --- |",
+        ]
+        out += [f"| `{p}` | `DATA/{part.folder}/` | {table_cell(part.role)} |" for p, part in parts.items()]
+        out += [
+            "",
+            "```bash",
+            rerun_command(ref, "paper", {"data_dir": "/path/to/DATA"}),
+            "```",
+            "",
+            "The adapters (`transferlab.world.adapters`) read each folder, say which file they "
+            "expected when one is missing, and cache what they read in the store; every "
+            "parameter of the table above still applies (`-p image_size 64`, `-p seeds 0,1`, ...).",
+        ]
+    else:
+        out += [getattr(module, "NO_DATA_NOTE", "This chapter runs on no data set.")]
+    out += ["", "## The `paper` preset", "", module.PAPER_NOTE.strip(), ""]
+    default = {n: d for n, (_, d, _) in module.Config.param_infos().items()}
+    paper = module.PRESETS.get("paper", {})
+    if paper:
+        out += ["| parameter | this run | `paper` |", "| --- | --- | --- |"]
+        out += [f"| `{n}` | {_code(values.get(n, default[n]))} | {_code(v)} |" for n, v in paper.items()]
+    return "\n".join(out)

@@ -1,0 +1,171 @@
+"""Run a chapter notebook with papermill: preset + overrides, validated before any cell executes.
+
+A chapter notebook names its module in its metadata (``metadata.transferlab.experiment``, e.g.
+``"transferlab.chapters.linear"``); the module satisfies the contract of
+:mod:`transferlab.chapters.contract`: its ``Config`` declares the parameters and ``PRESETS`` the
+named presets, and a chapter adds its protocol, data parts and paper note to the page.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import nbformat
+
+from ..chapters.contract import contract_errors, is_chapter
+from ..params import ChapterConfig, ParameterError, resolve
+from . import pages
+
+KERNEL = "python3"
+
+
+class NotebookFailed(RuntimeError):
+    """A chapter notebook raised an error; the message names the cell and where the output is."""
+
+
+def chapter_of(notebook: str | Path) -> tuple[type[ChapterConfig], dict[str, dict[str, Any]]]:
+    """The (Config class, PRESETS) of the experiment module a chapter notebook declares."""
+    module = chapter_module(notebook)
+    return module.Config, module.PRESETS
+
+
+def chapter_module(notebook: str | Path) -> ModuleType:
+    """The experiment module a chapter notebook declares in its metadata."""
+    path = Path(notebook)
+    if not path.is_file():
+        raise FileNotFoundError(f"no notebook at {path}; chapters are in notebooks/*.ipynb")
+    nb = nbformat.read(str(path), as_version=4)
+    name = nb.metadata.get("transferlab", {}).get("experiment")
+    if not name:
+        raise ParameterError(
+            f"{path} declares no experiment module: add "
+            '"transferlab": {"experiment": "transferlab.chapters.<module>"} to its metadata'
+        )
+    module = importlib.import_module(name)
+    errors = contract_errors(module)
+    if errors:
+        raise ParameterError(
+            f"{name} (declared by {path}) does not satisfy the chapter contract "
+            "(transferlab.chapters.contract): " + "; ".join(errors)
+        )
+    return module
+
+
+def parse_overrides(config_cls: type[ChapterConfig], pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Turn command-line ``-p name value`` pairs into typed, validated values."""
+    return {name: config_cls.parse_value(name, text) for name, text in pairs}
+
+
+def run_notebook(
+    notebook: str | Path,
+    output: str | Path,
+    *,
+    preset: str = "default",
+    overrides: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    cwd: str | Path | None = None,
+) -> Path:
+    """Execute ``notebook`` into ``output`` with a preset and overrides; return the output path.
+
+    Parameters are validated first (ParameterError, nothing executed). A failing cell raises
+    NotebookFailed naming the cell; the partially executed notebook is kept at ``output``.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    module = chapter_module(notebook)
+    params = resolve(module.Config, module.PRESETS, preset, overrides)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _kernel_uses_this_python()
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters={k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+            kernel_name=KERNEL,
+            progress_bar=progress,
+            cwd=str(cwd or output.parent),
+            report_mode=False,
+        )
+    except PapermillExecutionError as e:
+        cells = nbformat.read(str(notebook), as_version=4).cells
+        number = next((i + 1 for i, c in enumerate(cells) if c.source == e.source), "?")
+        source = textwrap.indent(textwrap.shorten(" ".join(e.source.split()), 300), "    ")
+        raise NotebookFailed(
+            f"{Path(notebook).name} failed in its cell {number} (executed as [{e.exec_count}]):\n"
+            f"{source}\n  {e.ename}: {e.evalue}\n"
+            f"The partially executed notebook, with the full traceback, is at {output}"
+        ) from None
+    _mark_run(notebook, module, output, preset, dict(overrides or {}), params)
+    return output
+
+
+def _mark_run(
+    notebook: str | Path,
+    module: ModuleType,
+    output: Path,
+    preset: str,
+    overrides: Mapping[str, Any],
+    values: Mapping[str, Any],
+) -> None:
+    """Record the preset and overrides in the executed notebook and show only the values used;
+    add the generated page parts (how to rerun it, its parameters, real data, the paper preset).
+
+    papermill keeps the notebook's own ``parameters`` cell (the defaults) and adds an
+    ``injected-parameters`` cell below it; the book shows the injected one only.
+    """
+    nb = nbformat.read(str(output), as_version=4)
+    chapter = is_chapter(module)  # the summary page is a page, not a chapter: no protocol or data of its own
+    if chapter:
+        tagged = {"tags": [pages.GENERATED_TAG]}
+        title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+        nb.cells[title + 1 : title + 1] = [
+            nbformat.v4.new_markdown_cell(
+                pages.rerun_markdown(notebook, module, preset, overrides, values), metadata=tagged
+            ),
+            nbformat.v4.new_markdown_cell(pages.protocol_markdown(module), metadata=tagged),
+        ]
+        nb.cells.append(
+            nbformat.v4.new_markdown_cell(pages.data_markdown(notebook, module, values), metadata=tagged)
+        )
+    # interactive widgets need a live kernel: their saved state would only make the static book
+    # fetch widget scripts from a CDN, so it is dropped (the cells that show widgets hide their output)
+    nb.metadata.pop("widgets", None)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    if injected and not chapter:
+        injected[0].metadata.setdefault("tags", []).append("remove-cell")
+    if injected:
+        for cell in nb.cells:
+            tags = cell.metadata.get("tags", [])
+            if "parameters" in tags and "remove-cell" not in tags:
+                cell.metadata["tags"] = [*tags, "remove-cell"]
+        injected[0].source = injected[0].source.replace(
+            "# Parameters",
+            f"# Parameters of this run: preset {preset!r}"
+            + (f", overrides {', '.join(overrides)}" if overrides else ""),
+            1,
+        )
+    nb.metadata.setdefault("transferlab", {}).update(
+        {
+            "preset": preset,
+            "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
+        }
+    )
+    nbformat.write(nb, str(output))
+
+
+def _kernel_uses_this_python() -> None:
+    # The python3 kernelspec runs "python" from PATH; make that the interpreter running us, so a
+    # `make` that calls .venv/bin/transferlab without activating the venv gets the same packages.
+    bindir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[:1] != [bindir]:
+        os.environ["PATH"] = bindir + os.pathsep + path

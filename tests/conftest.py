@@ -6,8 +6,11 @@ import functools
 import http.server
 import os
 import shutil
+import signal
 import subprocess
 import threading
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,51 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("TRANSFERLAB_ARTIFACTS", ROOT / "test-artifacts"))
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+MARK = "TRANSFERLAB_TEST_SESSION"
+
+
+def _left_behind(session: str, root_pid: int) -> list[str]:
+    """Processes this test session started (they carry its mark in their environment) that are no
+    longer descendants of the test process: orphans, reparented when their parent died."""
+    parents, marked = {}, []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if f"{MARK}={session}".encode() in (d / "environ").read_bytes():
+                marked.append(int(d.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    out = []
+    for pid in marked:
+        p, seen = pid, set()
+        while p not in (root_pid, 0, 1) and p in parents and p not in seen:
+            seen.add(p)
+            p = parents[p]
+        if p != root_pid:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            out.append(f"{pid}: {cmd[:150]}")
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind():
+    """Fails the session if a process a test started outlives its parent (an orphaned worker)."""
+    if not Path("/proc/self/environ").exists():
+        yield
+        return
+    session = uuid.uuid4().hex
+    os.environ[MARK] = session
+    yield
+    deadline = time.monotonic() + 15
+    while (left := _left_behind(session, os.getpid())) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for line in left:
+        os.kill(int(line.split(":")[0]), signal.SIGKILL)
+    assert not left, "processes left behind by the tests:\n" + "\n".join(left)
 
 
 @pytest.fixture(scope="session")

@@ -115,3 +115,18 @@ def test_every_chapter_preset_is_valid():
 def test_linear_cross_checks(overrides, words):
     with pytest.raises(ParameterError, match=words.replace("(", r"\(").replace("[", r"\[")):
         resolve(linear.Config, linear.PRESETS, "default", overrides)
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "NaN"])
+def test_nan_and_inf_are_refused_wherever_a_number_is_accepted(text):
+    from transferlab.chapters import backdoor
+
+    with pytest.raises(ParameterError, match="finite"):
+        backdoor.Config.parse_value("trigger_fraction", text)
+    with pytest.raises(ParameterError, match="finite"):
+        backdoor.Config.parse_value("weight_decays", f"0.0005,{text}")
+    json_text = {"nan": "NaN", "NaN": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[text]
+    with pytest.raises(ParameterError, match="finite"):
+        backdoor.Config.parse_value("weight_decays", f"[0.0005, {json_text}]")
+    with pytest.raises(ParameterError, match="finite"):
+        backdoor.Config(weight_decays=(5e-4, float(text)))

@@ -94,3 +94,39 @@ def test_rerun_with_parameters_changes_the_numbers(tmp_path):
     assert meta["preset"] == "smoke"
     assert meta["overrides"] == {"trigger_strength": 8.0, "seeds": [5, 6, 7]}
     json.dumps(meta)
+
+
+def test_bad_input_is_refused_in_one_line_before_a_kernel_starts(tmp_path, capsys, monkeypatch):
+    assert cli.main(["run", str(ROOT / "README.md")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a Jupyter notebook" in err and "Traceback" not in err
+    backdoor = ROOT / "notebooks" / "02_backdoor.ipynb"
+    out = tmp_path / "out.ipynb"
+    for folder, words in ((tmp_path / "nope", "does not exist"), (tmp_path, "has no imagenet/")):
+        assert (
+            cli.main(
+                ["run", str(backdoor), "--preset", "smoke", "-p", "data_dir", str(folder), "-o", str(out)]
+            )
+            == 2
+        )
+        err = capsys.readouterr().err
+        assert "parameter 'data_dir'" in err and words in err and not out.exists()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_notebook", interrupted)
+    assert cli.main(["run", str(LINEAR), "--preset", "smoke"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "resume" in err and "Traceback" not in err
+
+
+def test_a_dying_kernel_is_named_with_its_cell_and_how_to_resume(tmp_path):
+    nb = _notebook(
+        tmp_path / "dies.ipynb", "x = 1", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+    )
+    out = tmp_path / "out" / "dies.ipynb"
+    with pytest.raises(NotebookFailed) as e:
+        run_notebook(nb, out, preset="smoke", progress=False)
+    msg = str(e.value)
+    assert "the kernel died in its cell 2" in msg and "resume" in msg and str(out) in msg

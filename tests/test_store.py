@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -11,13 +12,14 @@ import tarfile
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from transferlab.run import SourceJob, TransferJob, load_model, run_jobs
-from transferlab.store import CorruptEntry, Store, export_archive, import_archive, spec_key
+from transferlab.run import Job, SourceJob, TransferJob, fingerprint, load_model, made, run_jobs, waves
+from transferlab.store import ArchiveError, CorruptEntry, Store, export_archive, import_archive, spec_key
 from transferlab.train import recipe
 from transferlab.world import DataRef
 
@@ -260,3 +262,319 @@ def test_default_store_is_the_checkouts_own_inside_a_checkout(tmp_path, monkeypa
     assert default_store().root == (tmp_path / "home" / ".cache" / "transferlab" / "store").resolve()
     monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path / "mine"))
     assert default_store().root == (tmp_path / "mine").resolve()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Sum(Job):
+    """A job that adds its own number to the totals of the jobs it requires (a cheap stand-in for a model)."""
+
+    name: str
+    value: float
+    needs: tuple[Job, ...] = ()
+
+    def spec(self):
+        return {"job": "sum", "name": self.name, "value": self.value, "needs": [n.spec() for n in self.needs]}
+
+    def requires(self):
+        return self.needs
+
+    def make(self, store, speed):
+        total = self.value + sum(made(n, store, speed).info["total"] for n in self.needs)
+        return {"info": {"total": total}}
+
+
+def test_any_job_goes_through_the_engine_after_what_it_requires(tmp_path):
+    base = _Sum("base", 1.0)
+    mid = _Sum("mid", 2.0, (base,))
+    top, other = _Sum("top", 4.0, (mid, base)), _Sum("other", 8.0)
+    plan = waves([top, other])
+    assert plan == [[base], [mid], [other, top]]  # required first; in the last wave, the free jobs lead
+    store = Store(tmp_path)
+    entries = run_jobs([top, other, top], store, progress=False)
+    assert [e.info["total"] for e in entries] == [1 + 2 + 1 + 4, 8, 8]
+    created = store.events().key.tolist()
+    assert len(created) == len(set(created)) == 4  # each made once, the repeated job too
+    with pytest.raises(ValueError, match="require each other"):
+
+        @dataclasses.dataclass(frozen=True)
+        class Loop(_Sum):
+            def requires(self):
+                return (self,)
+
+        waves([Loop("loop", 0.0)])
+
+
+# -- archives are untrusted input ------------------------------------------------------------------
+
+
+def _tar(path, members):
+    """A .tar.gz of (name, bytes or a TarInfo type) members, written as given (no checks)."""
+    import io
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if data in (tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE):  # a link or device
+                info.type, info.linkname = data, "/etc/passwd"
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _snapshot(folder):
+    return sorted((str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*") if p.is_file())
+
+
+def _index(*entries):
+    return json.dumps({"entries": [{"key": k, "spec": {}, "files": f} for k, f in entries]}).encode()
+
+
+def _attack_cases(good_key, tmp_path):
+    payload = b"x" * 1000
+    digest = __import__("hashlib").sha256(payload).hexdigest()
+    forged = {"key": "0" * 32, "spec": {"i": 7}, "version": "0.1.0", "files": {}}
+    return {
+        # a key used as a path: writes outside the store, or moves its objects/ folder away
+        "traversal key": (
+            [("../../objects/ab/" + good_key, {"payload": digest})],
+            [(f"../../objects/ab/{good_key}/payload", payload)],
+            "not a store key",
+        ),
+        "key naming a folder": ([("../../objects", {})], [], "not a store key"),
+        # an entry whose key is not the hash of its spec, with an empty file list
+        "forged key": (
+            [("0" * 32, {})],
+            [("0" * 32 + "/manifest.json", json.dumps(forged).encode())],
+            "not the hash of its spec",
+        ),
+        # a member the entry's manifest does not list
+        "unlisted member": (
+            [(good_key, {})],
+            [(f"{good_key}/manifest.json", b"{}"), (f"{good_key}/big.bin", payload)],
+            "not listed",
+        ),
+        "symlink": (
+            [(good_key, {"model.safetensors": digest})],
+            [(f"{good_key}/model.safetensors", tarfile.SYMTYPE), (f"{good_key}/manifest.json", b"{}")],
+            "not a regular file",
+        ),
+        "hard link": (
+            [(good_key, {"model.safetensors": digest})],
+            [(f"{good_key}/model.safetensors", tarfile.LNKTYPE), (f"{good_key}/manifest.json", b"{}")],
+            "not a regular file",
+        ),
+        "device": (
+            [(good_key, {"model.safetensors": digest})],
+            [(f"{good_key}/model.safetensors", tarfile.CHRTYPE), (f"{good_key}/manifest.json", b"{}")],
+            "not a regular file",
+        ),
+        "file name with a path": ([(good_key, {"../../x": digest})], [], "not an entry's file"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "traversal key",
+        "key naming a folder",
+        "forged key",
+        "unlisted member",
+        "symlink",
+        "hard link",
+        "device",
+        "file name with a path",
+    ],
+)
+def test_a_malicious_archive_is_refused_and_changes_nothing(tmp_path, case):
+    home = tmp_path / "home"
+    store = Store(home / "a" / "store")
+    good = store.put({"i": 1}, tensors={"model": {"w": torch.ones(3)}})
+    entries, members, message = _attack_cases(good.key, tmp_path)[case]
+    archive = _tar(
+        tmp_path / "evil.tar.gz",
+        [(name, data) for name, data in members] + [("transferlab-archive.json", _index(*entries))],
+    )
+    before = _snapshot(home)
+    with pytest.raises(ArchiveError, match=message) as err:
+        import_archive(store, archive)
+    assert "\n" not in str(err.value) and "nothing was imported" in str(err.value)
+    assert _snapshot(home) == before  # nothing written anywhere, staging removed
+    assert store.keys() == [good.key] and store.get(good.key) is not None
+
+
+def test_random_bytes_and_a_truncated_archive_are_refused_in_one_line(tmp_path):
+    store = Store(tmp_path / "s")
+    noise = tmp_path / "noise.tar.gz"
+    noise.write_bytes(os.urandom(4096))
+    with pytest.raises(ArchiveError, match="not a readable .tar.gz archive"):
+        import_archive(store, noise)
+    src = Store(tmp_path / "a")
+    key = src.put({"i": 2}, tensors={"model": {"w": torch.randn(2000)}}).key
+    whole = export_archive(src, tmp_path / "whole.tar.gz", [key]).read_bytes()
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ArchiveError, match="truncated or damaged|could not be read|not a readable"):
+        import_archive(store, cut)
+    assert store.keys() == []
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "transferlab.pipeline.cli",
+            "store",
+            "import",
+            str(noise),
+            "--store",
+            str(store.root),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+# -- locks that cannot hang, workers that cannot outlive their parent ------------------------------
+
+
+def _lock(store: Store, spec, owner: bytes, age: float = 0.0):
+    path = store.root / "locks" / f"{spec_key(spec)}.lock"
+    path.write_bytes(owner)
+    os.utime(path, (time.time() - age, time.time() - age))
+    return path
+
+
+@pytest.mark.timeout(60)
+def test_a_garbage_lock_is_taken_over_with_a_warning(tmp_path):
+    store = Store(tmp_path)
+    _lock(store, {"x": 2}, os.urandom(64) + b"\xff\xfe", age=30)
+    with pytest.warns(UserWarning, match="unreadable"):
+        entry = store.get_or_make({"x": 2}, lambda: {"info": {"ok": 1}}, poll=0.05)
+    assert entry.info == {"ok": 1}
+
+
+@pytest.mark.timeout(60)
+def test_a_lock_of_another_host_expires_without_renewal_and_a_reused_pid_is_not_its_owner(
+    tmp_path, monkeypatch, capsys
+):
+    from transferlab.store import core
+
+    monkeypatch.setattr(core, "LOCK_LEASE", 2.0)
+    monkeypatch.setattr(core, "WAIT_MESSAGE_AFTER", 0.2)
+    store = Store(tmp_path)
+    remote = json.dumps({"host": "elsewhere", "pid": 1, "start": "1", "time": time.time()}).encode()
+    path = _lock(store, {"x": 3}, remote)
+    start = time.monotonic()
+    entry = store.get_or_make({"x": 3}, lambda: {"info": {"ok": 1}}, poll=0.1)
+    assert (
+        entry.info == {"ok": 1} and 1.5 < time.monotonic() - start < 30
+    )  # waited for the lease, not forever
+    assert "pid 1 on elsewhere" in capsys.readouterr().err  # and said what it waited for
+    assert not path.exists()
+    reused = json.dumps({"host": os.uname().nodename, "pid": os.getpid(), "start": "not-my-start", "time": 0})
+    _lock(store, {"x": 4}, reused.encode())
+    assert store.get_or_make({"x": 4}, lambda: {"info": {"ok": 2}}, poll=0.05).info == {"ok": 2}
+
+
+def test_a_held_lock_is_renewed_while_its_owner_works(tmp_path, monkeypatch):
+    from transferlab.store import core
+
+    monkeypatch.setattr(core, "LOCK_LEASE", 0.4)
+    store = Store(tmp_path)
+    path = store.root / "locks" / f"{spec_key({'x': 5})}.lock"
+
+    def slow():
+        os.utime(path, (0, 0))  # as if written long ago: only the heartbeat makes it fresh again
+        time.sleep(1.0)
+        return {"info": {"age": time.time() - path.stat().st_mtime}}
+
+    assert store.get_or_make({"x": 5}, slow).info["age"] < 0.4
+
+
+WORKERS = textwrap.dedent("""
+    import os, sys, time
+    sys.path.insert(0, {root!r})
+    from transferlab.run.executors import ProcessExecutor
+    def work(i, folder):
+        open(os.path.join(folder, str(os.getpid())), "w").close()
+        time.sleep(120)
+    ProcessExecutor(2).map(work, [0, 1, 2, 3], {folder!r}, progress=False)
+""")
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_worker_processes_exit_when_their_parent_dies(tmp_path, how):
+    proc = subprocess.Popen([sys.executable, "-c", WORKERS.format(root=str(ROOT), folder=str(tmp_path))])
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = [int(p.name) for p in tmp_path.iterdir()]
+    assert len(workers) == 2
+    proc.send_signal(how)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in _state(w)]
+    assert alive == [], "workers outlived their parent"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+def test_the_store_cleans_temporary_folders_of_dead_writers(tmp_path):
+    store = Store(tmp_path)
+    dead = int(
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        ).stdout
+    )
+    host = os.uname().nodename
+    gone = store.root / "tmp" / f"{'a' * 32}-{host}-{dead}-0123abcd"
+    mine = store.root / "tmp" / f"{'b' * 32}-{host}-{os.getpid()}-0123abcd"
+    for folder in (gone, mine):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"half")
+    assert store.clean() == [gone] and mine.exists() and not gone.exists()
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "transferlab.pipeline.cli",
+            "store",
+            "verify",
+            "--store",
+            str(tmp_path / "mistyped"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1 and "no store at" in out.stderr and not (tmp_path / "mistyped").exists()
+
+
+def test_a_transfer_of_a_source_made_again_differently_is_made_again(tmp_path):
+    store = Store(tmp_path)
+    data = DataRef.of("world.toy", num_classes=3, n_per_class=10, size=12, seed=0)
+    source = SourceJob("cresnet-xs", data, recipe("synthetic-source", epochs=1, peak_epoch=0.5))
+    job = TransferJob(
+        source,
+        DataRef.of("world.toy", num_classes=2, n_per_class=10, size=12, seed=1),
+        recipe("synthetic-fixed", epochs=4, peak_epoch=1),
+    )
+    first = run_jobs([job], store, progress=False)[0]
+    assert run_jobs([job], store, progress=False)[0].key == first.key and len(store.events()) == 2  # kept
+    # the source is made again with other weights (another machine, a repaired store)
+    old = store.get(source.spec())
+    weights = {k: v + 0.01 if v.is_floating_point() else v for k, v in old.tensors("model").items()}
+    store.discard(old.key, "test: remade")
+    store.put(source.spec(), tensors={"model": weights}, info=old.info)
+    with pytest.warns(UserWarning, match="earlier version"):
+        again = run_jobs([job], store, progress=False)[0]
+    assert store.events().key.tolist().count(again.key) == 2  # the transfer was trained again
+    assert again.info["inputs"] == {old.key: fingerprint(store.get(source.spec()))}

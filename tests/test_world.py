@@ -220,7 +220,7 @@ def test_generated_data_is_cached_by_config_and_remade_if_corrupt(tmp_path):
     assert len(store.keys()) == 2
     for data_file in tmp_path.glob("objects/*/*/data.safetensors"):
         data_file.write_bytes(data_file.read_bytes()[:100])  # truncated
-    with pytest.warns(UserWarning, match="was corrupt"):
+    with pytest.warns(UserWarning, match="set aside"):
         remade = World(cache=Store(tmp_path), **SMALL).target("pets", "test")
     assert torch.equal(remade.x, first.x)
     assert any((tmp_path / "corrupt").iterdir())

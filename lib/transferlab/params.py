@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -100,6 +101,8 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ParameterError(f"parameter {name!r} must be a finite number, got {value!r}")
             return float(value)
     elif tp is str:
         if isinstance(value, str):

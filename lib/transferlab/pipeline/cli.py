@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("notebook", type=Path)
 
     st = sub.add_parser("store", help="list, verify, export or import trained models and results")
-    st.add_argument("action", choices=("ls", "verify", "export", "import"))
+    st.add_argument("action", choices=("ls", "verify", "export", "import", "clean"))
     st.add_argument("archive", nargs="?", type=Path, help="the .tar.gz to write (export) or read (import)")
     st.add_argument(
         "--store",
@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _store_command(args: argparse.Namespace) -> None:
+    if args.store and args.action != "import" and not (args.store / "objects").is_dir():
+        raise FileNotFoundError(f"no store at {args.store} (a store folder holds objects/); check the path")
     store = Store(args.store) if args.store else default_store()
     if args.action in ("export", "import") and args.archive is None:
         raise FileNotFoundError(f"'transferlab store {args.action}' needs the archive's path")
@@ -79,6 +81,9 @@ def _store_command(args: argparse.Namespace) -> None:
     elif args.action == "export":
         out = export_archive(store, args.archive, args.keys)
         print(f"exported {len(args.keys) if args.keys else len(store.keys())} entries to {out}")
+    elif args.action == "clean":
+        removed = store.clean()
+        print(f"removed {len(removed)} temporary folders left by processes that died")
     else:
         done = import_archive(store, args.archive)
         print(f"imported {len(done['imported'])} entries, {len(done['skipped'])} already present")
@@ -119,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     except (NotebookFailed, FileNotFoundError, RuntimeError, OSError) as e:
         print(f"transferlab: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            "transferlab: interrupted; every model that finished is in the store: run the same command "
+            "again to resume",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 

@@ -21,6 +21,7 @@ import nbformat
 
 from ..chapters.contract import contract_errors, is_chapter
 from ..params import ChapterConfig, ParameterError, resolve
+from ..world import DataError, check_data_dir
 from . import pages
 
 KERNEL = "python3"
@@ -41,7 +42,12 @@ def chapter_module(notebook: str | Path) -> ModuleType:
     path = Path(notebook)
     if not path.is_file():
         raise FileNotFoundError(f"no notebook at {path}; chapters are in notebooks/*.ipynb")
-    nb = nbformat.read(str(path), as_version=4)
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except (ValueError, UnicodeDecodeError, nbformat.reader.NotJSONError) as e:
+        raise ParameterError(
+            f"{path} is not a Jupyter notebook ({type(e).__name__}); chapters are notebooks/*.ipynb"
+        ) from None
     name = nb.metadata.get("transferlab", {}).get("experiment")
     if not name:
         raise ParameterError(
@@ -78,10 +84,16 @@ def run_notebook(
     NotebookFailed naming the cell; the partially executed notebook is kept at ``output``.
     """
     import papermill
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     module = chapter_module(notebook)
     params = resolve(module.Config, module.PRESETS, preset, overrides)
+    if params.get("data_dir") and is_chapter(module):
+        try:
+            check_data_dir(params["data_dir"], module.DATA_PARTS)
+        except DataError as e:
+            raise ParameterError(f"parameter 'data_dir': {e}") from None
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     _kernel_uses_this_python()
@@ -104,8 +116,25 @@ def run_notebook(
             f"{source}\n  {e.ename}: {e.evalue}\n"
             f"The partially executed notebook, with the full traceback, is at {output}"
         ) from None
+    except DeadKernelError:
+        raise NotebookFailed(
+            f"{Path(notebook).name}: the kernel died in its cell {_running_cell(notebook, output)} (killed, or "
+            f"out of memory). The partially executed notebook is at {output}; run the same command again "
+            "to resume: every model that finished is in the store"
+        ) from None
     _mark_run(notebook, module, output, preset, dict(overrides or {}), params)
     return output
+
+
+def _running_cell(notebook: str | Path, output: Path) -> str:
+    """The number of the last cell papermill started (from the partial output), or '?'."""
+    try:
+        cells = nbformat.read(str(output), as_version=4).cells
+        started = [c for c in cells if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+        ours = nbformat.read(str(notebook), as_version=4).cells
+        return str(next(i + 1 for i, c in enumerate(ours) if c.source == started[-1].source))
+    except (OSError, IndexError, StopIteration, ValueError):
+        return "?"
 
 
 def _mark_run(

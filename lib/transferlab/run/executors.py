@@ -7,6 +7,8 @@ import concurrent.futures
 import functools
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,10 +67,19 @@ class ProcessExecutor(Executor):
             bar.close()
 
 
-def _one_thread() -> None:
+def _worker_start(parent: int) -> None:
+    """A pool worker: one torch thread, and tied to its parent: it exits as soon as the parent is
+    gone (killed, crashed, interrupted), instead of training on for nobody."""
     import torch
 
     torch.set_num_threads(1)
+    threading.Thread(target=_exit_with, args=(parent,), name="transferlab-parent-watch", daemon=True).start()
+
+
+def _exit_with(parent: int, every: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)  # the parent died: this worker was reparented
 
 
 @functools.cache
@@ -77,7 +88,10 @@ def _pool(n_workers: int) -> concurrent.futures.ProcessPoolExecutor:
     # `if __name__ == "__main__"` guard in a user's script and no second import of torch
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     return concurrent.futures.ProcessPoolExecutor(
-        n_workers, mp_context=multiprocessing.get_context(method), initializer=_one_thread
+        n_workers,
+        mp_context=multiprocessing.get_context(method),
+        initializer=_worker_start,
+        initargs=(os.getpid(),),
     )
 
 

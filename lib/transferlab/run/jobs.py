@@ -14,6 +14,8 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
+import hashlib
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -144,9 +146,42 @@ def model_payload(
 
 def made(job: Job, store: Store, speed: Speed | None = None) -> Entry:
     """The entry of ``job``: from the store, or made now (by this process, or waited for while
-    another holds its lock)."""
+    another holds its lock). What it was made from is recorded in its info (``inputs``)."""
     speed = speed or Speed(pick_device())
-    return store.get_or_make(job.spec(), lambda: job.make(store, speed))
+    entry = current(job, store)
+    if entry is not None:
+        return entry
+
+    def make() -> dict[str, Any]:
+        out = dict(job.make(store, speed))
+        inputs = {
+            e.key: fingerprint(e) for e in (store.get(r.spec()) for r in job.requires()) if e is not None
+        }
+        return {**out, "info": {**out.get("info", {}), "inputs": inputs}}
+
+    return store.get_or_make(job.spec(), make)
+
+
+def fingerprint(entry: Entry) -> str:
+    """A digest of an entry's files (their checksums): it changes when the entry is made again differently."""
+    return hashlib.sha256(json.dumps(entry.files, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def current(job: Job, store: Store) -> Entry | None:
+    """The stored entry of ``job`` if it was made from the entries it requires as they are now.
+
+    A transfer made from a source model that was since made again (another machine's numerics, a
+    repaired store) is stale: it is moved aside and counts as missing, so it is made again."""
+    entry = store.get(job.spec())
+    inputs = entry.info.get("inputs") if entry is not None else None
+    if inputs is None:  # missing, made before inputs were recorded, or nothing required
+        return entry
+    for need in job.requires():
+        source = store.get(need.spec())
+        if source is not None and inputs.get(source.key) != fingerprint(source):
+            store.discard(entry.key, f"made from an earlier version of {source.key}, which it requires")
+            return None
+    return entry
 
 
 def _run_one(job: Job, store_root: str, speed: Speed | None = None) -> str:
@@ -201,14 +236,14 @@ def run_jobs(
     try:
         plan = waves(jobs)
         for number, wave in enumerate(plan):
-            todo = [j for j in wave if store.get(j.spec()) is None]
+            todo = [j for j in wave if current(j, store) is None]
             if not todo:
                 continue
             if group_size > 1 and ex.name == "local" and number == 0:
                 _run_grouped(
                     [j for j in todo if isinstance(j, SourceJob)], store, speed, group_size, progress
                 )
-                todo = [j for j in todo if store.get(j.spec()) is None]
+                todo = [j for j in todo if current(j, store) is None]
             run = local_executor(len(todo), speed.device) if ex.name == "local" else ex
             desc = "models" if len(plan) == 1 else f"models, wave {number + 1} of {len(plan)}"
             run.map(
@@ -222,7 +257,7 @@ def run_jobs(
     finally:
         if not isinstance(executor, Executor):
             ex.close()
-    return [store.get(j.spec()) for j in jobs]
+    return [current(j, store) for j in jobs]
 
 
 def waves(jobs: Sequence[Job]) -> list[list[Job]]:

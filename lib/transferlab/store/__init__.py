@@ -8,10 +8,11 @@ A lock per key lets several processes or Dask workers share the store without ma
 twice; a lock left by a killed process on this machine is taken over.
 """
 
-from .archive import export_archive, import_archive
+from .archive import ArchiveError, export_archive, import_archive
 from .core import CorruptEntry, Entry, Store, default_store, sha256_file, spec_key
 
 __all__ = [
+    "ArchiveError",
     "CorruptEntry",
     "Entry",
     "Store",

@@ -10,6 +10,8 @@ import json
 import os
 import shutil
 import socket
+import sys
+import threading
 import time
 import uuid
 import warnings
@@ -130,22 +132,23 @@ class Store:
             return self._verified[key]
         if not (self.path(key) / MANIFEST).exists():
             if self.path(key).exists():  # a folder without a manifest: not a valid entry
-                self._quarantine(key, "no manifest")
+                self.discard(key, "no manifest")
             return None
         try:
             entry = self.verify(key)
         except CorruptEntry as e:
-            self._quarantine(key, str(e))
+            self.discard(key, str(e))
             return None
         self._verified[key] = entry
         return entry
 
-    def _quarantine(self, key: str, why: str) -> None:
+    def discard(self, key: str, why: str) -> None:
+        """Move the entry of ``key`` aside (to ``corrupt/``), saying why; it counts as missing."""
         dest = self.root / "corrupt" / f"{key}-{int(time.time())}-{uuid.uuid4().hex[:6]}"
         with contextlib.suppress(FileNotFoundError):
             os.replace(self.path(key), dest)
             warnings.warn(
-                f"store entry {key} was corrupt ({why}); moved to {dest}, it will be made again", stacklevel=3
+                f"store entry {key} set aside ({why}); moved to {dest}, it will be made again", stacklevel=3
             )
         self._verified.pop(key, None)
 
@@ -162,7 +165,7 @@ class Store:
         """Write an entry atomically (temp folder, checksums, rename); keep an existing valid one."""
         key = spec_key(spec)
         tensors, tables, info = tensors or {}, tables or {}, info or {}
-        tmp = self.root / "tmp" / f"{key}-{uuid.uuid4().hex}"
+        tmp = self.root / "tmp" / _temporary_name(key)
         tmp.mkdir()
         try:
             for name, group in tensors.items():
@@ -208,9 +211,12 @@ class Store:
         """The entry of ``spec``; if missing, ``make()`` returns ``put``'s keyword arguments.
 
         Only one process makes a given entry at a time (a lock file per key); the others wait and
-        read the result. A lock whose process died on this machine is taken over.
+        read the result, saying once what they wait for. A lock is taken over when its owner died
+        on this machine, its PID now names another process, its owner stopped renewing it for
+        ``LOCK_LEASE`` seconds (any host), or it cannot be read.
         """
         key = spec_key(spec)
+        waited, said = time.monotonic(), False
         while True:
             entry = self.get(key)
             if entry is not None:
@@ -219,44 +225,91 @@ class Store:
                 if held:
                     entry = self.get(key)
                     return entry if entry is not None else self.put(spec, **make())
+            if not said and time.monotonic() - waited > WAIT_MESSAGE_AFTER:
+                said = True
+                print(
+                    f"transferlab: waiting for store entry {key}: {self._lock_owner_text(key)}",
+                    file=sys.stderr,
+                )
             time.sleep(poll)
 
     @contextlib.contextmanager
     def lock(self, key: str):
-        """Context manager yielding whether this process now holds ``key``'s lock (never blocks)."""
+        """Context manager yielding whether this process now holds ``key``'s lock (never blocks).
+
+        A held lock's file is touched every second by a heartbeat thread, so that others can tell
+        a live owner on any host from a dead one."""
         lock = self.root / "locks" / f"{key}.lock"
-        me = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            if self._stale(lock):
+            why = self._stale(lock)
+            if why:
+                if "unreadable" in why:
+                    warnings.warn(f"store lock {lock} is {why}: treated as stale and removed", stacklevel=3)
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(lock)
             yield False
             return
         with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
+            json.dump(_owner(), f)
+        _heartbeat.hold(lock)
         try:
             yield True
         finally:
+            _heartbeat.release(lock)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(lock)
 
     @staticmethod
-    def _stale(lock: Path) -> bool:
+    def _stale(lock: Path) -> str:
+        """Why the lock file is stale ("" if it is live or gone)."""
         try:
-            owner = json.loads(lock.read_text())
-        except (OSError, json.JSONDecodeError):
-            return time.time() - lock.stat().st_mtime > 60 if lock.exists() else False
+            age = time.time() - lock.stat().st_mtime
+            owner = json.loads(lock.read_bytes())
+            if not isinstance(owner, dict):
+                raise ValueError("not a JSON object")
+        except FileNotFoundError:
+            return ""
+        except (OSError, ValueError) as e:
+            # a lock being created has no content for an instant: only an old one is garbage
+            return f"unreadable ({type(e).__name__})" if age > UNREADABLE_GRACE else ""
+        if age > LOCK_LEASE:
+            return f"not renewed for {age:.0f} s (lease {LOCK_LEASE:g} s)"
         if owner.get("host") != socket.gethostname():
-            return False
+            return ""
         try:
-            os.kill(owner["pid"], 0)
+            os.kill(int(owner["pid"]), 0)
         except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+            return "held by a process that died"
+        except (PermissionError, KeyError, TypeError, ValueError):
+            return ""
+        start = owner.get("start")
+        if start is not None and _process_start(int(owner["pid"])) not in (None, start):
+            return "held by a PID that now names another process"
+        return ""
+
+    def _lock_owner_text(self, key: str) -> str:
+        try:
+            owner = json.loads((self.root / "locks" / f"{key}.lock").read_bytes())
+            since = time.strftime("%H:%M:%S", time.localtime(owner["time"]))
+            who = f"another process (pid {owner['pid']} on {owner['host']}, since {since})"
+        except (OSError, ValueError, KeyError, TypeError):
+            who = "another process"
+        return (
+            f"{who} is making it; this run goes on when it is done, or takes over if that process "
+            f"dies or stops renewing its lock for {LOCK_LEASE:g} s"
+        )
+
+    def clean(self, max_age: float = 24 * 3600) -> list[Path]:
+        """Remove temporary folders left by dead writers (their process is gone from this machine,
+        or, from another host, they are older than ``max_age`` seconds); returns what was removed."""
+        removed = []
+        for folder in (self.root / "tmp").iterdir():
+            if _writer_is_gone(folder.name, time.time() - folder.stat().st_mtime, max_age):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        return removed
 
     def _log(self, event: str, key: str) -> None:
         line = (
@@ -283,6 +336,79 @@ class Store:
         if not path.exists():
             return pd.DataFrame(columns=["event", "key", "time", "host", "pid"])
         return pd.read_json(path, lines=True)
+
+
+LOCK_LEASE = float(os.environ.get("TRANSFERLAB_LOCK_LEASE", "120"))  # seconds a lock lives without renewal
+UNREADABLE_GRACE = 5.0  # seconds a lock file may be unreadable (being written) before it is garbage
+WAIT_MESSAGE_AFTER = 10.0  # seconds of waiting on another process's lock before saying so
+
+
+def _process_start(pid: int) -> str | None:
+    """When a process started (clock ticks since boot, Linux), so a reused PID is told apart; None elsewhere."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner() -> dict[str, Any]:
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "start": _process_start(os.getpid()),
+        "time": time.time(),
+    }
+
+
+class _Heartbeat:
+    """Touches the lock files this process holds, every second or ``LOCK_LEASE / 4`` (one thread per process)."""
+
+    def __init__(self) -> None:
+        self._held: set[Path] = set()
+        self._guard = threading.Lock()
+        self._pid: int | None = None
+
+    def hold(self, lock: Path) -> None:
+        with self._guard:
+            self._held.add(lock)
+            if self._pid != os.getpid():  # first lock of this process (a forked worker starts its own)
+                self._pid = os.getpid()
+                threading.Thread(target=self._beat, name="transferlab-lock-heartbeat", daemon=True).start()
+
+    def release(self, lock: Path) -> None:
+        with self._guard:
+            self._held.discard(lock)
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(min(1.0, LOCK_LEASE / 4))  # cheap: a few utime calls
+            with self._guard:
+                held = list(self._held)
+            for lock in held:
+                with contextlib.suppress(OSError):
+                    os.utime(lock)
+
+
+_heartbeat = _Heartbeat()
+
+
+def _temporary_name(key: str) -> str:
+    return f"{key}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _writer_is_gone(name: str, age: float, max_age: float) -> bool:
+    parts = name.split("-")
+    if len(parts) >= 4 and parts[-2].isdigit():
+        host, pid = "-".join(parts[1:-2]), int(parts[-2])
+        if host == socket.gethostname():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+            return False
+    return age > max_age
 
 
 def _fsync_files(path: Path) -> None:

@@ -1,7 +1,7 @@
 """Data: the synthetic world, overlays, the real-data adapters, in-memory tensors, and the
 registry of data functions that job specs name."""
 
-from .adapters import REAL_FOLDERS, DataError, RealWorld, image_folder, overlap
+from .adapters import REAL_FOLDERS, DataError, RealWorld, check_data_dir, image_folder, overlap
 from .overlays import (
     POSITIONS,
     Ball,
@@ -33,6 +33,7 @@ from .toy import toy_task
 
 __all__ = [
     "REAL_FOLDERS",
+    "check_data_dir",
     "DataError",
     "RealWorld",
     "image_folder",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -481,6 +481,22 @@ class Coco:
 
 # ---------------------------------------------------------------------------------------------
 # a world of real data: the same parts, the same interface as the synthetic World
+
+
+def check_data_dir(root: str | Path, parts: Iterable[str]) -> Path:
+    """The real-data folder ``root``, checked to hold a non-empty folder for each of ``parts`` (the
+    adapters check each folder's own layout when they read it); DataError naming what is missing."""
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"data folder {folder} does not exist. Expected layout:\n{REAL_LAYOUT}")
+    for part in parts:
+        sub = folder / REAL_FOLDERS[part]
+        if not sub.is_dir() or not any(sub.iterdir()):
+            raise DataError(
+                f"{folder} has no {REAL_FOLDERS[part]}/ with data (the {part!r} part this chapter reads). "
+                f"Expected layout:\n{REAL_LAYOUT}"
+            )
+    return folder
 
 
 REAL_LAYOUT = """  ROOT/imagenet/{train,val}/<wnid>/   + ROOT/imagenet/superclasses.csv ("wnid,superclass")  -> source

@@ -230,6 +230,7 @@ def run_jobs(
     others' inputs are read.
     """
     store = store or default_store()
+    store.clean()  # what writers that died (a killed run's workers) left half-written
     speed = speed or Speed(pick_device())
     group_size = group_size or default_group_size(speed.device)
     ex = get_executor(executor, address)

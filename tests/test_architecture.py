@@ -247,3 +247,27 @@ def test_a_fresh_process_rebuilds_a_chapter_data_function_from_its_reference(tmp
 def test_no_page_cites_the_teams_working_document():
     files = [*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("book/*.md"), ROOT / "README.md", *LIB.rglob("*.py")]
     assert [str(f) for f in files if "PROTOCOLS" in f.read_text()] == []
+
+
+def test_the_executed_notebook_cache_sees_a_change_anywhere_in_the_library(tmp_path, monkeypatch):
+    import shutil
+
+    import transferlab
+    from transferlab.pipeline import book
+
+    copy = tmp_path / "transferlab"
+    shutil.copytree(LIB, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(transferlab, "__file__", str(copy / "__init__.py"))
+    fingerprints = []
+    for edited in (
+        None,
+        copy / "world" / "toy.py",
+        copy / "chapters" / "linear.py",
+        copy / "run" / "jobs.py",
+    ):
+        if edited is not None:
+            edited.write_text(edited.read_text() + "\n# an edit\n")
+        book.library_fingerprint.cache_clear()
+        fingerprints.append(book.library_fingerprint())
+    book.library_fingerprint.cache_clear()
+    assert len(set(fingerprints)) == len(fingerprints)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import transferlab
+
 from .. import utils
 from ..chapters.claims import read_record
 from ..store import Store, default_store, sha256_file
@@ -117,7 +119,7 @@ def environment() -> dict[str, str]:
 @functools.lru_cache(maxsize=1)
 def library_fingerprint() -> str:
     """A hash of the library's source files: any change to the code re-executes every chapter."""
-    package = Path(__file__).resolve().parent
+    package = Path(transferlab.__file__).resolve().parent  # the whole package, every wing
     h = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())

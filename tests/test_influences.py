@@ -155,3 +155,10 @@ def test_failures_point_at_their_most_negative_class_and_debugging_counts_fixes(
     assert (
         summary.loc["most negative", "share fixed"] == 0.75 and summary.loc["random", "share fixed"] == 0.25
     )
+
+
+def test_the_live_explorer_shows_nothing_in_an_unattended_run(monkeypatch):
+    from transferlab.params import UNATTENDED
+
+    monkeypatch.setenv(UNATTENDED, "1")
+    assert si.explorer(None) is None  # returns before it reads anything: no widget, no comm

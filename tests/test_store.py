@@ -579,3 +579,19 @@ def test_a_transfer_of_a_source_made_again_differently_is_made_again(tmp_path):
         again = run_jobs([job], store, progress=False)[0]
     assert store.events().key.tolist().count(again.key) == 2  # the transfer was trained again
     assert again.info["inputs"] == {old.key: fingerprint(store.get(source.spec()))}
+
+
+@pytest.mark.timeout(60)
+def test_a_process_forked_while_the_heartbeat_holds_its_guard_can_still_lock(tmp_path):
+    from transferlab.store import core
+
+    store = Store(tmp_path)
+    with core._heartbeat._guard:  # as if the heartbeat thread were copying its list at the fork
+        pid = os.fork()
+        if pid == 0:  # the child: a worker process taking its first lock
+            try:
+                store.get_or_make({"x": 6}, lambda: {"info": {}}, poll=0.05)
+            finally:
+                os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and store.get({"x": 6}) is not None

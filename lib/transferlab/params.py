@@ -19,6 +19,8 @@ from typing import Any
 import pandas as pd
 
 PRESET_NAMES = ("smoke", "default", "paper")
+# set for the kernels the runner starts: a notebook run without a reader (the book, `transferlab run`)
+UNATTENDED = "TRANSFERLAB_UNATTENDED"
 _META = "transferlab"
 
 

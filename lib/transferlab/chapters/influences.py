@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 from typing import Any
 
@@ -34,7 +35,7 @@ import torch
 from ..methods import gradient_influence as gradient
 from ..methods import subset_influence as inf
 from ..methods.stats import spearman
-from ..params import ParameterError, distinct, param
+from ..params import UNATTENDED, ParameterError, distinct, param
 from ..run import SourceJob, load_model, run_jobs
 from ..train import predict
 from ..utils import progress as progress_bar
@@ -1024,7 +1025,11 @@ def figure_class_images(results: Results, n_classes: int = 3, per_class: int = 5
 
 def explorer(results: Results, n: int = 5):
     """An ipywidgets explorer for readers running the notebook live: pick a target test example,
-    see it and its most positive and most negative source classes with example images."""
+    see it and its most positive and most negative source classes with example images. In an
+    unattended run (the book build, ``transferlab run``) it shows nothing: a widget needs a live
+    reader, and twice in this project's builds papermill waited forever at this widget's cell."""
+    if os.environ.get(UNATTENDED):
+        return None
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
     from IPython.display import display

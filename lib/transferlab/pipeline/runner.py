@@ -20,7 +20,7 @@ from typing import Any
 import nbformat
 
 from ..chapters.contract import contract_errors, is_chapter
-from ..params import ChapterConfig, ParameterError, resolve
+from ..params import UNATTENDED, ChapterConfig, ParameterError, resolve
 from ..world import DataError, check_data_dir
 from . import pages
 
@@ -97,6 +97,8 @@ def run_notebook(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     _kernel_uses_this_python()
+    before = os.environ.get(UNATTENDED)
+    os.environ[UNATTENDED] = "1"  # the kernel inherits it: live-only cells (widgets) show nothing
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -122,6 +124,11 @@ def run_notebook(
             f"out of memory). The partially executed notebook is at {output}; run the same command again "
             "to resume: every model that finished is in the store"
         ) from None
+    finally:
+        if before is None:
+            os.environ.pop(UNATTENDED, None)
+        else:
+            os.environ[UNATTENDED] = before
     _mark_run(notebook, module, output, preset, dict(overrides or {}), params)
     return output
 

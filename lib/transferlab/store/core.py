@@ -379,6 +379,11 @@ class _Heartbeat:
         with self._guard:
             self._held.discard(lock)
 
+    def forget(self) -> None:
+        """In a forked child: the parent's locks and thread are not its own (and the guard may
+        have been held by the parent's thread at the fork)."""
+        self._held, self._guard, self._pid = set(), threading.Lock(), None
+
     def _beat(self) -> None:
         while True:
             time.sleep(min(1.0, LOCK_LEASE / 4))  # cheap: a few utime calls
@@ -390,6 +395,7 @@ class _Heartbeat:
 
 
 _heartbeat = _Heartbeat()
+os.register_at_fork(after_in_child=_heartbeat.forget)
 
 
 def _temporary_name(key: str) -> str:

@@ -14,8 +14,7 @@ import argparse
 import torch
 
 from transferlab.methods import slicing as sl
-from transferlab.methods.defects import _conv_layers
-from transferlab.models import build_model
+from transferlab.models import build_model, conv_layers
 from transferlab.utils import timed
 
 
@@ -44,7 +43,7 @@ def main() -> None:
     parser.add_argument("--arch", default="cresnet-s")
     args = parser.parse_args()
     torch.manual_seed(0)
-    layers = _conv_layers(build_model(args.arch, 10).blocks)
+    layers = conv_layers(build_model(args.arch, 10).blocks)
     inputs = [
         (conv.weight.detach(), torch.rand(conv.in_channels), torch.rand(conv.out_channels))
         for _, conv in layers

@@ -271,3 +271,12 @@ def test_the_executed_notebook_cache_sees_a_change_anywhere_in_the_library(tmp_p
         fingerprints.append(book.library_fingerprint())
     book.library_fingerprint.cache_clear()
     assert len(set(fingerprints)) == len(fingerprints)
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "bench").glob("bench_*.py")), ids=lambda p: p.stem)
+def test_every_benchmark_imports_what_exists(script):
+    """`make bench` is not part of the tests: at least every name a benchmark imports must exist."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_bench_{script.stem}", script)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))  # its main() runs only as a script

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import torch
 
-from transferlab.run import Job, SourceJob, TransferJob, fingerprint, load_model, made, run_jobs, waves
+from transferlab.run import Job, SourceJob, TransferJob, load_model, made, run_jobs, waves
 from transferlab.store import ArchiveError, CorruptEntry, Store, export_archive, import_archive, spec_key
 from transferlab.train import recipe
 from transferlab.world import DataRef
@@ -578,7 +578,7 @@ def test_a_transfer_of_a_source_made_again_differently_is_made_again(tmp_path):
     with pytest.warns(UserWarning, match="earlier version"):
         again = run_jobs([job], store, progress=False)[0]
     assert store.events().key.tolist().count(again.key) == 2  # the transfer was trained again
-    assert again.info["inputs"] == {old.key: fingerprint(store.get(source.spec()))}
+    assert again.info["inputs"] == {old.key: store.get(source.spec()).fingerprint}
 
 
 @pytest.mark.timeout(60)

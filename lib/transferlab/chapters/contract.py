@@ -64,6 +64,10 @@ class Chapter(Page, Protocol):
         """The claims table (:class:`~transferlab.chapters.claims.ClaimsTable`) of these results."""
 
 
+# what a chapter declares beyond a page
+CHAPTER_ONLY = ("SOURCE", "PROTOCOL", "PAPER_NOTE", "DATA_PARTS", "run", "claims")
+
+
 def is_chapter(module: ModuleType) -> bool:
     """Whether a page's module is a chapter (the summary page is a page, not a chapter)."""
     return isinstance(module, Chapter)
@@ -86,15 +90,9 @@ def contract_errors(module: ModuleType) -> list[str]:
             module.Config(**resolve(module.Config, module.PRESETS, preset))
         except Exception as e:  # noqa: BLE001 - reported, not raised
             errors.append(f"preset {preset!r} is invalid: {e}")
-    chapterish = [
-        n for n in ("SOURCE", "PROTOCOL", "PAPER_NOTE", "DATA_PARTS", "run", "claims") if hasattr(module, n)
-    ]
+    chapterish = [n for n in CHAPTER_ONLY if hasattr(module, n)]
     if chapterish and not is_chapter(module):
-        missing = [
-            n
-            for n in ("SOURCE", "PROTOCOL", "PAPER_NOTE", "DATA_PARTS", "run", "claims")
-            if not hasattr(module, n)
-        ]
+        missing = [n for n in CHAPTER_ONLY if not hasattr(module, n)]
         errors.append(f"has {', '.join(chapterish)} but lacks {', '.join(missing)} of a chapter")
     if is_chapter(module):
         for name in ("SOURCE", "PROTOCOL", "PAPER_NOTE"):

@@ -14,8 +14,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -155,16 +153,11 @@ def made(job: Job, store: Store, speed: Speed | None = None) -> Entry:
     def make() -> dict[str, Any]:
         out = dict(job.make(store, speed))
         inputs = {
-            e.key: fingerprint(e) for e in (store.get(r.spec()) for r in job.requires()) if e is not None
+            e.key: e.fingerprint for e in (store.get(r.spec()) for r in job.requires()) if e is not None
         }
         return {**out, "info": {**out.get("info", {}), "inputs": inputs}}
 
     return store.get_or_make(job.spec(), make)
-
-
-def fingerprint(entry: Entry) -> str:
-    """A digest of an entry's files (their checksums): it changes when the entry is made again differently."""
-    return hashlib.sha256(json.dumps(entry.files, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def current(job: Job, store: Store) -> Entry | None:
@@ -178,7 +171,7 @@ def current(job: Job, store: Store) -> Entry | None:
         return entry
     for need in job.requires():
         source = store.get(need.spec())
-        if source is not None and inputs.get(source.key) != fingerprint(source):
+        if source is not None and inputs.get(source.key) != source.fingerprint:
             store.discard(entry.key, f"made from an earlier version of {source.key}, which it requires")
             return None
     return entry

@@ -32,10 +32,6 @@ class CorruptEntry(RuntimeError):
     """An entry's files do not match its manifest."""
 
 
-def _version() -> str:
-    return __version__
-
-
 def canonical(obj: Any) -> str:
     """Deterministic JSON of a spec (sorted keys, tuples as lists)."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
@@ -53,7 +49,7 @@ def _json_default(obj: Any) -> Any:
 
 def spec_key(spec: Mapping[str, Any], version: str | None = None) -> str:
     """The key of a spec: sha256 of its canonical JSON and the library version (32 hex digits)."""
-    payload = canonical({"spec": spec, "version": version or _version()})
+    payload = canonical({"spec": spec, "version": version or __version__})
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
@@ -75,6 +71,12 @@ class Entry:
     spec: dict[str, Any]
     info: dict[str, Any]
     files: dict[str, str]
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the entry's files (their checksums): it changes when the entry is made again
+        differently, so what was made from it can tell."""
+        return hashlib.sha256(json.dumps(self.files, sort_keys=True).encode()).hexdigest()[:16]
 
     def tensors(self, name: str = "model") -> dict[str, torch.Tensor]:
         """A group of tensors saved under ``name`` (safetensors; nothing is unpickled)."""
@@ -181,7 +183,7 @@ class Store:
             manifest = {
                 "key": key,
                 "spec": json.loads(canonical(spec)),
-                "version": _version(),
+                "version": __version__,
                 "files": files,
                 "info": json.loads(canonical(dict(info))),
                 "created": time.time(),
@@ -239,7 +241,7 @@ class Store:
 
         A held lock's file is touched every second by a heartbeat thread, so that others can tell
         a live owner on any host from a dead one."""
-        lock = self.root / "locks" / f"{key}.lock"
+        lock = self._lock_path(key)
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
@@ -279,19 +281,22 @@ class Store:
         if owner.get("host") != socket.gethostname():
             return ""
         try:
-            os.kill(int(owner["pid"]), 0)
-        except ProcessLookupError:
-            return "held by a process that died"
-        except (PermissionError, KeyError, TypeError, ValueError):
+            pid = int(owner["pid"])
+        except (KeyError, TypeError, ValueError):
             return ""
+        if not _alive(pid):
+            return "held by a process that died"
         start = owner.get("start")
-        if start is not None and _process_start(int(owner["pid"])) not in (None, start):
+        if start is not None and _process_start(pid) not in (None, start):
             return "held by a PID that now names another process"
         return ""
 
+    def _lock_path(self, key: str) -> Path:
+        return self.root / "locks" / f"{key}.lock"
+
     def _lock_owner_text(self, key: str) -> str:
         try:
-            owner = json.loads((self.root / "locks" / f"{key}.lock").read_bytes())
+            owner = json.loads(self._lock_path(key).read_bytes())
             since = time.strftime("%H:%M:%S", time.localtime(owner["time"]))
             who = f"another process (pid {owner['pid']} on {owner['host']}, since {since})"
         except (OSError, ValueError, KeyError, TypeError):
@@ -341,6 +346,17 @@ class Store:
 LOCK_LEASE = float(os.environ.get("TRANSFERLAB_LOCK_LEASE", "120"))  # seconds a lock lives without renewal
 UNREADABLE_GRACE = 5.0  # seconds a lock file may be unreadable (being written) before it is garbage
 WAIT_MESSAGE_AFTER = 10.0  # seconds of waiting on another process's lock before saying so
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this machine with this PID exists (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _process_start(pid: int) -> str | None:
@@ -407,13 +423,7 @@ def _writer_is_gone(name: str, age: float, max_age: float) -> bool:
     if len(parts) >= 4 and parts[-2].isdigit():
         host, pid = "-".join(parts[1:-2]), int(parts[-2])
         if host == socket.gethostname():
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return True
-            except PermissionError:
-                return False
-            return False
+            return not _alive(pid)
     return age > max_age
 
 

@@ -16,6 +16,7 @@ from .base import ModelParams
 from .claims import Claim, ClaimsTable
 from .contract import data_parts
 from .spurious import (
+    MEASURED,
     SOURCE_TABLES,
     THRESHOLD,
     Results,
@@ -60,25 +61,26 @@ class Config(SpuriousParams):
         return (TARGET,)
 
 
-PROTOCOL = """**Setup** (thesis §7.3.1, Tables G.2–G.3). A binary cat/dog task on scenes. Two source sets follow
+PROTOCOL = (
+    """**Setup** (thesis §7.3.1, Tables G.2–G.3). A binary cat/dog task on scenes. Two source sets follow
 the thesis' tables scaled by `scale`: *non-spurious* (no people) and *spurious* (people with most
 dogs and few cats); the non-spurious table's "100" dogs are read as 1,000, the value the other
 rows imply. A source model is trained on each (seed by seed, `seeds`), then transferred
 fixed-feature and full-network to a people-free target of equal cats and dogs. Every model is
 tested on `test_per_group` images per (class, with/without people) group.
 
-**Measured.** The *shift*: how much more often a model predicts the favoured class on test images
-with the feature than on the same classes without it; the *excess shift* is the spurious source's
-shift minus the non-spurious source's, per seed (0.05, five points more of the favoured class, is
-the smallest excess read as bias).
+"""
+    + MEASURED
+    + f"""
 
 **Claims and their criteria.**
 - (a) The spurious source model says "dog" more often when a person is present: excess shift of
-  the source models > 0.05, and the spurious model's own shift > 0 (Fig. 7.5a).
+  the source models > {THRESHOLD:g}, and the spurious model's own shift > 0 (Fig. 7.5a).
 - (b) After fixed-feature transfer to the people-free target the model still does: excess shift
-  > 0.05 (Fig. 7.5b).
-- (c) Full-network transfer reduces but does not eliminate it: its excess shift lies between 0.025
+  > {THRESHOLD:g} (Fig. 7.5b).
+- (c) Full-network transfer reduces but does not eliminate it: its excess shift lies between {THRESHOLD / 2:g}
   and the fixed-feature one (Fig. 7.5c)."""
+)
 
 PAPER_NOTE = """Table G.3 of the thesis on real MS-COCO: ResNet-18 at 224 px, the tables at full size, 25 epochs,
 five seeds. COCO's val2017 holds few cats with people, so the test groups are kept small enough

@@ -17,6 +17,7 @@ from .base import ModelParams
 from .claims import Claim, ClaimsTable
 from .contract import data_parts
 from .spurious import (
+    MEASURED,
     THRESHOLD,
     Results,
     SpuriousParams,
@@ -74,24 +75,25 @@ class Config(SpuriousParams):
         return self.targets
 
 
-PROTOCOL = """**Setup** (thesis §7.3.2, Tables G.4–G.6). A young/old task on faces whose age and gender are drawn
+PROTOCOL = (
+    """**Setup** (thesis §7.3.2, Tables G.4–G.6). A young/old task on faces whose age and gender are drawn
 as visible features. Two source sets follow the thesis' tables scaled by `scale`: *non-spurious*
 (the four age × gender groups equal) and *spurious* (old men and young women four times as many as
 young men and old women). A source model is trained on each (seed by seed, `seeds`), then
 transferred fixed-feature and full-network to each target of `targets`: only women, 80 % women,
 and 50/50. Every model is tested on `test_per_group` images per (age, gender) group.
 
-**Measured.** The *shift*: how much more often a model predicts the favoured class on test images
-with the feature than on the same classes without it; the *excess shift* is the spurious source's
-shift minus the non-spurious source's, per seed (0.05, five points more of the favoured class, is
-the smallest excess read as bias).
+"""
+    + MEASURED
+    + f"""
 Here the favoured class is "old" for men and "young" for women.
 
 **Claims and their criteria.**
 - (a) The spurious source model predicts "old" for men and "young" for women more: excess shift of
-  the source models > 0.05, and the spurious model's own shift > 0 (Fig. 7.6a).
+  the source models > {THRESHOLD:g}, and the spurious model's own shift > 0 (Fig. 7.6a).
 - (b) The bias persists after transfer to every target, even the 50/50 one, checked for each mode
-  (b-fixed: Fig. 7.6b–c, G.6b–d; b-full: Fig. G.6e–g): excess shift > 0.05 on every target."""
+  (b-fixed: Fig. 7.6b–c, G.6b–d; b-full: Fig. G.6e–g): excess shift > {THRESHOLD:g} on every target."""
+)
 
 PAPER_NOTE = """Table G.6 of the thesis on real CelebA: ResNet-18 at 224 px, the tables at full size, 20 epochs,
 1,000 test faces per group, five seeds. Meant for a GPU."""

@@ -34,6 +34,11 @@ from .claims import Claim
 
 SOURCE_TABLES = ("non-spurious", "spurious")
 THRESHOLD = 0.05  # an excess shift counts as bias from this size (5 points more of the favoured class)
+# what chapters 3 and 4 measure, as their Protocol sections say it
+MEASURED = f"""**Measured.** The *shift*: how much more often a model predicts the favoured class on test images
+with the feature than on the same classes without it; the *excess shift* is the spurious source's
+shift minus the non-spurious source's, per seed ({THRESHOLD:g}, {THRESHOLD * 100:g} points more of the
+favoured class, is the smallest excess read as bias)."""
 STAGES = ("source", "fixed", "full")
 STAGE_NAMES = {"source": "source model", "fixed": "fixed-feature", "full": "full-network"}
 

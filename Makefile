@@ -14,13 +14,14 @@ PYTEST_ARGS ?=
 
 export TRANSFERLAB_STORE ?= $(CURDIR)/.transferlab/store
 
-.PHONY: env book test lint bench clean help
+.PHONY: env book test lint bench stability clean help
 
 help:
 	@echo "make book    execute every chapter (preset $(PRESET)) and build the HTML book"
 	@echo "make test    lint, unit tests, every notebook on the smoke preset, book build, browser check"
 	@echo "make lint    ruff check and ruff format --check (make format rewrites)"
 	@echo "make bench   benchmarks (ratios measured side by side)"
+	@echo "make stability  every chapter (preset $(PRESET)) under the fast and the plain numeric path: do the verdicts agree?"
 	@echo "make clean   remove built book, executed notebooks and test artifacts (keeps .venv, store)"
 
 env: $(STAMP)
@@ -48,5 +49,8 @@ format: env
 bench: env
 	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+stability: env
+	$(BIN)/transferlab stability --preset $(PRESET) --out stability
+
 clean:
-	rm -rf book/_build book/chapters runs test-artifacts
+	rm -rf book/_build book/chapters runs test-artifacts stability

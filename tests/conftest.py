@@ -150,3 +150,12 @@ def serve():
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
+
+
+@pytest.fixture(params=("plain", "bf16"))
+def numeric_path(request, monkeypatch):
+    """A model-training test runs under both numeric paths: plain float32, and channels-last with
+    bfloat16 autocast (forced, on any CPU: an AMX machine's fast path), so that a test relying on
+    one path's trajectory fails here and not on a user's machine."""
+    monkeypatch.setenv("TRANSFERLAB_NUMERICS", request.param)
+    return request.param

@@ -69,17 +69,16 @@ def test_plan_shares_the_clean_source_and_scratch_models_with_the_world_chapter(
 
     cfg = backdoor.Config()
     p = backdoor.plan(cfg)
-    assert p.sources[(cfg.arch, 0.0)].spec() == tour.Config().source_job().spec()
+    assert p.sources[(cfg.arch, 0.0, 0)].spec() == tour.Config().source_job().spec()
+    assert p.sources[(cfg.arch, 0.0, 1)].spec() == tour.Config().source_job(1).spec()
     assert p.scratch[("objects", 0)].spec() == tour.Config().scratch_job("objects", 0).spec()
-    assert set(p.sources) == {
-        ("cresnet-s", 0.0),
-        ("cresnet-s", 0.1),
-        ("cresnet-s", 1.0),
-        ("cresnet-xs", 0.0),
-        ("cresnet-xs", 1.0),
-        ("cvgg-s", 0.0),
-        ("cvgg-s", 1.0),
-    }
+    conditions = {("cresnet-s", 0.0), ("cresnet-s", 0.1), ("cresnet-s", 1.0)}
+    conditions |= {(a, f) for a in ("cresnet-xs", "cvgg-s") for f in (0.0, 1.0)}
+    # each seed trains its own sources: a gap between sources holds their variance
+    assert set(p.sources) == {(a, f, s) for a, f in conditions for s in cfg.seeds}
+    assert {p.sources[("cresnet-s", 1.0, s)].seed for s in cfg.seeds} == set(cfg.seeds)
+    for key, job in p.transfers.items():
+        assert job.source == p.sources[(key.arch, key.fraction, key.seed)]  # paired by seed
     wds = {k[4] for k in p.transfers}
     assert wds == set(cfg.weight_decays) and p.default_wd in wds
     debiased = [k for k in p.transfers if k[5]]
@@ -138,14 +137,19 @@ def _results(
                                     }
                                 )
     sources = pd.DataFrame(
-        {
-            "arch": [cfg.arch] * 3,
-            "fraction": [0.0, 0.1, 1.0],
-            "source_accuracy": 0.9,
-            "accuracy": 0.9,
-            "triggered_accuracy": 0.8,
-            "asr": [0.01, 0.05, 0.4],
-        }
+        [
+            {
+                "arch": cfg.arch,
+                "fraction": f,
+                "seed": s,
+                "source_accuracy": 0.9,
+                "accuracy": 0.9,
+                "triggered_accuracy": 0.8,
+                "asr": asr + 0.01 * s,
+            }
+            for f, asr in ((0.0, 0.01), (0.1, 0.05), (1.0, 0.4))
+            for s in cfg.seeds
+        ]
     )
     scratch = pd.DataFrame(
         {
@@ -160,11 +164,11 @@ def _results(
 
 
 def test_claims_follow_the_numbers():
-    holds = backdoor.claims(_results(0.4, 0.15, 0.3, 0.0, 0.02)).frame().set_index("key").holds
-    assert (holds == "yes").all(), holds
-    fails = backdoor.claims(_results(0.01, 0.0, 0.0, 0.15, 0.15)).frame().set_index("key").holds
-    assert (fails[["a", "b", "c", "d", "e", "h"]] == "no").all(), fails
-    assert fails["f"] == "yes" and fails["g"] == "yes"
+    holds = backdoor.claims(_results(0.4, 0.15, 0.3, 0.0, 0.02)).frame().set_index("key").verdict
+    assert (holds == "holds").all(), holds
+    fails = backdoor.claims(_results(0.01, 0.0, 0.0, 0.15, 0.15)).frame().set_index("key").verdict
+    assert (fails[["a", "b", "c", "d", "e", "h"]] == "contradicted").all(), fails
+    assert fails["f"] == "holds" and fails["g"] == "holds"
 
 
 def _real_data(root):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from transferlab.chapters.claims import read_record
+from transferlab.chapters.claims import VERDICTS, read_record
 from transferlab.pipeline.book import SUMMARY, chapter_notebooks
 from transferlab.pipeline.runner import chapter_of
 
@@ -99,10 +99,12 @@ def test_summary_page_is_true_to_the_chapters(smoke_book):
             expected[f"{number}.{c['key']}"] = c
     assert on_page.keys() == expected.keys()
     for key, c in expected.items():
-        assert (on_page[key]["measured"], on_page[key]["holds"]) == (c["measured"], c["holds"]), key
-    assert summary["metrics"]["hold"] == sum(c["holds"] for c in expected.values())
+        assert (on_page[key]["estimates"], on_page[key]["verdict"]) == (c["estimates"], c["verdict"]), key
+    for verdict in VERDICTS:
+        assert summary["metrics"][verdict] == sum(c["verdict"] == verdict for c in expected.values())
     html = (smoke_book / "_build" / "html" / "chapters" / "what_transfers.html").read_text()
-    assert html.count("✓ yes") + html.count("✗ no") == len(expected)
+    marks = ("✓ holds", "✗ contradicted", "? undecided", "– n/a")
+    assert sum(html.count(m) for m in marks) == len(expected)
 
 
 def test_every_chapter_page_shows_its_rerun_command_and_all_parameters(smoke_book):

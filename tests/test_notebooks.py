@@ -8,9 +8,9 @@ import nbformat
 import papermill
 import pytest
 
-from transferlab.chapters.claims import read_record
+from transferlab.chapters.claims import VERDICTS, read_claims, read_record
 from transferlab.pipeline.book import SUMMARY, chapter_notebooks
-from transferlab.pipeline.runner import chapter_of
+from transferlab.pipeline.runner import chapter_module, chapter_of
 
 from .conftest import ROOT
 
@@ -54,10 +54,13 @@ def test_runs_on_smoke_and_records_claims(smoke_book, notebook):
     executed = smoke_book / "chapters" / notebook.name
     record = read_record(executed)
     assert record["claims"], f"{notebook.name} records no claims"
-    for claim in record["claims"]:
-        assert isinstance(claim["holds"], bool)
-        assert math.isfinite(claim["measured"]), claim
-        assert claim["source"] and claim["criterion"]
+    criteria = chapter_module(notebook).CRITERIA
+    for claim in read_claims(executed):
+        assert claim.verdict in VERDICTS and claim.source and claim.estimates, claim
+        for e in claim.estimates:
+            assert criteria[e.criterion.name] == e.criterion, "a claim's criterion is one of CRITERIA"
+            if e.verdict != "n/a":
+                assert math.isfinite(e.value) and e.low <= e.value <= e.high, (claim.key, e)
     nb = nbformat.read(str(executed), as_version=4)
     assert nb.metadata["transferlab"]["preset"] == "smoke"
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]

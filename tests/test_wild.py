@@ -127,39 +127,74 @@ def test_found_biases_are_one_per_new_class():
     assert wild.found_biases(ranking, set(), 9, studied=("fence:spacing=5.0",)) == ("f2", "p1", "p3", "p4")
 
 
-def _results(fixed, full, gains, top=None):
-    """A Results with given per-overlay excess skews over scratch (0.1) and source gains."""
-    config = wild.Config(targets=("objects",), seeds=(0, 1))
+def _results(fixed, full, gains):
+    """A Results with given per-overlay excess skews over scratch (0.1, three seeds a point apart)
+    and source gains (the source model's shifts, measured on 1,000 images)."""
+    config = wild.Config(targets=("objects",), seeds=(0, 1, 2))
     rows = []
     for (o, f), u in zip(fixed.items(), full.values()):
-        for seed in (0, 1):
-            for kind, skew in (("fixed", 0.1 + f), ("full", 0.1 + u), ("scratch", 0.1)):
+        for seed, jitter in zip(config.seeds, (-0.01, 0.0, 0.01)):
+            for kind, skew in (("fixed", 0.1 + f + jitter), ("full", 0.1 + u + jitter), ("scratch", 0.1)):
                 rows.append({"overlay": o, "target": "objects", "kind": kind, "seed": seed, "top_gain": skew})
+    classes = tuple(config.expected)
+    shifts = {
+        o: finder.Shift(
+            classes,
+            np.zeros(len(classes)),
+            np.eye(len(classes))[i] * g,
+            g,
+            np.eye(len(classes))[i] * g,
+            np.zeros(len(classes)),
+            1000,
+        )
+        for i, (o, g) in enumerate(zip(config.overlays, gains))
+    }
     source = pd.DataFrame(
         {
             "overlay": list(config.overlays),
             "expected": list(config.expected),
             "expected_gain": gains,
-            "top_class": top or list(config.expected),
+            "top_class": list(config.expected),
             "tv": gains,
         }
     )
-    return wild.Results(config, source, {}, None, (), pd.DataFrame(rows), {})
+    return wild.Results(config, source, shifts, None, (), pd.DataFrame(rows), {})
 
 
 def test_claims_follow_the_measures():
     fence, ball, hat = wild.Config().overlays
     both = _results({fence: 0.3, ball: 0.3, hat: 0.2}, {fence: 0.25, ball: 0.02, hat: 0.15}, [0.4, 0.5, 0.3])
-    verdict = {c.key: c.holds for c in wild.claims(both).claims}
-    assert verdict == {"a": True, "b1": True, "b2": True, "b3": True, "c": True}
+    verdict = {c.key: c.verdict for c in wild.claims(both).claims}
+    assert set(verdict.values()) == {"holds"}, verdict
     none_removed = _results(
-        {fence: 0.3, ball: 0.3, hat: 0.01},
-        {fence: 0.25, ball: 0.2, hat: 0.0},
-        [0.4, 0.5, 0.3],
-        top=["fence", "tennis ball", "disc 1"],
+        {fence: 0.3, ball: 0.3, hat: 0.01}, {fence: 0.25, ball: 0.2, hat: 0.0}, [0.4, 0.5, 0.02]
     )
-    verdict = {c.key: c.holds for c in wild.claims(none_removed).claims}
-    assert verdict == {"a": False, "b1": True, "b2": True, "b3": False, "c": False}
+    verdict = {c.key: c.verdict for c in wild.claims(none_removed).claims}
+    assert verdict == {
+        "a": "contradicted",
+        "b1": "holds",
+        "b2": "holds",
+        "b3": "contradicted",
+        "c": "contradicted",
+    }
+    one = _results({fence: 0.3, ball: 0.0, hat: 0.0}, {fence: 0.25, ball: 0.0, hat: 0.0}, [0.4, 0.5, 0.3])
+    assert {c.key: c.verdict for c in wild.claims(one).claims}["c"] == "n/a"  # one overlay transfers
+
+
+def test_the_shift_interval_is_over_the_images():
+    shift = finder.Shift(
+        ("a", "b"),
+        np.array([0.5, 0.5]),
+        np.array([0.6, 0.4]),
+        0.1,
+        np.array([0.1, 0.0]),
+        np.array([0.0, 0.1]),
+        400,
+    )
+    low, high = shift.gain_interval("a")
+    assert low < 0.1 < high and high - low == pytest.approx(
+        2 * 1.966 * np.sqrt((0.1 - 0.01) * 400 / 399 / 400), rel=1e-3
+    )
 
 
 @pytest.mark.timeout(300)

@@ -40,9 +40,10 @@ def test_premise_claims_hold_and_fail_with_the_numbers():
         {"objects": [0.3, 0.2, 0.25], "pets": [0.05, 0.04, 0.06]},
     )
     frame = tour.claims(r).frame().set_index("key")
-    assert frame.loc["objects-fixed", "holds"] == "yes" and frame.loc["objects-full", "holds"] == "yes"
-    assert frame.loc["pets-fixed", "holds"] == "no" and frame.loc["pets-full", "holds"] == "yes"
-    assert frame.loc["objects-fixed", "measured"].startswith("0.15")
+    verdict = frame.verdict
+    assert verdict["objects-fixed"] == verdict["objects-full"] == verdict["pets-full"] == "holds"
+    assert verdict["pets-fixed"] == "undecided"  # mean below 0, but three seeds cannot tell
+    assert frame.loc["objects-fixed", "measured [95% interval]"].startswith("0.15 [")
     text = tour.summary_text(r)
     assert "only full-network transfer beats scratch" in text and "both transfers beat scratch" in text
 

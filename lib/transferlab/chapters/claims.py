@@ -1,8 +1,21 @@
-"""The claims table every chapter ends with: claim, source, value measured in this run, holds or not.
+"""The claims table every chapter ends with: each claim of a source, the quantity that tests it
+with a 95 % interval over independent replicates, the criterion fixed before the run, and one of
+three verdicts.
 
-A chapter's last cell calls :meth:`ClaimsTable.record`, which shows the table and stores it, with
-the chapter's key numbers, in the executed notebook under a mimetype of its own. Tests and the
-book's summary page read it back with :func:`read_record`; nothing is copied by hand.
+- A :class:`Criterion` is data in the chapter's code (``CRITERIA``): what is measured per
+  replicate, the side (``>``, ``<``, or ``within`` ± a margin), the margin, and why that margin.
+  The book shows it in the chapter's Protocol section and next to the claim.
+- An :class:`Estimate` is one tested quantity: its per-replicate values, their mean and a 95 %
+  interval (Student's *t* on the per-replicate values, which are paired differences where the
+  design pairs; or an interval the chapter computed otherwise, e.g. a bootstrap, with its method).
+- A :class:`Claim` holds one or more estimates (e.g. one per target, when the source claims it
+  for every target). Its verdict: **holds** when every estimate's interval lies on the claim's
+  side of its criterion, **contradicted** when one lies wholly on the other side, **undecided**
+  otherwise, **n/a** when a quantity cannot be measured in this run (no planted truth on real data).
+
+A chapter's last cell calls :meth:`ClaimsTable.record`, which shows the table and stores it in
+the executed notebook under a mimetype of its own; tests and the summary page read it back with
+:func:`read_record`.
 """
 
 from __future__ import annotations
@@ -18,53 +31,273 @@ from typing import Any
 import nbformat
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 RECORD_MIMETYPE = "application/vnd.transferlab.record+json"
+LEVEL = 0.95  # every interval of the book
+VERDICTS = ("holds", "contradicted", "undecided", "n/a")
+SIDES = (">", "<", "within")
+MAX_REPLICATES = 1000  # beyond this a claim is called undecidable at its measured spread
+INTERVAL_NOTE = (
+    "Intervals are 95 % intervals over independent replicates: Student's t on the per-replicate "
+    "values (paired differences where the design pairs two conditions by seed) unless the "
+    "criterion names another method. Holds: the whole interval is on the claim's side of the "
+    "criterion; contradicted: the whole interval is on the other side; undecided: it straddles it; "
+    "n/a: the quantity cannot be measured in this run."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Criterion:
+    """What a claim is held to, fixed before the run: ``quantity`` (per replicate) ``side`` ``margin``.
+
+    ``side`` is ``">"`` or ``"<"`` (the quantity lies above / below ``margin``) or ``"within"``
+    (``|quantity| < margin``). ``why`` says in one sentence why this margin where it is a judgement call.
+    """
+
+    name: str
+    quantity: str
+    side: str
+    margin: float
+    why: str = ""
+
+    def __post_init__(self) -> None:
+        if self.side not in SIDES:
+            raise ValueError(f"criterion {self.name!r}: side must be one of {SIDES}, got {self.side!r}")
+        if self.side == "within" and not self.margin > 0:
+            raise ValueError(f"criterion {self.name!r}: 'within' needs a margin above 0")
+
+    def text(self) -> str:
+        """The criterion as the book writes it, e.g. ``ASR gap > 0.05`` or ``|Δ accuracy| < 0.03``."""
+        if self.side == "within":
+            return f"|{self.quantity}| < {_fmt(self.margin)}"
+        return f"{self.quantity} {self.side} {_fmt(self.margin)}"
+
+    def verdict(self, low: float, high: float) -> str:
+        """The verdict of an interval [low, high] against this criterion."""
+        if math.isnan(low) or math.isnan(high):
+            return "n/a"
+        m = self.margin
+        if self.side == ">":
+            return "holds" if low > m else "contradicted" if high < m else "undecided"
+        if self.side == "<":
+            return "holds" if high < m else "contradicted" if low > m else "undecided"
+        if -m < low and high < m:
+            return "holds"
+        return "contradicted" if low > m or high < -m else "undecided"
+
+    def distance(self, value: float) -> float:
+        """How far ``value`` lies on the claim's side of the criterion (negative: the other side)."""
+        if self.side == ">":
+            return value - self.margin
+        if self.side == "<":
+            return self.margin - value
+        return self.margin - abs(value)
+
+    def oriented(self, low: float, high: float) -> tuple[float, float]:
+        """The interval as distances on the claim's side (for the summary's forest plot)."""
+        if self.side == ">":
+            return low - self.margin, high - self.margin
+        if self.side == "<":
+            return self.margin - high, self.margin - low
+        far = max(abs(low), abs(high))
+        near = 0.0 if low <= 0 <= high else min(abs(low), abs(high))
+        return self.margin - far, self.margin - near
+
+    def replicates_needed(self, mean: float, sd: float) -> int | None:
+        """Replicates a t-interval needs, at this mean and spread, to lie on one side of the margin
+        (``None``: the mean sits on the margin, or more than ``MAX_REPLICATES`` would be needed)."""
+        gap = abs(self.distance(mean))
+        if not (math.isfinite(gap) and math.isfinite(sd)) or gap == 0:
+            return None
+        if sd == 0:
+            return 2
+        for n in range(2, MAX_REPLICATES + 1):
+            if sps.t.ppf(0.5 + LEVEL / 2, n - 1) * sd / math.sqrt(n) < gap:
+                return n
+        return None
+
+
+def criteria(*items: Criterion) -> dict[str, Criterion]:
+    """A chapter's ``CRITERIA``: its criteria by name (names unique)."""
+    out = {c.name: c for c in items}
+    if len(out) != len(items):
+        raise ValueError(f"duplicate criterion names: {[c.name for c in items]}")
+    return out
+
+
+def t_interval(samples: Iterable[float]) -> tuple[float, float, float, float | None]:
+    """Mean, 95 % t-interval and std of per-replicate values (an infinite interval for one value)."""
+    arr = np.asarray([float(s) for s in samples], dtype=float)
+    if arr.size == 0 or not np.isfinite(arr).all():
+        return math.nan, math.nan, math.nan, None
+    mean = float(arr.mean())
+    if arr.size == 1:
+        return mean, -math.inf, math.inf, None
+    sd = float(arr.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + LEVEL / 2, arr.size - 1)) * sd / math.sqrt(arr.size)
+    return mean, mean - half, mean + half, sd
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """One tested quantity of a claim: value and 95 % interval over ``n`` replicates, against its criterion."""
+
+    criterion: Criterion
+    value: float
+    low: float
+    high: float
+    n: int
+    replicates: str  # what one replicate is, e.g. "seed (source and transfers)"
+    label: str = ""  # which part of the claim, e.g. a target's name ("" when the claim has one)
+    samples: tuple[float, ...] = ()
+    sd: float | None = None
+    method: str = "t"
+
+    @classmethod
+    def t(cls, criterion: Criterion, samples: Iterable[float], replicates: str, label: str = "") -> Estimate:
+        """The mean of per-replicate values with its t-interval."""
+        values = tuple(float(s) for s in samples)
+        mean, low, high, sd = t_interval(values)
+        return cls(criterion, mean, low, high, len(values), replicates, label, values, sd)
+
+    @classmethod
+    def interval(
+        cls,
+        criterion: Criterion,
+        value: float,
+        low: float,
+        high: float,
+        n: int,
+        replicates: str,
+        method: str,
+        label: str = "",
+    ) -> Estimate:
+        """A value with an interval the chapter computed otherwise (``method`` names how)."""
+        return cls(criterion, float(value), float(low), float(high), n, replicates, label, method=method)
+
+    @classmethod
+    def not_measured(cls, criterion: Criterion, why: str, label: str = "") -> Estimate:
+        """A quantity this run cannot measure (the claim's verdict is n/a); ``why`` says so."""
+        return cls(criterion, math.nan, math.nan, math.nan, 0, why, label, method="not measured")
+
+    @property
+    def verdict(self) -> str:
+        if self.method == "not measured" or math.isnan(self.value):
+            return "n/a"
+        return self.criterion.verdict(self.low, self.high)
+
+    @property
+    def replicates_needed(self) -> int | None:
+        """For an undecided t-interval: replicates that would decide it at the measured spread."""
+        if self.verdict != "undecided" or self.method != "t" or self.sd is None:
+            return None
+        return self.criterion.replicates_needed(self.value, self.sd)
+
+    def text(self) -> str:
+        """``label: value [low, high]``."""
+        if self.verdict == "n/a":
+            return f"{self.label + ': ' if self.label else ''}not measured"
+        interval = f"[{_fmt(self.low)}, {_fmt(self.high)}]"
+        return f"{self.label + ': ' if self.label else ''}{_fmt(self.value)} {interval}"
+
+
+def combine(verdicts: Iterable[str]) -> str:
+    """The verdict of a claim from its estimates': all hold → holds; one contradicted → contradicted."""
+    vs = list(verdicts)
+    if not vs or "n/a" in vs:
+        return "n/a"
+    if "contradicted" in vs:
+        return "contradicted"
+    return "holds" if all(v == "holds" for v in vs) else "undecided"
 
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    """One claim of a source, the number that tests it in this run, and whether it holds."""
+    """One claim of a source and the estimates that decide it in this run."""
 
     key: str
     claim: str
     source: str
-    measured: float
-    spread: float | None
-    holds: bool
-    criterion: str
-    unit: str = ""
+    estimates: tuple[Estimate, ...]
+    note: str = ""  # context the reader needs beside the numbers (e.g. the scratch baseline)
 
-    @classmethod
-    def from_samples(
-        cls,
-        key: str,
-        claim: str,
-        source: str,
-        samples: Iterable[float],
-        holds: bool,
-        criterion: str,
-        unit: str = "",
-    ) -> Claim:
-        """A claim whose measured value is the mean of per-seed samples, spread their std."""
-        arr = np.asarray(list(samples), dtype=float)
-        spread = float(arr.std(ddof=1)) if arr.size > 1 else None
-        return cls(key, claim, source, float(arr.mean()), spread, bool(holds), criterion, unit)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "estimates", tuple(self.estimates))
+
+    @property
+    def verdict(self) -> str:
+        return combine(e.verdict for e in self.estimates)
+
+    @property
+    def replicates_needed(self) -> int | None:
+        """For an undecided claim: the replicates that would decide its estimates at their spread
+        (``None`` where that is not computable or exceeds ``MAX_REPLICATES``)."""
+        if self.verdict != "undecided":
+            return None
+        needs = [e.replicates_needed for e in self.estimates if e.verdict == "undecided"]
+        return None if not needs or None in needs else max(needs)
 
     def measured_text(self) -> str:
-        """The measured value with its spread, e.g. ``0.412 ± 0.031``."""
-        value = _fmt(self.measured)
-        if self.spread is not None and math.isfinite(self.spread):
-            value += f" ± {_fmt(self.spread)}"
-        return f"{value} {self.unit}".strip()
+        """Every estimate, ``value [95 % interval]``, separated by semicolons."""
+        return "; ".join(e.text() for e in self.estimates)
+
+    def criterion_text(self) -> str:
+        """The criteria of the claim's estimates (each once)."""
+        seen: dict[str, None] = {}
+        for e in self.estimates:
+            seen.setdefault(e.criterion.text(), None)
+        return "; ".join(seen)
+
+    def power_text(self) -> str:
+        """For an undecided claim, how many replicates would decide it at the measured spread."""
+        if self.verdict != "undecided":
+            return ""
+        n = self.replicates_needed
+        have = max((e.n for e in self.estimates), default=0)
+        if n is None:
+            return f"not decidable at this spread with up to {MAX_REPLICATES} replicates"
+        return f"about {n} replicates would decide it at this spread (this run: {have})"
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["verdict"] = self.verdict
+        return out
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Claim:
+        """A claim back from its record (a value not measured, stored as null, is NaN)."""
+        estimates = []
+        for e in d["estimates"]:
+            e = dict(e)
+            e["criterion"] = Criterion(**e["criterion"])
+            for f in ("value", "low", "high"):
+                e[f] = _number(e[f], f)
+            e["samples"] = tuple(_number(s, "value") for s in e.get("samples", ()))
+            estimates.append(Estimate(**e))
+        return cls(d["key"], d["claim"], d["source"], tuple(estimates), d.get("note", ""))
+
+
+def _number(x: Any, field: str) -> float:
+    if x is None:
+        return {"low": -math.inf, "high": math.inf}.get(field, math.nan)
+    return float(x)
 
 
 def _fmt(x: float) -> str:
     if math.isnan(x):
         return "n/a"
     if x == 0 or not math.isfinite(x):
-        return f"{x:g}"
+        return {math.inf: "∞", -math.inf: "−∞"}.get(x, f"{x:g}")
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+
+MARKS = {
+    "holds": ("tl-holds", "&#10003; holds"),
+    "contradicted": ("tl-fails", "&#10007; contradicted"),
+    "undecided": ("tl-undecided", "? undecided"),
+    "n/a": ("tl-na", "– n/a"),
+}
 
 
 class ClaimsTable:
@@ -77,17 +310,21 @@ class ClaimsTable:
         if len(set(keys)) != len(keys):
             raise ValueError(f"duplicate claim keys in {chapter}: {keys}")
 
+    def counts(self) -> dict[str, int]:
+        """How many claims have each verdict."""
+        return {v: sum(c.verdict == v for c in self.claims) for v in VERDICTS}
+
     def frame(self) -> pd.DataFrame:
-        """One row per claim: key, claim, source, measured (with spread), criterion, holds."""
+        """One row per claim: key, claim, source, measured (with intervals), criterion, verdict."""
         return pd.DataFrame(
             [
                 {
                     "key": c.key,
                     "claim": c.claim,
                     "source": c.source,
-                    "measured": c.measured_text(),
-                    "criterion": c.criterion,
-                    "holds": "yes" if c.holds else "no",
+                    "measured [95% interval]": c.measured_text(),
+                    "criterion": c.criterion_text(),
+                    "verdict": c.verdict,
                 }
                 for c in self.claims
             ]
@@ -95,28 +332,41 @@ class ClaimsTable:
 
     def _repr_html_(self) -> str:
         head = "".join(
-            f"<th>{h}</th>" for h in ("", "Claim", "Source", "Measured in this run", "Criterion", "Holds")
+            f"<th>{h}</th>"
+            for h in ("", "Claim", "Source", "Measured in this run [95 % interval]", "Criterion", "Verdict")
         )
         rows = []
         for c in self.claims:
-            mark = (
-                '<span class="tl-holds">&#10003; yes</span>'
-                if c.holds
-                else '<span class="tl-fails">&#10007; no</span>'
+            css, mark = MARKS[c.verdict]
+            replicates = sorted({f"{e.n} × {e.replicates}" for e in c.estimates if e.n})
+            measured = "<br>".join(html.escape(e.text()) for e in c.estimates)
+            if replicates:
+                measured += f"<br><small>replicates: {html.escape('; '.join(replicates))}</small>"
+            extra = " ".join(x for x in (c.note, c.power_text()) if x)
+            claim = html.escape(c.claim) + (f"<br><small>{html.escape(extra)}</small>" if extra else "")
+            cells = (
+                html.escape(c.key),
+                claim,
+                html.escape(c.source),
+                measured,
+                html.escape(c.criterion_text()),
             )
-            cells = (c.key, c.claim, c.source, c.measured_text(), c.criterion)
             rows.append(
-                "<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in cells) + f"<td>{mark}</td></tr>"
+                "<tr>"
+                + "".join(f"<td>{x}</td>" for x in cells)
+                + f'<td><span class="{css}">{mark}</span></td></tr>'
             )
+        counts = ", ".join(f"{n} {v}" for v, n in self.counts().items() if n)
         return (
             f'<table class="tl-claims"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            f"<p><small>{html.escape(counts)}. {html.escape(INTERVAL_NOTE)}</small></p>"
         )
 
     def to_json(self, metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The record stored in the notebook: chapter, claims and key metrics."""
+        """The record stored in the notebook: chapter, claims (with verdicts) and key metrics."""
         return {
             "chapter": self.chapter,
-            "claims": _jsonable([dataclasses.asdict(c) for c in self.claims]),
+            "claims": _jsonable([c.to_json() for c in self.claims]),
             "metrics": _jsonable(dict(metrics or {})),
         }
 
@@ -137,7 +387,7 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
-        return None  # JSON has no NaN: a value not measured in this run is stored as null
+        return None  # JSON has no NaN or ∞: stored as null (read back by Claim.from_json)
     return obj
 
 
@@ -151,3 +401,8 @@ def read_record(notebook: str | Path) -> dict[str, Any]:
                 rec = data[RECORD_MIMETYPE]
                 return json.loads(rec) if isinstance(rec, str) else dict(rec)
     raise LookupError(f"{notebook} holds no claims record: was it executed to the end?")
+
+
+def read_claims(notebook: str | Path) -> list[Claim]:
+    """The claims of an executed chapter notebook."""
+    return [Claim.from_json(c) for c in read_record(notebook)["claims"]]

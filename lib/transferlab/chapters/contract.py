@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..params import PRESET_NAMES, ChapterConfig, resolve
 from ..world import REAL_FOLDERS
+from .claims import Criterion
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +53,9 @@ class Chapter(Page, Protocol):
     PROTOCOL: (
         str  # the protocol in Markdown, as the book shows it: setup, what is measured, each claim's criterion
     )
+    CRITERIA: Mapping[
+        str, Criterion
+    ]  # every claim's criterion, by name (claims.criteria), fixed before any run
     PAPER_NOTE: str  # what the paper preset is for (the book shows it with the preset's values)
     DATA_PARTS: Mapping[
         str, DataPart
@@ -65,7 +69,7 @@ class Chapter(Page, Protocol):
 
 
 # what a chapter declares beyond a page
-CHAPTER_ONLY = ("SOURCE", "PROTOCOL", "PAPER_NOTE", "DATA_PARTS", "run", "claims")
+CHAPTER_ONLY = ("SOURCE", "PROTOCOL", "CRITERIA", "PAPER_NOTE", "DATA_PARTS", "run", "claims")
 
 
 def is_chapter(module: ModuleType) -> bool:
@@ -98,6 +102,10 @@ def contract_errors(module: ModuleType) -> list[str]:
         for name in ("SOURCE", "PROTOCOL", "PAPER_NOTE"):
             if not isinstance(getattr(module, name), str) or not getattr(module, name).strip():
                 errors.append(f"{name} must be a non-empty string")
+        if not module.CRITERIA or not all(
+            isinstance(c, Criterion) and c.name == n for n, c in module.CRITERIA.items()
+        ):
+            errors.append("CRITERIA must come from transferlab.chapters.claims.criteria and name one or more")
         if not all(isinstance(p, DataPart) for p in module.DATA_PARTS.values()):
             errors.append("DATA_PARTS must come from transferlab.chapters.contract.data_parts")
         if not module.DATA_PARTS and not getattr(module, "NO_DATA_NOTE", ""):

@@ -13,10 +13,13 @@ from typing import ClassVar
 
 from ..world import SCENE_GROUPS, SCENE_TABLES
 from .base import ModelParams
-from .claims import Claim, ClaimsTable
+from .claims import Claim, ClaimsTable, Criterion, Estimate, criteria
 from .contract import data_parts
 from .spurious import (
+    EXCESS,
     MEASURED,
+    OWN_SHIFT,
+    REPLICATE,
     SOURCE_TABLES,
     THRESHOLD,
     Results,
@@ -71,15 +74,27 @@ tested on `test_per_group` images per (class, with/without people) group.
 
 """
     + MEASURED
-    + f"""
+    + """
 
-**Claims and their criteria.**
-- (a) The spurious source model says "dog" more often when a person is present: excess shift of
-  the source models > {THRESHOLD:g}, and the spurious model's own shift > 0 (Fig. 7.5a).
-- (b) After fixed-feature transfer to the people-free target the model still does: excess shift
-  > {THRESHOLD:g} (Fig. 7.5b).
-- (c) Full-network transfer reduces but does not eliminate it: its excess shift lies between {THRESHOLD / 2:g}
-  and the fixed-feature one (Fig. 7.5c)."""
+**Claims.**
+- (a) The spurious source model says "dog" more often when a person is present, more than the
+  non-spurious one (Fig. 7.5a).
+- (b) After fixed-feature transfer to the people-free target the model still does (Fig. 7.5b).
+- (c) Full-network transfer reduces but does not eliminate it: its excess shift stays above half
+  the bias threshold and below the fixed-feature one (Fig. 7.5c)."""
+)
+
+CRITERIA = criteria(
+    EXCESS,
+    OWN_SHIFT,
+    Criterion(
+        "full-remains",
+        "excess shift after full-network transfer",
+        ">",
+        THRESHOLD / 2,
+        "'not eliminated': at least half the excess read as bias",
+    ),
+    Criterion("full-reduces", "excess shift, fixed-feature − full-network", ">", 0.0),
 )
 
 PAPER_NOTE = """Table G.3 of the thesis on real MS-COCO: ResNet-18 at 224 px, the tables at full size, 25 epochs,
@@ -117,8 +132,8 @@ PRESETS: dict[str, dict] = {
 def claims(results: Results) -> ClaimsTable:
     """Claims (a)–(c) of thesis §7.3.1, measured in this run."""
     ex = excess(results)
-    fixed, full = excess_of(ex, "fixed"), excess_of(ex, "full")
-    t = f"{THRESHOLD:g}"
+    fixed = excess_of(ex, "fixed").set_axis(ex[ex.stage == "fixed"].seed)
+    full = excess_of(ex, "full").set_axis(ex[ex.stage == "full"].seed)
     return ClaimsTable(
         "cooccurrence",
         [
@@ -127,23 +142,21 @@ def claims(results: Results) -> ClaimsTable:
                 "The spurious source model says 'dog' more often when a person is present",
                 SOURCE + ", Fig. 7.5a",
             ),
-            Claim.from_samples(
+            Claim(
                 "b",
                 "After fixed-feature transfer to a people-free target the model still does, more than "
                 "the model from the non-spurious source",
                 SOURCE + ", Fig. 7.5b",
-                fixed,
-                holds=bool(fixed.mean() > THRESHOLD),
-                criterion=f"excess shift after fixed-feature transfer > {t}",
+                (Estimate.t(EXCESS, fixed, REPLICATE),),
             ),
-            Claim.from_samples(
+            Claim(
                 "c",
                 "Full-network transfer reduces the bias but does not eliminate it",
                 SOURCE + ", Fig. 7.5c",
-                full,
-                holds=bool(THRESHOLD / 2 < full.mean() < fixed.mean()),
-                criterion=f"excess shift after full-network transfer between {THRESHOLD / 2:g} and the fixed-feature "
-                f"one ({fixed.mean():+.3f})",
+                (
+                    Estimate.t(CRITERIA["full-remains"], full, REPLICATE, "full"),
+                    Estimate.t(CRITERIA["full-reduces"], fixed - full, REPLICATE, "fixed − full"),
+                ),
             ),
         ],
     )

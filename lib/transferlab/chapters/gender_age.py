@@ -14,11 +14,13 @@ from typing import ClassVar
 from ..params import distinct, param
 from ..world import FACE_GROUPS, FACE_TABLES
 from .base import ModelParams
-from .claims import Claim, ClaimsTable
+from .claims import Claim, ClaimsTable, Estimate, criteria
 from .contract import data_parts
 from .spurious import (
+    EXCESS,
     MEASURED,
-    THRESHOLD,
+    OWN_SHIFT,
+    REPLICATE,
     Results,
     SpuriousParams,
     Study,
@@ -85,15 +87,17 @@ and 50/50. Every model is tested on `test_per_group` images per (age, gender) gr
 
 """
     + MEASURED
-    + f"""
+    + """
 Here the favoured class is "old" for men and "young" for women.
 
-**Claims and their criteria.**
-- (a) The spurious source model predicts "old" for men and "young" for women more: excess shift of
-  the source models > {THRESHOLD:g}, and the spurious model's own shift > 0 (Fig. 7.6a).
+**Claims.**
+- (a) The spurious source model predicts "old" for men and "young" for women more than the
+  non-spurious one (Fig. 7.6a).
 - (b) The bias persists after transfer to every target, even the 50/50 one, checked for each mode
-  (b-fixed: Fig. 7.6b–c, G.6b–d; b-full: Fig. G.6e–g): excess shift > {THRESHOLD:g} on every target."""
+  (b-fixed: Fig. 7.6b–c, G.6b–d; b-full: Fig. G.6e–g)."""
 )
+
+CRITERIA = criteria(EXCESS, OWN_SHIFT)
 
 PAPER_NOTE = """Table G.6 of the thesis on real CelebA: ResNet-18 at 224 px, the tables at full size, 20 epochs,
 1,000 test faces per group, five seeds. Meant for a GPU."""
@@ -139,19 +143,15 @@ def claims(results: Results) -> ClaimsTable:
         )
     ]
     for mode, fig in (("fixed", "Fig. 7.6b–c, G.6b–d"), ("full", "Fig. G.6e–g")):
-        per_target = {target: excess_of(ex, mode, target).mean() for target in c.targets}
-        worst = min(per_target, key=per_target.get)
         out.append(
-            Claim.from_samples(
+            Claim(
                 f"b-{mode}",
                 f"The bias persists after {'fixed-feature' if mode == 'fixed' else 'full-network'} "
                 f"transfer to every target, even the 50/50 one",
                 f"{SOURCE}, {fig}",
-                excess_of(ex, mode),
-                holds=bool(min(per_target.values()) > THRESHOLD),
-                criterion=f"excess shift > {THRESHOLD:g} on every target ("
-                + ", ".join(f"{k} {v:+.3f}" for k, v in per_target.items())
-                + f"; weakest: {worst})",
+                tuple(
+                    Estimate.t(EXCESS, excess_of(ex, mode, target), REPLICATE, target) for target in c.targets
+                ),
             )
         )
     return ClaimsTable("gender_age", out)

@@ -42,7 +42,7 @@ from ..utils import progress as progress_bar
 from ..world import TARGETS, TensorData, World, source_catalogue
 from . import plots
 from .base import ARCHS, WorldParams, class_subset_ref, world_ref
-from .claims import Claim, ClaimsTable
+from .claims import LEVEL, Claim, ClaimsTable, Criterion, Estimate, criteria
 from .contract import data_parts
 
 SOURCE = "thesis ch. 8"
@@ -148,16 +148,30 @@ classes (`removals`, over `counterfactual_seeds`), transferred, against the full
 synthetic world plants the truth: target classes owe a feature to specific source classes
 (*helps*), look-alikes hurt, near-duplicates leak.
 
-**Claims and their criteria.**
+**Claims.**
 - (a) Removing the most positive classes hurts target accuracy more than removing random ones, and
-  removing the most negative ones helps (Fig. 8.3): for every k, accuracy without the top-k
-  positive < without k random < without the top-k negative.
+  removing the most negative ones helps (Fig. 8.3): per counterfactual seed, the accuracy
+  differences averaged over k.
 - (b) The estimates stabilise as models are added (App. H): the rank correlation between the
-  estimates of two disjoint halves of the models is higher with all models than with the fewest,
-  and above 0.5.
-- (c) The planted relations are recovered: precision@k of each target class's most positive source
-  classes against the classes that share its feature is above chance at p < 0.05 (a permutation
-  test over the source classes)."""
+  estimates of two disjoint halves of the models, with all models, and its gain over the fewest
+  models; the interval is over random half splits.
+- (c) The planted relations are recovered: for each target class with planted helpers, precision@3
+  of its most positive source classes against them, minus chance; the interval is over those
+  target classes."""
+
+CRITERIA = criteria(
+    Criterion("positive-hurts", "accuracy without k random − without the top-k positive classes", ">", 0.0),
+    Criterion("negative-helps", "accuracy without the top-k negative − without k random classes", ">", 0.0),
+    Criterion(
+        "halves-agree",
+        "split-half rank correlation of the estimates, all models",
+        ">",
+        0.5,
+        "a split-half reliability of 0.5: the halves' rankings agree more than they differ",
+    ),
+    Criterion("halves-improve", "split-half rank correlation, all models − fewest models", ">", 0.0),
+    Criterion("recovers-helps", "precision@3 against the planted helpers − chance", ">", 0.0),
+)
 
 PAPER_NOTE = """The thesis' scale (App. H): ResNet-18s at 64 px on an ImageNet subset, 7,540 models on random
 class subsets, removals of 10, 20 and 50 classes, three counterfactual seeds and 200 bootstrap
@@ -570,6 +584,22 @@ def _relevant(results: Results, relation: str) -> dict[int, set[int]]:
     return {t: set(g.source_label.astype(int)) for t, g in rel.groupby("target_label")}
 
 
+def _precisions(score: np.ndarray, relevant: dict[int, set[int]], k: int, perm: np.ndarray) -> np.ndarray:
+    return np.array(
+        [inf.precision_at_k(score[perm, t], rel, min(k, len(rel))) for t, rel in relevant.items()]
+    )
+
+
+def truth_precisions(results: Results, infl: np.ndarray, relation: str = "helps", k: int = 3) -> np.ndarray:
+    """Per target class that has the planted ``relation``: precision@k of its most positive source
+    classes (most negative for ``hurts``) minus the chance level ``|relevant| / classes``."""
+    relevant = _relevant(results, relation)
+    score = (1 if relation == "helps" else -1) * _per_target_class(results, infl)
+    n = len(results.classes)
+    chance = np.array([len(rel) / n for rel in relevant.values()])
+    return _precisions(score, relevant, k, np.arange(n)) - chance
+
+
 def truth_precision(
     results: Results,
     infl: np.ndarray,
@@ -587,21 +617,13 @@ def truth_precision(
     if not relevant:
         return float("nan"), float("nan"), float("nan")
     score = (1 if relation == "helps" else -1) * _per_target_class(results, infl)
-
-    def precision(perm):
-        return float(
-            np.mean(
-                [inf.precision_at_k(score[perm, t], rel, min(k, len(rel))) for t, rel in relevant.items()]
-            )
-        )
-
     n = len(results.classes)
-    observed = precision(np.arange(n))
+    observed = float(_precisions(score, relevant, k, np.arange(n)).mean())
     chance = float(np.mean([len(rel) / n for rel in relevant.values()]))
     if not permutations:
         return observed, chance, float("nan")
     rng = np.random.default_rng(seed)
-    null = np.array([precision(rng.permutation(n)) for _ in range(permutations)])
+    null = np.array([_precisions(score, relevant, k, rng.permutation(n)).mean() for _ in range(permutations)])
     return observed, chance, float((1 + (null >= observed).sum()) / (1 + permutations))
 
 
@@ -731,65 +753,112 @@ def convergence(results: Results, grid: tuple[int, ...] | None = None, seed: int
     return pd.DataFrame(rows)
 
 
+SPLITS = 20  # random half splits behind the convergence claim's interval
+
+
+def split_halves(results: Results, models: int, splits: int = SPLITS) -> np.ndarray:
+    """Split-half rank correlations of the difference of means from the first ``models`` runs, one
+    per random split (seed 0, 1, ...)."""
+    ms, ys = results.masks[:models], results.y[:models]
+    return np.array([inf.halves(ms, ys, inf.difference_of_means, seed=s) for s in range(splits)])
+
+
 def claims(
     results: Results, conv: pd.DataFrame | None = None, scores: pd.DataFrame | None = None
 ) -> ClaimsTable:
     """Claims (a)–(c) of thesis ch. 8, measured in this run (``conv``: :func:`convergence` and
     ``scores``: :func:`truth_scores`, if already computed)."""
     cf = results.counterfactuals
-    full = cf[cf.removal == "full source"].accuracy.mean()
-    by = cf[cf.removal != "full source"].groupby(["removal", "k"]).accuracy.mean().unstack("k")
-    pos, neg, rnd = (
-        by.loc[r] if r in by.index else pd.Series(dtype=float)
-        for r in ("most positive", "most negative", "random")
+    by = cf[cf.removal != "full source"].pivot_table(
+        index="seed", columns=["removal", "k"], values="accuracy"
     )
+    replicate = "counterfactual seed (sources and transfers)"
+    if {"most positive", "most negative", "random"} <= set(by.columns.get_level_values(0)):
+        pos, neg, rnd = (by[r].mean(axis=1) for r in ("most positive", "most negative", "random"))
+        counterfactual = (
+            Estimate.t(CRITERIA["positive-hurts"], rnd - pos, replicate, "random − most positive"),
+            Estimate.t(CRITERIA["negative-helps"], neg - rnd, replicate, "most negative − random"),
+        )
+    else:
+        counterfactual = tuple(
+            Estimate.not_measured(CRITERIA[n], "no counterfactual removals")
+            for n in ("positive-hurts", "negative-helps")
+        )
     conv = convergence(results) if conv is None else conv
     dom = conv[conv.estimator == "difference of means"].sort_values("models")
-    scores = (truth_scores(results) if scores is None else scores).set_index(["estimator", "relation"])
-    helps, grad = scores.loc[("difference of means", "helps")], scores.loc[(GRADIENT, "helps")]
     last = dom.iloc[-1] if len(dom) else None
     needed = models_for(last.halves, int(last.models)) if last is not None else float("nan")
+    if len(dom) > 1:
+        first, final = (
+            split_halves(results, int(dom.models.iloc[0])),
+            split_halves(results, int(dom.models.iloc[-1])),
+        )
+        lo, hi = (100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2)
+        stable = tuple(
+            Estimate.interval(
+                CRITERIA[name],
+                float(np.mean(v)),
+                *np.percentile(v, [lo, hi]),
+                SPLITS,
+                f"random half split of the {int(dom.models.iloc[-1])} runs",
+                f"percentiles over {SPLITS} random half splits",
+                label,
+            )
+            for name, v, label in (
+                ("halves-agree", final, f"{int(dom.models.iloc[-1])} models"),
+                (
+                    "halves-improve",
+                    final - first,
+                    f"{int(dom.models.iloc[-1])} − {int(dom.models.iloc[0])} models",
+                ),
+            )
+        )
+    else:
+        stable = tuple(
+            Estimate.not_measured(CRITERIA[n], "fewer than two model counts")
+            for n in ("halves-agree", "halves-improve")
+        )
+    truth = _truth(results)
+    if truth is None:
+        recovered: tuple[Estimate, ...] = (
+            Estimate.not_measured(CRITERIA["recovers-helps"], "no planted truth in this data"),
+        )
+        grad_text = ""
+    else:
+        per_class = truth_precisions(results, estimates(results)["difference of means"])
+        recovered = (Estimate.t(CRITERIA["recovers-helps"], per_class, "target class with planted helpers"),)
+        scores = (truth_scores(results) if scores is None else scores).set_index(["estimator", "relation"])
+        grad = scores.loc[(GRADIENT, "helps")]
+        grad_text = (
+            f" The gradient-based estimator's precision: {grad.precision:.2f} (chance {grad.chance:.2f})."
+        )
     return ClaimsTable(
         "influences",
         [
-            Claim.from_samples(
+            Claim(
                 "a",
                 "Removing the most positive source classes hurts target accuracy more than removing random "
                 "ones; removing the most negative ones helps",
                 SOURCE + ", Fig. 8.3; blog post",
-                (neg - rnd).dropna(),
-                holds=bool(len(pos) and (pos < rnd).all() and (neg > rnd).all()),
-                criterion="per k, accuracy without the top-k positive < without k random < without the top-k negative ("
-                + "; ".join(
-                    f"k={k}: {pos.get(k, np.nan):.3f} / {rnd.get(k, np.nan):.3f} / {neg.get(k, np.nan):.3f}"
-                    for k in results.config.removals
-                )
-                + f"; full source {full:.3f})",
+                counterfactual,
+                note="Accuracy differences averaged over k = "
+                + ", ".join(map(str, results.config.removals))
+                + ".",
             ),
-            Claim.from_samples(
+            Claim(
                 "b",
                 "Estimates stabilise as the number of models grows",
                 SOURCE + ", App. H (convergence)",
-                dom.halves,
-                holds=bool(
-                    len(dom) > 1 and dom.halves.iloc[-1] > dom.halves.iloc[0] and dom.halves.iloc[-1] > 0.5
-                ),
-                criterion="rank correlation between two disjoint halves of the models is higher with all models than "
-                "with the fewest, and above 0.5 (models: correlation "
-                + ", ".join(f"{n}: {h:.2f}" for n, h in zip(dom.models, dom.halves))
-                + f"; Spearman–Brown projects 0.5 at about {needed:,.0f} models)",
+                stable,
+                note=f"Spearman–Brown projects a split-half correlation of 0.5 at about {needed:,.0f} models.",
             ),
-            Claim.from_samples(
+            Claim(
                 "c",
                 "The planted relations of the synthetic world are recovered",
                 "thesis ch. 8, on the world's planted truth",
-                [helps.precision],
-                holds=bool(helps["p-value"] < 0.05),
-                criterion=f"difference of means: precision@{int(helps.k)} of each target class's most positive source "
-                f"classes against the shared-family classes {helps.precision:.2f} vs chance {helps.chance:.2f}, "
-                f"above chance at p < 0.05 (permutations of the source classes: p = {helps['p-value']:.3f}); "
-                f"rank correlation with the relations {helps['rank correlation']:.2f}. The gradient-based "
-                f"estimator: {grad.precision:.2f} (p = {grad['p-value']:.3f})",
+                recovered,
+                note="Difference of means: precision@3 of each target class's most positive source classes "
+                "against its planted helpers, minus chance." + grad_text,
             ),
         ],
     )

@@ -33,7 +33,7 @@ from ..utils import progress as progress_bar
 from ..world import TARGETS, DataRef, TensorData
 from . import plots
 from .base import SMOKE_WORLD, WorldParams, world_ref
-from .claims import Claim, ClaimsTable
+from .claims import Claim, ClaimsTable, Criterion, Estimate, criteria
 from .contract import data_parts
 
 SOURCE = "ReMoS (Zhang et al., ICSE 2022)"
@@ -122,13 +122,41 @@ backdoors' trigger.
 malicious version turns wrong (for the latent backdoor: into its target class); rACC and rDIR,
 relative to fine-tuning.
 
-**Claims and their criteria** (§5.2).
+**Claims** (§5.2). The replicate is a seed of the students; each teacher is one draw, so the
+intervals do not hold the teachers' variance.
 - (a) Fine-tuned students inherit the defects, retrained ones do not: DIR(fine-tuning) −
-  DIR(retraining) > 0.05 for every defect.
-- (b) ReMoS cuts DIR well below fine-tuning at a small accuracy cost: mean rDIR over the defects
-  < 0.75 and mean accuracy at most 5 points below fine-tuning.
-- (c) ReMoS has a better ACC–DIR trade-off than the baselines: it is on the Pareto front (no method
-  has both higher mean accuracy and lower DIR) for most defects."""
+  DIR(retraining), for every defect.
+- (b) ReMoS cuts DIR well below fine-tuning at a small accuracy cost: its rDIR and its accuracy
+  below fine-tuning, means over the defects.
+- (c) ReMoS has a better ACC–DIR trade-off than the baselines: the share of the defects on which it
+  is on the Pareto front (no method has both higher accuracy and lower DIR)."""
+
+CRITERIA = criteria(
+    Criterion(
+        "inherits",
+        "DIR(fine-tuning) − DIR(retraining from scratch)",
+        ">",
+        0.05,
+        "five points of defect inheritance rate: more than the noise of retrained students",
+    ),
+    Criterion(
+        "rdir",
+        "rDIR of ReMoS (its DIR / fine-tuning's)",
+        "<",
+        0.75,
+        "'well below': a quarter of the inherited defects removed",
+    ),
+    Criterion(
+        "accuracy-cost",
+        "accuracy(fine-tuning) − accuracy(ReMoS)",
+        "<",
+        0.05,
+        "'a small cost': five points of accuracy",
+    ),
+    Criterion(
+        "on-front", "share of the defects with ReMoS on the ACC–DIR Pareto front", ">", 0.5, "most defects"
+    ),
+)
 
 PAPER_NOTE = """The paper's setting (ReMoS) on real data: ResNet-18 teachers at 224 px, students fine-tuned for
 30 epochs (retrained: 60), on Flowers-102 and pets, three seeds, PGD with 20 steps at ε = 0.03
@@ -511,65 +539,92 @@ def summary(results: Results, by_target: bool = False) -> pd.DataFrame:
     return out.sort_values(keys).reset_index(drop=True)
 
 
+def on_front(methods: pd.DataFrame) -> pd.Series:
+    """Per method (rows: mean ``accuracy`` and ``dir``): whether no other method has both a higher
+    accuracy and a lower DIR (the ACC–DIR Pareto front)."""
+    acc, dir_ = methods.accuracy.to_numpy(), methods.dir.to_numpy()
+    better = (acc[None, :] >= acc[:, None]) & (dir_[None, :] <= dir_[:, None])
+    strictly = (acc[None, :] > acc[:, None]) | (dir_[None, :] < dir_[:, None])
+    return pd.Series(~(better & strictly).any(axis=1), index=methods.index)
+
+
 def pareto(results: Results) -> pd.DataFrame:
     """Per defect: the methods no other method beats on both mean ACC (higher) and DIR (lower)."""
     s = summary(results)
-    rows = []
-    for defect, g in s.groupby("defect", observed=True):
-        for _, r in g.iterrows():
-            dominated = (
-                (g.accuracy >= r.accuracy) & (g.dir <= r.dir) & ((g.accuracy > r.accuracy) | (g.dir < r.dir))
-            ).any()
-            rows.append({"defect": defect, "method": r.method, "on the front": not dominated})
-    return pd.DataFrame(rows)
+    fronts = [
+        on_front(g.set_index("method")).rename("on the front").reset_index().assign(defect=defect)
+        for defect, g in s.groupby("defect", observed=True)
+    ]
+    return pd.concat(fronts, ignore_index=True)[["defect", "method", "on the front"]]
+
+
+def front_share(table: pd.DataFrame, method: str = "remos") -> float:
+    """Share of the defects on which ``method`` is on the ACC–DIR Pareto front of ``table`` (means
+    over the rows of each method)."""
+    on = [
+        on_front(g.groupby("method")[["accuracy", "dir"]].mean()).get(method)
+        for _, g in table.groupby("defect")
+    ]
+    on = [x for x in on if x is not None]
+    return float(np.mean(on)) if on else float("nan")
 
 
 def claims(results: Results) -> ClaimsTable:
-    """Claims (a)–(c) of the ReMoS paper, §5, measured in this run."""
-    s = summary(results).set_index(["defect", "method"])
-    defects = list(dict.fromkeys(results.table.defect))
-    inherit = [
-        s.loc[(d, "finetune"), "dir"] - s.loc[(d, "retrain"), "dir"]
+    """Claims (a)–(c) of the ReMoS paper, §5, measured in this run. The replicate is a seed of the
+    students (the teachers are one draw each): per seed, means over the targets."""
+    t = results.table
+    per = t.groupby(["defect", "method", "seed"])[["accuracy", "dir"]].mean()
+    defects = list(dict.fromkeys(t.defect))
+    methods = set(t.method)
+    replicate = "seed (students; one teacher per defect)"
+
+    def of(defect: str, method: str, column: str) -> pd.Series:
+        return per.loc[(defect, method), column]
+
+    inherit = tuple(
+        Estimate.t(CRITERIA["inherits"], of(d, "finetune", "dir") - of(d, "retrain", "dir"), replicate, d)
+        if "retrain" in methods
+        else Estimate.not_measured(CRITERIA["inherits"], "no retrained students", d)
         for d in defects
-        if (d, "retrain") in s.index
-    ]
-    remos = [(d, s.loc[(d, "remos")]) for d in defects if (d, "remos") in s.index]
-    rdir = np.array([r.rdir for _, r in remos], dtype=float)
-    rdir = rdir[np.isfinite(rdir)]  # a defect fine-tuning does not inherit at all has no rDIR
-    drop = np.array([s.loc[(d, "finetune"), "accuracy"] - r.accuracy for d, r in remos], dtype=float)
-    front = pareto(results)
-    on_front = front[front.method == "remos"]["on the front"]
+    )
+    if "remos" in methods:
+        ft = t[t.method == "finetune"].set_index(["defect", "target", "seed"])
+        rm = t[t.method == "remos"].set_index(["defect", "target", "seed"])
+        rdir = (
+            (rm.dir / ft.dir.where(ft.dir > 0)).groupby("seed").mean()
+        )  # a defect not inherited has no rDIR
+        drop = (ft.accuracy - rm.accuracy).groupby("seed").mean()
+        front = t.groupby("seed").apply(front_share)
+        remos = (
+            Estimate.t(CRITERIA["rdir"], rdir, replicate, "rDIR"),
+            Estimate.t(CRITERIA["accuracy-cost"], drop, replicate, "accuracy cost"),
+        )
+        trade = (Estimate.t(CRITERIA["on-front"], front, replicate),)
+    else:
+        remos = tuple(Estimate.not_measured(CRITERIA[n], "ReMoS not run") for n in ("rdir", "accuracy-cost"))
+        trade = (Estimate.not_measured(CRITERIA["on-front"], "ReMoS not run"),)
     return ClaimsTable(
         "inheritance",
         [
-            Claim.from_samples(
+            Claim(
                 "a",
                 "Fine-tuned students inherit the teacher's defects (high DIR), students trained from scratch do not",
                 SOURCE + ", §5.2",
                 inherit,
-                holds=bool(inherit and min(inherit) > 0.05),
-                criterion="DIR(fine-tuning) − DIR(retraining from scratch) > 0.05 for every defect ("
-                + ", ".join(f"{d}: {v:+.2f}" for d, v in zip(defects, inherit))
-                + ")",
             ),
-            Claim.from_samples(
+            Claim(
                 "b",
                 "ReMoS cuts DIR well below fine-tuning at a small accuracy cost",
                 SOURCE + ", §5.2 (rDIR, rACC)",
-                rdir if len(rdir) else [np.nan],
-                holds=bool(len(rdir) and rdir.mean() < 0.75 and np.nanmean(drop) < 0.05),
-                criterion="mean rDIR of ReMoS over the defects < 0.75 "
-                f"({rdir.mean() if len(rdir) else np.nan:.2f}) and its mean accuracy "
-                f"at most 5 points below fine-tuning ({np.nanmean(drop) * 100:.1f} points)",
+                remos,
+                note="Means over the defects (and targets) per seed.",
             ),
-            Claim.from_samples(
+            Claim(
                 "c",
                 "ReMoS has a better ACC–DIR trade-off than the baselines",
                 SOURCE + ", §5.2",
-                on_front.astype(float),
-                holds=bool(len(on_front) and on_front.mean() > 0.5),
-                criterion="ReMoS is on the ACC–DIR Pareto front (no method has both higher mean accuracy and "
-                f"lower DIR) for most defects ({int(on_front.sum())} of {len(on_front)})",
+                trade,
+                note="The front of each seed: no method has both higher accuracy and lower DIR.",
             ),
         ],
     )

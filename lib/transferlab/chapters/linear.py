@@ -19,7 +19,7 @@ from scipy.special import expit
 from .. import utils
 from ..params import ChapterConfig, ParameterError, distinct, param
 from . import plots
-from .claims import Claim, ClaimsTable
+from .claims import Claim, ClaimsTable, Criterion, Estimate, criteria
 
 SOURCE = "thesis §7.1, App. G.1.5"
 INITS = ("clean source", "biased source", "scratch")
@@ -76,14 +76,45 @@ closed form of the decay, (1 − lr·λ)^t, is computed beside the simulation.
 **Measured.** The component u·w before and after fine-tuning, and the attack success rate of u on
 the target's test set (adding u to an input flips the decision) for both sources.
 
-**Claims and their criteria.**
-- (a) Without weight decay fine-tuning leaves u·w unchanged: relative change < 1e-6 in every seed
-  (a numerical identity of the gradient's span, so the margin is float precision).
-- (b) With weight decay u·w decays towards 0 at the closed-form rate: the simulated ratio deviates
-  from (1 − lr·λ)^t by < 1e-6 and is smaller for larger λ.
-- (c) The planted bias transfers: target ASR(biased) − ASR(clean) at λ = 0 is > 0 in every seed.
-- (d) Weight decay removes it (App. G.1.5): the ASR gap at the largest λ is below a tenth of the
-  gap at λ = 0."""
+**Claims.** The replicate is a seed, which draws the data, both sources and the fine-tuning.
+- (a) Without weight decay fine-tuning leaves u·w unchanged (criterion `unchanged`).
+- (b) With weight decay u·w decays towards 0 at the closed-form rate (`closed-form`), faster for a
+  larger λ (`decays-faster`).
+- (c) The planted bias transfers (`bias-transfers`, at λ = 0).
+- (d) Weight decay removes it (App. G.1.5; `decay-removes`: the gap at the largest λ is below a
+  tenth of the gap at λ = 0, seed by seed)."""
+
+CRITERIA = criteria(
+    Criterion(
+        "unchanged",
+        "largest relative change of u·w over the runs of a seed, λ = 0",
+        "<",
+        1e-6,
+        "a numerical identity of the gradient's span, so the margin is float precision",
+    ),
+    Criterion(
+        "closed-form",
+        "largest |u·w_T − (1 − lr·λ)^t u·w_src| / |u·w_src| over λ > 0",
+        "<",
+        1e-6,
+        "the closed form is exact for this gradient, so the margin is float precision",
+    ),
+    Criterion("decays-faster", "u·w_T / u·w_src at the largest λ − at the smallest λ > 0", "<", 0.0),
+    Criterion(
+        "bias-transfers",
+        "target ASR(biased source) − ASR(clean source), λ = 0",
+        ">",
+        0.0,
+        "u is a planted direction, so any attack success above the clean source's is transfer",
+    ),
+    Criterion(
+        "decay-removes",
+        "ASR gap at the largest λ − 0.1 × ASR gap at λ = 0",
+        "<",
+        0.0,
+        "'removes' read as less than a tenth of what transferred without decay",
+    ),
+)
 
 PAPER_NOTE = """The `paper` preset uses the dimensions of the thesis' linear example (App. G.1.5): 1,000-dimensional
 inputs, a rank-50 target, 50,000 source and 200 target points, 20,000 gradient steps, five weight
@@ -339,56 +370,52 @@ def claims(results: Results) -> ClaimsTable:
     cfg, s = results.config, results.summary
     biased = s[s.init == "biased source"]
     no_wd = biased[biased.weight_decay == 0.0]
-    rel_change = (no_wd.u_after - no_wd.u_before).abs() / no_wd.u_before.abs()
+    rel_change = ((no_wd.u_after - no_wd.u_before).abs() / no_wd.u_before.abs()).groupby(no_wd.seed).max()
     lam_max = max(cfg.weight_decays)
     wd = biased[biased.weight_decay > 0]
-    deviation = ((wd.u_after - wd.u_closed_form).abs() / wd.u_before.abs()).max()
-    remaining = biased[biased.weight_decay == lam_max].pipe(lambda d: d.u_after / d.u_before)
-    by_lam = wd.groupby("weight_decay").apply(lambda d: (d.u_after / d.u_before).abs().mean())
+    deviation = ((wd.u_after - wd.u_closed_form).abs() / wd.u_before.abs()).groupby(wd.seed).max()
+    remaining = (wd.u_after / wd.u_before).abs()
+    lams = sorted(set(wd.weight_decay))
+    by_seed = remaining.groupby([wd.seed, wd.weight_decay]).mean().unstack()
     clean = s[s.init == "clean source"].set_index(["seed", "weight_decay"]).target_asr
     gap = biased.set_index(["seed", "weight_decay"]).target_asr - clean
     gap0, gap_max = gap.xs(0.0, level="weight_decay"), gap.xs(lam_max, level="weight_decay")
     expected = (1 - cfg.lr * lam_max) ** cfg.steps
+    seed = "seed (world, sources and fine-tuning)"
+    order = (
+        Estimate.t(CRITERIA["decays-faster"], by_seed[lams[-1]] - by_seed[lams[0]], seed, "ordering")
+        if len(lams) > 1
+        else Estimate.not_measured(CRITERIA["decays-faster"], "one weight decay above 0", "ordering")
+    )
     return ClaimsTable(
         "linear",
         [
-            Claim.from_samples(
+            Claim(
                 "a",
                 "Without weight decay, fine-tuning leaves the component of w along u unchanged",
                 SOURCE,
-                rel_change,
-                holds=bool(rel_change.max() < 1e-6),
-                criterion=(
-                    f"relative change of u·w < 1e-6 in every seed (the in-span part moved by "
-                    f"{no_wd.span_shift.mean():.2f} of its norm)"
-                ),
+                (Estimate.t(CRITERIA["unchanged"], rel_change, seed),),
+                note=f"The in-span part of w moved by {no_wd.span_shift.mean():.2f} of its norm.",
             ),
-            Claim.from_samples(
+            Claim(
                 "b",
                 "With weight decay the component along u decays towards 0 at rate (1 - lr·λ)^t",
                 SOURCE,
-                remaining,
-                holds=bool(deviation < 1e-6 and by_lam.is_monotonic_decreasing and len(by_lam) > 0),
-                criterion=(
-                    f"u·w_T / u·w_src at λ = {lam_max:g}; closed form {expected:.3g}; "
-                    f"max deviation {deviation:.1e} < 1e-6; smaller for larger λ"
-                ),
+                (Estimate.t(CRITERIA["closed-form"], deviation, seed, "closed form"), order),
+                note=f"At λ = {lam_max:g} the closed form leaves {expected:.3g} of u·w.",
             ),
-            Claim.from_samples(
+            Claim(
                 "c",
                 "The planted bias transfers: the biased source's fine-tuned model is attacked by u",
                 "thesis §7.1",
-                gap0,
-                holds=bool((gap0 > 0).all()),
-                criterion="target ASR(biased) − ASR(clean source) at λ = 0; > 0 in every seed",
+                (Estimate.t(CRITERIA["bias-transfers"], gap0, seed),),
             ),
-            Claim.from_samples(
+            Claim(
                 "d",
                 "Weight decay removes the transferred bias",
                 "thesis App. G.1.5",
-                gap_max,
-                holds=bool(abs(gap_max.mean()) < 0.1 * abs(gap0.mean())),
-                criterion=f"ASR gap at λ = {lam_max:g}; below a tenth of the gap at λ = 0",
+                (Estimate.t(CRITERIA["decay-removes"], gap_max - 0.1 * gap0, seed),),
+                note=f"At λ = {lam_max:g}.",
             ),
         ],
     )

@@ -20,7 +20,8 @@ CONDITION_COLORS = {
     "full-network": "#55A868",
     "closed form": "#222222",
 }
-HOLDS, FAILS = "#2e7d32", "#c62828"  # a claim that holds / does not (as in the claims tables' CSS)
+# a claim's verdict, as in the claims tables' CSS
+VERDICT_COLORS = {"holds": "#2e7d32", "contradicted": "#c62828", "undecided": "#b26a00", "n/a": "#616161"}
 CYCLE = ["#4C72B0", "#C44E52", "#55A868", "#DD8452", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
 
 

@@ -30,15 +30,25 @@ from ..train import predict
 from ..world import DataError, DataRef, TensorData, overlap, table_counts
 from . import plots
 from .base import ModelParams, world_ref
-from .claims import Claim
+from .claims import Claim, Criterion, Estimate
 
 SOURCE_TABLES = ("non-spurious", "spurious")
 THRESHOLD = 0.05  # an excess shift counts as bias from this size (5 points more of the favoured class)
 # what chapters 3 and 4 measure, as their Protocol sections say it
-MEASURED = f"""**Measured.** The *shift*: how much more often a model predicts the favoured class on test images
+MEASURED = """**Measured.** The *shift*: how much more often a model predicts the favoured class on test images
 with the feature than on the same classes without it; the *excess shift* is the spurious source's
-shift minus the non-spurious source's, per seed ({THRESHOLD:g}, {THRESHOLD * 100:g} points more of the
-favoured class, is the smallest excess read as bias)."""
+shift minus the non-spurious source's, per seed. Seed s trains both source models of seed s and
+transfers them with seed s, so an excess holds the variance of the sources and of the transfers."""
+REPLICATE = "seed (both sources and their transfers, paired)"
+# the criteria chapters 3 and 4 share (each chapter's CRITERIA holds them)
+EXCESS = Criterion(
+    "excess-shift",
+    "excess shift (spurious − non-spurious source)",
+    ">",
+    THRESHOLD,
+    f"{THRESHOLD * 100:g} points more of the favoured class: the smallest excess read as bias",
+)
+OWN_SHIFT = Criterion("own-shift", "shift of the spurious source model", ">", 0.0)
 STAGES = ("source", "fixed", "full")
 STAGE_NAMES = {"source": "source model", "fixed": "fixed-feature", "full": "full-network"}
 
@@ -281,20 +291,20 @@ def _in_order(frame: pd.DataFrame, config: SpuriousParams) -> pd.DataFrame:
 
 
 def source_claim(results: Results, claim: str, source: str) -> Claim:
-    """Claim (a) of both chapters: the spurious source model itself leans on the feature, more than
-    the non-spurious one (excess shift of the source models above :data:`THRESHOLD`)."""
+    """Claim (a) of both chapters: the spurious source model itself leans on the feature
+    (:data:`OWN_SHIFT`), more than the non-spurious one (:data:`EXCESS`)."""
     st = results.config.STUDY
     s = shifts(results)
-    own = s[(s.stage == "source") & (s.source == SOURCE_TABLES[1])]["shift"]
-    ex = excess_of(excess(results), "source")
-    return Claim.from_samples(
+    own = s[(s.stage == "source") & (s.source == SOURCE_TABLES[1])].set_index("seed")["shift"]
+    return Claim(
         "a",
         claim,
         source,
-        ex,
-        holds=bool(ex.mean() > THRESHOLD and own.mean() > 0),
-        criterion=f"excess shift to '{st.favoured}' ({st.names[0]}; spurious − non-spurious source, per seed) "
-        f"> {THRESHOLD:g}; the spurious model's own shift {own.mean():+.3f} > 0",
+        (
+            Estimate.t(EXCESS, excess_of(excess(results), "source"), REPLICATE, "excess"),
+            Estimate.t(OWN_SHIFT, own, "seed (spurious source)", "own shift"),
+        ),
+        note=f"Shift towards '{st.favoured}' with the feature ({st.names[0]}).",
     )
 
 

@@ -23,6 +23,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from ..methods.stats import spearman
 from ..params import ParameterError, distinct, param
@@ -31,7 +32,7 @@ from ..train import pick_device, predict
 from ..world import TARGETS, TensorData
 from . import plots
 from .base import ARCHS, WorldParams, class_subset_ref, world_ref
-from .claims import Claim, ClaimsTable
+from .claims import LEVEL, Claim, ClaimsTable, Criterion, Estimate, criteria
 from .contract import data_parts
 
 SOURCE = "strong-stimuli poster"
@@ -141,15 +142,35 @@ softmax is closer to the one-hot vector of the target class with the stimulus' i
 centroid of that class's training outputs is. A shadow-model probe (`shadows`) asks whether a
 child's answers identify its foundation.
 
-**Claims and their criteria.**
+**Claims.** The replicate of (a) and (b) is a seed of the children; the foundation is one model,
+so their intervals do not hold its variance. The interval of (c) is over the stimuli.
 - (a) Each child maps most stimuli to a few labels: the share of stimuli among each fine-tuned
-  child's three most frequent labels, mean over children, is > 0.5 (mode table).
-- (b) More outperforming stimuli the more blocks are frozen, fewest for scratch: the rank
-  correlation between frozen blocks and outperforming stimuli is > 0 and the scratch child has the
-  fewest.
+  child's three most frequent labels, mean over the fine-tuned children (mode table).
+- (b) More outperforming stimuli the more blocks are frozen, fewest for scratch: per seed, the rank
+  correlation between frozen blocks and outperforming stimuli, and the fewest outperforming stimuli
+  of a fine-tuned child minus the scratch child's.
 - (c) Consistently outperforming stimuli (on every fine-tuned child) target classes with fewer
-  training points: their classes' mean training size is below the other classes' (poster: 46.84 vs
-  102.84)."""
+  training points (poster: 46.84 vs 102.84): the difference of the mean training sizes."""
+
+CRITERIA = criteria(
+    Criterion(
+        "few-labels",
+        "share of the stimuli among a child's 3 most frequent labels",
+        ">",
+        0.5,
+        "most of the stimuli: more than half",
+    ),
+    Criterion("more-when-frozen", "rank correlation of frozen blocks and outperforming stimuli", ">", 0.0),
+    Criterion(
+        "scratch-fewest", "fewest outperforming stimuli of a fine-tuned child − scratch child's", ">", 0.0
+    ),
+    Criterion(
+        "fewer-points",
+        "mean training size of the classes of consistently outperforming stimuli − of the rest",
+        "<",
+        0.0,
+    ),
+)
 
 PAPER_NOTE = """The poster's setting: a ResNet-50 foundation on the first 102 ImageNet classes at 224 px, children
 on Flowers-102 fine-tuned for 16 epochs (scratch: 32), stimuli optimised for 200 steps, three
@@ -482,50 +503,77 @@ def identification(results: Results) -> pd.DataFrame:
 
 
 def claims(results: Results) -> ClaimsTable:
-    """Claims (a)–(c) of the strong-stimuli poster, measured in this run."""
+    """Claims (a)–(c) of the strong-stimuli poster, measured in this run. The replicate of (a) and
+    (b) is a seed of the children (the foundation is one model); that of (c) a stimulus."""
     modes = mode_table(results)
     fine = modes[modes.child != "scratch"]
     k = len(results.target_classes)
-    out = outperforming(results).groupby("child")["mean"].sum()
-    frozen = [c for c in _order(out.index) if c != "scratch"]
-    rho = spearman(np.array([int(c.split()[0]) for c in frozen]), out[frozen].to_numpy())
-    scratch = float(out.get("scratch", np.nan))
+    main = results.main()
+    counts = main.groupby(["seed", "child"]).outperforming.sum().unstack("child")
+    frozen = [c for c in _order(counts.columns) if c != "scratch"]
+    levels = np.array([int(c.split()[0]) for c in frozen])
+    rho = counts.apply(lambda row: spearman(levels, row[frozen].to_numpy(dtype=float)), axis=1)
+    replicate = "seed (children; one foundation)"
+    if "scratch" in counts:
+        fewest = Estimate.t(
+            CRITERIA["scratch-fewest"], counts[frozen].min(axis=1) - counts["scratch"], replicate, "scratch"
+        )
+    else:
+        fewest = Estimate.not_measured(CRITERIA["scratch-fewest"], "no scratch child", "scratch")
     cons = consistent(results)
-    c_size = cons[cons.consistent]["train size"].mean()
-    rest = cons[~cons.consistent]["train size"].mean()
+    sizes = [
+        cons[cons.consistent]["train size"].to_numpy(float),
+        cons[~cons.consistent]["train size"].to_numpy(float),
+    ]
+    if min(len(sizes[0]), len(sizes[1])) >= 2:
+        test = stats.ttest_ind(*sizes, equal_var=False)
+        ci = test.confidence_interval(LEVEL)
+        smaller = Estimate.interval(
+            CRITERIA["fewer-points"],
+            sizes[0].mean() - sizes[1].mean(),
+            ci.low,
+            ci.high,
+            len(cons),
+            "stimulus",
+            "Welch's t over stimuli",
+        )
+    else:
+        smaller = Estimate.not_measured(
+            CRITERIA["fewer-points"],
+            f"{len(sizes[0])} consistently outperforming stimuli: too few to compare",
+        )
     return ClaimsTable(
         "stimuli",
         [
-            Claim.from_samples(
+            Claim(
                 "a",
                 "Each child maps most stimuli to a few labels",
                 SOURCE + " (mode table)",
-                fine["share in top 3"],
-                holds=bool(fine["share in top 3"].mean() > 0.5),
-                criterion="share of the stimuli among each fine-tuned child's 3 most frequent predicted labels, "
-                f"mean over children > 0.5 (a uniform spread over the {k} classes would give {3 / k:.2f}); "
-                f"most frequent label's share {float((fine.frequency / fine.stimuli).mean()):.2f}",
+                (
+                    Estimate.t(
+                        CRITERIA["few-labels"], fine.groupby("seed")["share in top 3"].mean(), replicate
+                    ),
+                ),
+                note=f"A uniform spread over the {k} classes would give {3 / k:.2f}; the most frequent label "
+                f"takes {float((fine.frequency / fine.stimuli).mean()):.2f} of the stimuli.",
             ),
-            Claim.from_samples(
+            Claim(
                 "b",
                 "More outperforming stimuli the more blocks are frozen; fewest for scratch",
                 SOURCE,
-                [rho],
-                holds=bool(rho > 0 and np.isfinite(scratch) and scratch <= out[frozen].min()),
-                criterion="rank correlation between frozen blocks and outperforming stimuli (mean over seeds, starts "
-                f"summed) > 0, and scratch has the fewest ({', '.join(f'{c}: {out[c]:.1f}' for c in frozen)}; "
-                f"scratch: {scratch:.1f})",
+                (Estimate.t(CRITERIA["more-when-frozen"], rho, replicate, "frozen blocks"), fewest),
+                note="Outperforming stimuli per child (mean over seeds, starts summed): "
+                + ", ".join(f"{c}: {counts[c].mean():.1f}" for c in counts.columns)
+                + ".",
             ),
-            Claim.from_samples(
+            Claim(
                 "c",
                 "Consistently outperforming stimuli target classes with fewer training points",
                 SOURCE + " (46.84 vs 102.84 mean)",
-                [c_size - rest] if np.isfinite(c_size) else [np.nan],
-                holds=bool(np.isfinite(c_size) and c_size < rest),
-                criterion=f"mean training size of the target classes of stimuli that outperform on every fine-tuned "
-                f"child ({int(cons.consistent.sum())} of {len(cons)} stimuli): {c_size:.1f} vs {rest:.1f} for "
-                "the rest (lower)",
-                unit="images",
+                (smaller,),
+                note=f"{len(sizes[0])} of {len(cons)} stimuli outperform on every fine-tuned child; their "
+                f"classes' mean training size {sizes[0].mean() if len(sizes[0]) else float('nan'):.1f} "
+                f"against {sizes[1].mean() if len(sizes[1]) else float('nan'):.1f} for the rest.",
             ),
         ],
     )

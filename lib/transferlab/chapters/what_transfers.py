@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import nbformat
+import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from ..params import ChapterConfig, param
 from ..utils import table_cell
 from . import plots
-from .claims import Claim, ClaimsTable, read_record
+from .claims import VERDICTS, Claim, ClaimsTable, read_record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,12 +60,14 @@ def title_of(notebook: str | Path) -> str:
 
 
 def collect(folder: str | Path) -> pd.DataFrame:
-    """One row per claim of every chapter: chapter, title, doc, preset, and the claim's record."""
+    """One row per claim of every chapter: chapter, title, doc, preset, overrides, key, verdict and
+    the claim itself (a :class:`~transferlab.chapters.claims.Claim`, read from the record)."""
     rows = []
     for path in chapter_files(folder):
         record = read_record(path)
         meta = nbformat.read(str(path), as_version=4).metadata.get("transferlab", {})
-        for claim in record["claims"]:
+        for data in record["claims"]:
+            claim = Claim.from_json(data)
             rows.append(
                 {
                     "chapter": int(path.stem.split("_")[0]),
@@ -70,64 +75,78 @@ def collect(folder: str | Path) -> pd.DataFrame:
                     "doc": path.stem,
                     "preset": meta.get("preset", "?"),
                     "overrides": json.dumps(meta.get("overrides", {})),
-                    **claim,
+                    "key": claim.key,
+                    "verdict": claim.verdict,
+                    "claim": claim,
                 }
             )
     return pd.DataFrame(rows)
 
 
-def _claim(row: pd.Series) -> Claim:
-    """A recorded claim back as a :class:`Claim` (a value not measured, stored as null, is NaN)."""
-    fields = {f.name for f in dataclasses.fields(Claim)}
-    values = {k: v for k, v in row.items() if k in fields}
-    values["measured"] = float("nan") if values["measured"] is None else float(values["measured"])
-    values["spread"] = None if pd.isna(values["spread"]) else float(values["spread"])
-    return Claim(**values)
+MARKS = {"holds": "✓ holds", "contradicted": "✗ contradicted", "undecided": "? undecided", "n/a": "– n/a"}
 
 
 def markdown_table(claims: pd.DataFrame) -> str:
     """The claims of every chapter as one MyST table, each row linking to its chapter (where the
-    criterion each claim is held to is given next to it)."""
+    figures behind each number, and the discussion, are)."""
     lines = [
-        "| Chapter | Claim | Source | Measured in this build | Holds |",
-        "| --- | --- | --- | --- | --- |",
+        "| Chapter | Claim | Source | Measured in this build [95 % interval] | Criterion | Verdict |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
-    for _, row in claims.iterrows():
-        c = _claim(row)
-        mark = "✓ yes" if c.holds else "✗ no"
+    for row in claims.itertuples():
+        c: Claim = row.claim
         lines.append(
             f"| {{doc}}`{row.chapter} <{row.doc}>` ({c.key}) | {table_cell(c.claim)} | "
-            f"{table_cell(c.source)} | {table_cell(c.measured_text())} | {mark} |"
+            f"{table_cell(c.source)} | {table_cell(c.measured_text())} | {table_cell(c.criterion_text())} | "
+            f"{MARKS[c.verdict]} |"
         )
     return "\n".join(lines)
 
 
 def by_chapter(claims: pd.DataFrame) -> pd.DataFrame:
-    """Claims checked and claims that hold, per chapter."""
-    return (
-        claims.groupby(["chapter", "title", "doc"], sort=True)
-        .agg(claims=("holds", "size"), hold=("holds", "sum"))
-        .reset_index()
-    )
+    """Per chapter: claims checked and how many have each verdict."""
+    counts = pd.crosstab([claims.chapter, claims.title, claims.doc], claims.verdict)
+    counts = counts.reindex(columns=list(VERDICTS), fill_value=0)
+    return counts.assign(claims=counts.sum(axis=1)).reset_index()
+
+
+def counts_text(counts: pd.Series | dict) -> str:
+    """``3 hold, 1 contradicted, 2 undecided`` (verdicts with none left out)."""
+    words = {
+        "holds": "hold",
+        "contradicted": "contradicted",
+        "undecided": "undecided",
+        "n/a": "not applicable",
+    }
+    return ", ".join(f"{int(counts[v])} {words[v]}" for v in VERDICTS if int(counts[v])) or "none"
 
 
 def chapter_list(claims: pd.DataFrame) -> str:
-    """A markdown list: each chapter, linked, with how many of its claims hold."""
+    """A markdown list: each chapter, linked, with its claims' verdicts counted."""
     return "\n".join(
-        f"- {{doc}}`{r.title} <{r.doc}>`: {r.hold} of {r.claims} claims hold"
-        for r in by_chapter(claims).itertuples()
+        f"- {{doc}}`{r['title']} <{r['doc']}>`: {r['claims']} claims: {counts_text(r)}"
+        for r in by_chapter(claims).to_dict("records")
     )
 
 
 def findings_text(claims: pd.DataFrame) -> str:
     """What the table says, in numbers read from it."""
-    n, hold = len(claims), int(claims.holds.sum())
+    n = len(claims)
+    counts = claims.verdict.value_counts().reindex(list(VERDICTS), fill_value=0)
     presets = sorted(set(claims.preset))
     overridden = sorted({r.doc for r in claims.itertuples() if r.overrides not in ("{}", "")})
     text = (
-        f"Of the {n} claims the chapters check in this build, {hold} hold and {n - hold} do not "
+        f"Of the {n} claims the chapters check in this build, {counts_text(counts)} "
         f"({len(set(claims.chapter))} chapters, preset {', '.join(f'`{p}`' for p in presets)})."
     )
+    undecided = [c for c in claims.claim if c.verdict == "undecided"]
+    decidable = [c for c in undecided if c.replicates_needed is not None]
+    if undecided:
+        text += (
+            f" Of the {len(undecided)} undecided claims, {len(decidable)} would be decided at their "
+            f"measured spread with more replicates (each chapter's table says how many); the others sit "
+            f"on their criterion."
+        )
     if len(presets) > 1:
         text += " The chapters ran on different presets, so their numbers are not of one scale."
     if overridden:
@@ -135,56 +154,90 @@ def findings_text(claims: pd.DataFrame) -> str:
     return text
 
 
-def overview_figure(claims: pd.DataFrame):
-    """Every claim as a square, one row per chapter: green where it holds in this build, red where not."""
-    plots.use_style()
-    chapters = by_chapter(claims)
-    width = max(chapters.claims.max(), 1)
-    fig, ax = plt.subplots(figsize=(min(2.2 + 0.9 * width, 11), 0.55 * len(chapters) + 1.0))
-    for y, ch in enumerate(chapters.itertuples()):
-        own = claims[claims.chapter == ch.chapter].reset_index(drop=True)
-        for x, row in own.iterrows():
-            colour = plots.HOLDS if row.holds else plots.FAILS
-            ax.add_patch(plt.Rectangle((x + 0.06, -y - 0.44), 0.88, 0.88, color=colour))
-            label = row.key.replace("-", "\n")
-            ax.text(
-                x + 0.5,
-                -y,
-                label,
-                ha="center",
-                va="center",
-                color="white",
-                weight="bold",
-                fontsize=9 if len(row.key) <= 4 else 7,
+def forest(claims: pd.DataFrame, clip: float = 6.0) -> pd.DataFrame:
+    """One row per estimate, its interval as distances on the claim's side of its criterion in
+    units of the interval's half-width (so that every criterion sits at 0 and an interval clear of
+    0 on the right holds, on the left is contradicted), clipped to ± ``clip``."""
+    rows = []
+    for r in claims.itertuples():
+        for e in r.claim.estimates:
+            label = f"{r.chapter}.{r.claim.key}" + (f" {e.label}" if e.label else "")
+            base = {"chapter": r.chapter, "title": r.title, "row": label, "verdict": e.verdict}
+            if e.verdict == "n/a" or not (math.isfinite(e.low) and math.isfinite(e.high)):
+                rows.append({**base, "low": np.nan, "high": np.nan, "value": np.nan})
+                continue
+            lo, hi = e.criterion.oriented(e.low, e.high)
+            half = (hi - lo) / 2
+            scale = half if half > 0 else max(abs(lo), 1e-300) / clip
+            d = e.criterion.distance(e.value)
+            rows.append(
+                {
+                    **base,
+                    "low": float(np.clip(lo / scale, -clip, clip)),
+                    "high": float(np.clip(hi / scale, -clip, clip)),
+                    "value": float(np.clip(d / scale, -clip, clip)),
+                }
             )
-        ax.text(width + 0.2, -y, f"{ch.hold}/{ch.claims}", va="center", fontsize=9)
-    ax.set_yticks([-y for y in range(len(chapters))], [_short(c.title) for c in chapters.itertuples()])
-    ax.grid(False)
-    ax.set_xlim(0, width + 1.0)
-    ax.set_ylim(-len(chapters) + 0.4, 0.6)
-    ax.set_xticks([])
-    for side in ("top", "right", "bottom", "left"):
-        ax.spines[side].set_visible(False)
-    ax.set_title("Each claim of the sources, checked in this build: green holds, red does not", fontsize=10)
+    return pd.DataFrame(rows)
+
+
+def forest_figure(claims: pd.DataFrame, clip: float = 6.0):
+    """Every claim's 95 % interval against its criterion, one row per estimate, chapter by chapter,
+    coloured by verdict."""
+    plots.use_style()
+    f = forest(claims, clip)
+    f["y"] = np.arange(len(f))
+    fig, ax = plt.subplots(figsize=(8.0, 0.19 * len(f) + 1.4))
+    for r in f.itertuples():
+        colour = plots.VERDICT_COLORS[r.verdict]
+        if np.isnan(r.value):
+            ax.text(0, r.y, "not measured", color=colour, fontsize=7, ha="center", va="center")
+            continue
+        ax.hlines(r.y, r.low, r.high, color=colour, lw=2.2)
+    sns.scatterplot(
+        data=f.dropna(subset=["value"]),
+        x="value",
+        y="y",
+        hue="verdict",
+        hue_order=[v for v in VERDICTS if v in set(f.verdict)],
+        palette=plots.VERDICT_COLORS,
+        edgecolor="white",
+        s=28,
+        zorder=3,
+        ax=ax,
+    )
+    ax.axvline(0, color="black", lw=1)
+    for chapter, g in f.groupby("chapter"):
+        ax.axhspan(
+            g.y.min() - 0.5, g.y.max() + 0.5, color="#000000", alpha=0.04 if chapter % 2 else 0.0, lw=0
+        )
+    ax.set_yticks(f.y, f.row, fontsize=7)
+    ax.set_ylim(len(f) - 0.5, -0.5)
+    ax.set_xlim(-clip - 0.3, clip + 0.3)
+    ax.grid(axis="y", visible=False)
+    ax.set(
+        xlabel="distance from the criterion in half-widths of the 95 % interval (right: the claim's side)",
+        ylabel=None,
+    )
+    ax.legend(title=None, loc="lower right", fontsize=8)
+    ax.set_title(
+        "Every claim's interval against its criterion (0): clear of 0 on the right holds", fontsize=10
+    )
     return fig
-
-
-def _short(title: str, n: int = 40) -> str:
-    title = title.split(":")[0]
-    return title if len(title) <= n else title[: n - 1] + "…"
 
 
 def record(claims: pd.DataFrame) -> None:
     """Record the collected claims (keys prefixed by chapter) in this notebook, without showing them again."""
     table = ClaimsTable(
         "What transfers?",
-        [dataclasses.replace(_claim(r), key=f"{r.chapter}.{r.key}") for _, r in claims.iterrows()],
+        [dataclasses.replace(r.claim, key=f"{r.chapter}.{r.key}") for r in claims.itertuples()],
     )
+    counts = claims.verdict.value_counts().reindex(list(VERDICTS), fill_value=0)
     table.record(
         {
             "chapters": sorted(set(int(c) for c in claims.chapter)),
             "claims": len(claims),
-            "hold": int(claims.holds.sum()),
+            **{v: int(counts[v]) for v in VERDICTS},
         },
         show=False,
     )

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from .. import utils
 from ..train import predict
@@ -46,6 +47,9 @@ class Shift:
     clean: np.ndarray  # share of images predicted as each class, without the overlay
     overlaid: np.ndarray  # ... with it
     flip: float  # share of images whose predicted class changes
+    into: np.ndarray  # per class: share of images whose prediction moves into it under the overlay
+    out_of: np.ndarray  # ... moves out of it
+    n: int  # images
 
     @property
     def tv(self) -> float:
@@ -64,6 +68,17 @@ class Shift:
 
     def gain_of(self, name: str) -> float:
         return float(self.gain[self.classes.index(name)])
+
+    def gain_interval(self, name: str, level: float = 0.95) -> tuple[float, float]:
+        """A ``level`` interval for ``gain_of(name)`` over the images (the model held fixed): the
+        gain is the mean of per-image changes in {-1, 0, 1}, so Student's t on their variance."""
+        c = self.classes.index(name)
+        gain = float(self.gain[c])
+        if self.n < 2:
+            return -np.inf, np.inf
+        var = max(float(self.into[c] + self.out_of[c]) - gain**2, 0.0) * self.n / (self.n - 1)
+        half = float(stats.t.ppf(0.5 + level / 2, self.n - 1)) * np.sqrt(var / self.n)
+        return gain - half, gain + half
 
     def row(self) -> dict[str, Any]:
         return {"tv": self.tv, "flip": self.flip, "top_class": self.top, "top_gain": float(self.gain.max())}
@@ -95,11 +110,15 @@ def shift_between(
         clean_pred = predict(model, data).argmax(-1)
     pred = predict(model, overlaid).argmax(-1)
     k = len(data.classes)
+    moved = pred != clean_pred
     return Shift(
         tuple(data.classes),
         _distribution(clean_pred, k),
         _distribution(pred, k),
-        float((pred != clean_pred).float().mean()),
+        float(moved.float().mean()),
+        _distribution(pred[moved], k) * float(moved.float().mean()),
+        _distribution(clean_pred[moved], k) * float(moved.float().mean()),
+        len(pred),
     )
 
 

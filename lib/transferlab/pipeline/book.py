@@ -14,6 +14,7 @@ import transferlab
 from .. import utils
 from ..chapters.claims import read_record
 from ..store import Store, default_store, sha256_file
+from ..train import numerics
 from .runner import run_notebook
 
 SUMMARY = "what_transfers.ipynb"  # in notebooks/: executed after the chapters, from their records
@@ -90,6 +91,7 @@ def _execute(
         "preset": preset,
         "library": library_fingerprint(),
         "environment": environment(),
+        "numerics": numerics(),
         "inputs": inputs,
     }
     entry = None if rerun else store.get(spec)

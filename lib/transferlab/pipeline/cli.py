@@ -1,4 +1,4 @@
-"""Command line: ``transferlab run | book | params | store``."""
+"""Command line: ``transferlab run | book | params | store | stability``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..params import PRESET_NAMES, ParameterError
 from ..store import Store, default_store, export_archive, import_archive
+from . import stability
 from .book import build_book, repo_root
 from .runner import NotebookFailed, chapter_of, parse_overrides, run_notebook
 
@@ -43,6 +44,23 @@ def _parser() -> argparse.ArgumentParser:
         help="execute every chapter again, even where nothing changed since the last build",
     )
     b.add_argument("--no-progress", action="store_true")
+
+    v = sub.add_parser(
+        "stability",
+        help="execute every chapter under the fast and the plain numeric path and compare the claims",
+    )
+    v.add_argument("--preset", default="default", choices=PRESET_NAMES)
+    v.add_argument("--root", type=Path, help="repository checkout (default: found from here)")
+    v.add_argument(
+        "--out", type=Path, default=Path("stability"), help="executed chapters and stability.csv go here"
+    )
+    v.add_argument(
+        "--plain-store",
+        type=Path,
+        help="store of the plain path's models (default: store-plain next to the default store; the "
+        "fast path uses the default store, so a built book's models are reused)",
+    )
+    v.add_argument("--no-progress", action="store_true")
 
     s = sub.add_parser("params", help="list a chapter's parameters and presets")
     s.add_argument("notebook", type=Path)
@@ -113,6 +131,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"book built: {index}")
         elif args.command == "store":
             _store_command(args)
+        elif args.command == "stability":
+            fast = default_store()
+            plain = Store(args.plain_store or fast.root.parent / "store-plain")
+            _, text = stability.check(
+                repo_root(args.root),
+                args.out,
+                args.preset,
+                {"fast": fast, "plain": plain},
+                progress=not args.no_progress,
+            )
+            print(text)
+            print(f"claim by claim: {args.out / 'stability.csv'}")
         elif args.command == "params":
             config_cls, presets = chapter_of(args.notebook)
             print(config_cls.describe().to_string(index=False))

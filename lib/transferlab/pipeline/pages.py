@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ..chapters.claims import INTERVAL_NOTE, Criterion
 from ..params import ChapterConfig, type_name
 from ..utils import table_cell
 
@@ -112,10 +113,26 @@ def protocol_markdown(module: ModuleType) -> str:
             "",
             module.PROTOCOL.strip(),
             "",
+            criteria_markdown(module.CRITERIA),
+            "",
             "The parameters of this run, the `default` preset's and the `paper` preset's are in the "
-            "box above; the criteria are part of the chapter's code and were fixed before any run.",
+            "box above; the criteria are part of the chapter's code (`CRITERIA`) and were fixed "
+            "before any run. " + INTERVAL_NOTE,
         ]
     )
+
+
+def criteria_markdown(criteria: Mapping[str, Criterion]) -> str:
+    """The chapter's criteria as a table: what is measured, the side and margin, and why that margin."""
+    lines = [
+        "**Criteria, fixed before the run.**",
+        "",
+        "| Name | Criterion (met by the whole 95 % interval: holds) | Why this margin |",
+        "| --- | --- | --- |",
+    ]
+    for c in criteria.values():
+        lines.append(f"| {table_cell(c.name)} | {table_cell(c.text())} | {table_cell(c.why or '–')} |")
+    return "\n".join(lines)
 
 
 def data_markdown(notebook: str | Path, module: ModuleType, values: Mapping[str, Any]) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import utils
+from ..train import numerics
 
 
 class Executor:
@@ -97,8 +98,8 @@ def _pool(n_workers: int) -> concurrent.futures.ProcessPoolExecutor:
 
 def local_workers() -> int:
     """Worker processes for local training on the CPU: ``TRANSFERLAB_WORKERS``, else one per core
-    (at most 4), 1 meaning train in this process."""
-    value = os.environ.get("TRANSFERLAB_WORKERS", "")
+    (at most 4; 1 under the plain numeric path), 1 meaning train in this process."""
+    value = os.environ.get("TRANSFERLAB_WORKERS", "") or ("1" if numerics() == "plain" else "")
     if value:
         if not value.isdigit() or int(value) < 1:
             raise ValueError(f"TRANSFERLAB_WORKERS must be a whole number >= 1, got {value!r}")

@@ -22,7 +22,7 @@ import torch
 
 from ..models import SIZES, GroupedCompactResNet, Net, build_model
 from ..store import Entry, Store, default_store, spec_key
-from ..train import Recipe, Speed, accuracy, fit, pick_device, predict, transfer
+from ..train import Recipe, Speed, accuracy, fit, numerics, pick_device, predict, transfer
 from ..world import DataRef, TensorData
 from .executors import Executor, ProcessExecutor, get_executor, local_workers
 
@@ -202,8 +202,9 @@ def _train_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed) -> Non
 def default_group_size(device: torch.device) -> int:
     """Compact models trained per grouped module. On this project's 2-core CPU grouping measured
     2.1× faster per model for cresnet-xs at 16 px and about even for cresnet-s at 24 px, never
-    slower (bench/bench_engine.py); on a GPU it is what keeps small models from idling it."""
-    return 8
+    slower (bench/bench_engine.py); on a GPU it is what keeps small models from idling it. The plain
+    numeric path trains every model alone."""
+    return 1 if numerics() == "plain" else 8
 
 
 def run_jobs(

@@ -1,6 +1,6 @@
 """Training and transfer: recipes, in-memory data, the one training loop, evaluation helpers."""
 
-from .device import PLAIN, Speed, bf16_is_fast, pick_device
+from .device import NUMERICS, PLAIN, Speed, bf16_is_fast, numerics, pick_device
 from .eval import (
     accuracy,
     attack_success_rate,
@@ -15,8 +15,10 @@ from .loop import MODES, extract_features, fit, recalibrate_batchnorm, train_hea
 from .recipes import RECIPES, Recipe, recipe
 
 __all__ = [
+    "NUMERICS",
     "PLAIN",
     "Speed",
+    "numerics",
     "bf16_is_fast",
     "pick_device",
     "accuracy",

@@ -37,6 +37,22 @@ def bf16_is_fast(device: torch.device) -> bool:
     return device.type == "cpu" and bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
+NUMERICS = ("fast", "plain", "bf16")
+
+
+def numerics() -> str:
+    """The numeric path every model trains on, from ``$TRANSFERLAB_NUMERICS``: ``fast`` (the
+    default: channels-last memory and bfloat16 autocast where the machine runs them natively,
+    worker processes, compact models trained in groups), ``plain`` (float32, contiguous memory,
+    one model at a time in this process: the reference path the stability check compares with) or
+    ``bf16`` (the fast path with bfloat16 autocast on any device, native or not: what the tests use
+    to train under an AMX machine's numerics everywhere)."""
+    value = os.environ.get("TRANSFERLAB_NUMERICS", "") or "fast"
+    if value not in NUMERICS:
+        raise ValueError(f"TRANSFERLAB_NUMERICS must be one of {NUMERICS}, got {value!r}")
+    return value
+
+
 def autocast(device: torch.device, enabled: bool):
     """bfloat16 autocast on ``device`` when ``enabled`` (weights and optimiser stay in float32)."""
     if not enabled:
@@ -45,12 +61,17 @@ def autocast(device: torch.device, enabled: bool):
 
 
 class Speed:
-    """The fast-path switches for one device: channels-last memory and bfloat16 autocast."""
+    """The fast-path switches for one device: channels-last memory and bfloat16 autocast (each
+    on where the device has it, unless given or ``numerics()`` is ``plain``)."""
 
     def __init__(self, device: torch.device, *, channels_last: bool | None = None, bf16: bool | None = None):
         self.device = device
-        self.channels_last = device.type in ("cpu", "cuda") if channels_last is None else channels_last
-        self.bf16 = bf16_is_fast(device) if bf16 is None else bf16
+        path = numerics()
+        if channels_last is None:
+            channels_last = path != "plain" and device.type in ("cpu", "cuda")
+        if bf16 is None:
+            bf16 = path == "bf16" or (path == "fast" and bf16_is_fast(device))
+        self.channels_last, self.bf16 = channels_last, bf16
 
     def model(self, model: torch.nn.Module) -> torch.nn.Module:
         """Move ``model`` to the device in the chosen memory format."""

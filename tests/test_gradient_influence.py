@@ -48,6 +48,7 @@ def test_projection_is_seeded_and_checked_against_the_model():
         trak.features(model, model.head, _data(2, 3), trak.projection(10, 8, seed=0))
 
 
+@pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast
 def test_a_copy_of_the_target_image_in_the_source_scores_near_the_top():
     model, source = _model(4), _data(200, 4, seed=1)
     copies = [3, 50, 120]

@@ -67,6 +67,7 @@ def test_remos_resets_exactly_the_lowest_scores_and_nothing_else():
     assert torch.equal(sliced.head.weight, model.head.weight)
 
 
+@pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast
 def test_magnitude_pruning_keeps_masked_weights_at_zero_through_training():
     model, data = _model(), _data()
     student = sl.train_student(
@@ -81,6 +82,7 @@ def test_magnitude_pruning_keeps_masked_weights_at_zero_through_training():
         assert (conv.weight == 0).float().mean() >= 0.49
 
 
+@pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast
 @pytest.mark.parametrize("method", sl.METHODS)
 def test_every_method_trains_a_student_of_the_target_size(method):
     teacher, data = _model(classes=6), _data(classes=4)

@@ -40,6 +40,7 @@ def test_triangular_schedule():
         recipe("nope")
 
 
+@pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast
 def test_training_learns(data):
     train, test = data
     torch.manual_seed(0)
@@ -71,6 +72,7 @@ def _block_params(model, name):
     return [p.detach().clone() for p in model.blocks[name].parameters()]
 
 
+@pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast
 def test_transfer_modes_train_the_right_parts(data):
     train, _ = data
     torch.manual_seed(0)
@@ -96,6 +98,7 @@ def test_transfer_modes_train_the_right_parts(data):
         transfer(source, target, r, mode="sideways")
 
 
+@pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast
 def test_cached_fixed_feature_matches_running_the_backbone(data):
     train, test = data
     torch.manual_seed(0)
@@ -122,6 +125,7 @@ def test_evaluation_helpers():
     assert dict(zip(table.gender, table.accuracy)) == {"f": 0.5, "m": 0.5}
 
 
+@pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast
 def test_many_heads_at_once_equal_one_at_a_time():
     from transferlab.train import train_heads
 

@@ -88,7 +88,7 @@ def test_rerun_with_parameters_changes_the_numbers(tmp_path):
     )
     rec_base, rec_other = claims.read_record(base), claims.read_record(other)
     assert rec_other["metrics"]["seeds"] == 3 and rec_base["metrics"]["seeds"] == 2
-    gap = lambda rec: next(c for c in rec["claims"] if c["key"] == "c")["measured"]  # noqa: E731
+    gap = lambda rec: next(c for c in rec["claims"] if c["key"] == "c")["estimates"][0]["value"]  # noqa: E731
     assert gap(rec_base) != gap(rec_other)
     meta = nbformat.read(str(other), as_version=4).metadata["transferlab"]
     assert meta["preset"] == "smoke"

@@ -58,7 +58,7 @@ class Config(WorldParams):
         "coverage-guided fuzzing (nc, tknc, snac), BadNets and latent backdoors",
         choices=DEFECTS,
     )
-    seeds: tuple[int, ...] = param((0, 1), "seeds of every student", low=0)
+    seeds: tuple[int, ...] = param((0, 1, 2), "seeds of every student", low=0)
     ratio: float = param(
         0.1,
         "ReMoS: share of each conv layer's weights reset, against adversarial defects",

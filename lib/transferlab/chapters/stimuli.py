@@ -65,7 +65,7 @@ class Config(WorldParams):
         low=0,
         high=5,
     )
-    seeds: tuple[int, ...] = param((0, 1), "seeds of the children (each frozen level and scratch)", low=0)
+    seeds: tuple[int, ...] = param((0, 1, 2), "seeds of the children (each frozen level and scratch)", low=0)
     starts: tuple[str, ...] = param(
         STARTS, "where stimuli start: uniform noise, or a source image of the class", choices=STARTS
     )

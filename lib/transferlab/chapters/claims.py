@@ -41,7 +41,7 @@ MAX_REPLICATES = 1000  # beyond this a claim is called undecidable at its measur
 INTERVAL_NOTE = (
     "Intervals are 95 % intervals over independent replicates: Student's t on the per-replicate "
     "values (paired differences where the design pairs two conditions by seed) unless the "
-    "criterion names another method. Holds: the whole interval is on the claim's side of the "
+    "claims table names another method under the numbers. Holds: the whole interval is on the claim's side of the "
     "criterion; contradicted: the whole interval is on the other side; undecided: it straddles it; "
     "n/a: the quantity cannot be measured in this run."
 )
@@ -152,7 +152,8 @@ class Estimate:
     label: str = ""  # which part of the claim, e.g. a target's name ("" when the claim has one)
     samples: tuple[float, ...] = ()
     sd: float | None = None
-    method: str = "t"
+    method: str = "t"  # how the interval was computed: "t" (Student's t over the samples) or named
+    missing: str = ""  # why the quantity is not measured in this run (then the verdict is n/a)
 
     @classmethod
     def t(cls, criterion: Criterion, samples: Iterable[float], replicates: str, label: str = "") -> Estimate:
@@ -179,11 +180,11 @@ class Estimate:
     @classmethod
     def not_measured(cls, criterion: Criterion, why: str, label: str = "") -> Estimate:
         """A quantity this run cannot measure (the claim's verdict is n/a); ``why`` says so."""
-        return cls(criterion, math.nan, math.nan, math.nan, 0, why, label, method="not measured")
+        return cls(criterion, math.nan, math.nan, math.nan, 0, "", label, method="", missing=why)
 
     @property
     def verdict(self) -> str:
-        if self.method == "not measured" or math.isnan(self.value):
+        if self.missing or math.isnan(self.value):
             return "n/a"
         return self.criterion.verdict(self.low, self.high)
 
@@ -197,7 +198,8 @@ class Estimate:
     def text(self) -> str:
         """``label: value [low, high]``."""
         if self.verdict == "n/a":
-            return f"{self.label + ': ' if self.label else ''}not measured"
+            why = f" ({self.missing})" if self.missing else ""
+            return f"{self.label + ': ' if self.label else ''}not measured{why}"
         interval = f"[{_fmt(self.low)}, {_fmt(self.high)}]"
         return f"{self.label + ': ' if self.label else ''}{_fmt(self.value)} {interval}"
 
@@ -338,7 +340,13 @@ class ClaimsTable:
         rows = []
         for c in self.claims:
             css, mark = MARKS[c.verdict]
-            replicates = sorted({f"{e.n} × {e.replicates}" for e in c.estimates if e.n})
+            replicates = sorted(
+                {
+                    f"{e.n} × {e.replicates}" + ("" if e.method == "t" else f", {e.method}")
+                    for e in c.estimates
+                    if e.n
+                }
+            )
             measured = "<br>".join(html.escape(e.text()) for e in c.estimates)
             if replicates:
                 measured += f"<br><small>replicates: {html.escape('; '.join(replicates))}</small>"

@@ -145,7 +145,7 @@ def findings_text(claims: pd.DataFrame) -> str:
         text += (
             f" Of the {len(undecided)} undecided claims, {len(decidable)} would be decided at their "
             f"measured spread with more replicates (each chapter's table says how many); the others sit "
-            f"on their criterion."
+            f"too close to their criterion for that, or have one replicate and no spread yet."
         )
     if len(presets) > 1:
         text += " The chapters ran on different presets, so their numbers are not of one scale."
@@ -164,7 +164,8 @@ def forest(claims: pd.DataFrame, clip: float = 6.0) -> pd.DataFrame:
             label = f"{r.chapter}.{r.claim.key}" + (f" {e.label}" if e.label else "")
             base = {"chapter": r.chapter, "title": r.title, "row": label, "verdict": e.verdict}
             if e.verdict == "n/a" or not (math.isfinite(e.low) and math.isfinite(e.high)):
-                rows.append({**base, "low": np.nan, "high": np.nan, "value": np.nan})
+                why = "not measured" if e.verdict == "n/a" else "one replicate: no interval"
+                rows.append({**base, "low": np.nan, "high": np.nan, "value": np.nan, "why": why})
                 continue
             lo, hi = e.criterion.oriented(e.low, e.high)
             half = (hi - lo) / 2
@@ -176,6 +177,7 @@ def forest(claims: pd.DataFrame, clip: float = 6.0) -> pd.DataFrame:
                     "low": float(np.clip(lo / scale, -clip, clip)),
                     "high": float(np.clip(hi / scale, -clip, clip)),
                     "value": float(np.clip(d / scale, -clip, clip)),
+                    "why": "",
                 }
             )
     return pd.DataFrame(rows)
@@ -191,7 +193,7 @@ def forest_figure(claims: pd.DataFrame, clip: float = 6.0):
     for r in f.itertuples():
         colour = plots.VERDICT_COLORS[r.verdict]
         if np.isnan(r.value):
-            ax.text(0, r.y, "not measured", color=colour, fontsize=7, ha="center", va="center")
+            ax.text(0, r.y, r.why, color=colour, fontsize=7, ha="center", va="center")
             continue
         ax.hlines(r.y, r.low, r.high, color=colour, lw=2.2)
     sns.scatterplot(
@@ -216,7 +218,7 @@ def forest_figure(claims: pd.DataFrame, clip: float = 6.0):
     ax.set_xlim(-clip - 0.3, clip + 0.3)
     ax.grid(axis="y", visible=False)
     ax.set(
-        xlabel="distance from the criterion in half-widths of the 95 % interval (right: the claim's side)",
+        xlabel="(measured − criterion) / half-width of the 95 % interval; right: the claim's side",
         ylabel=None,
     )
     ax.legend(title=None, loc="lower right", fontsize=8)

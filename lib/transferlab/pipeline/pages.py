@@ -131,7 +131,8 @@ def criteria_markdown(criteria: Mapping[str, Criterion]) -> str:
         "| --- | --- | --- |",
     ]
     for c in criteria.values():
-        lines.append(f"| {table_cell(c.name)} | {table_cell(c.text())} | {table_cell(c.why or '–')} |")
+        why = c.why or ("an ordering: the sign is the claim" if c.margin == 0 else "–")
+        lines.append(f"| {table_cell(c.name)} | {table_cell(c.text())} | {table_cell(why)} |")
     return "\n".join(lines)
 
 

@@ -71,3 +71,8 @@ def test_no_decided_verdict_turns_under_the_plain_numeric_path(smoke_book, tmp_p
     assert s["claims"] == recorded
     assert s["opposite"] == 0, stability.report(table, "fast", "plain")
     assert math.isfinite(s["median shift"])
+    # the plain models were trained anew, into the plain store (not taken from the fast one)
+    plain = Store(out / "store")
+    sources = [e for e in map(plain.get, plain.keys()) if e is not None and e.spec.get("job") == "source"]
+    assert sources, "the plain path trained no source model of its own"
+    assert s["median shift"] > 0  # other trajectories, other numbers

@@ -29,27 +29,29 @@ SETTINGS = ("fast", "plain")  # the machine's own fast path against the plain fl
 
 
 @contextlib.contextmanager
-def numerics_set(value: str) -> Iterator[None]:
-    """``TRANSFERLAB_NUMERICS`` set to ``value`` for this process and the kernels it starts."""
-    if value not in NUMERICS:
-        raise ValueError(f"numerics must be one of {NUMERICS}, got {value!r}")
-    before = os.environ.get("TRANSFERLAB_NUMERICS")
-    os.environ["TRANSFERLAB_NUMERICS"] = value
+def environment(**values: str) -> Iterator[None]:
+    """Environment variables set for this process and the kernels and workers it starts."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("TRANSFERLAB_NUMERICS", None)
-        else:
-            os.environ["TRANSFERLAB_NUMERICS"] = before
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def execute_under(
     root: Path, out: Path, numerics: str, preset: str, store: Store, progress: bool = True
 ) -> Path:
-    """Every chapter of ``root`` executed on ``preset`` under ``numerics`` into ``out/chapters``
-    (models from and into ``store``: give each setting its own)."""
-    with numerics_set(numerics):
+    """Every chapter of ``root`` executed on ``preset`` under ``numerics`` into ``out/chapters``,
+    every model from and into ``store`` (the kernels' store too: give each setting its own, since
+    the store does not key models by numeric path)."""
+    if numerics not in NUMERICS:
+        raise ValueError(f"numerics must be one of {NUMERICS}, got {numerics!r}")
+    with environment(TRANSFERLAB_NUMERICS=numerics, TRANSFERLAB_STORE=str(store.root)):
         execute_chapters(root, out, preset, progress, store=store)
     return out / "chapters"
 

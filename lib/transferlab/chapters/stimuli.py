@@ -512,7 +512,8 @@ def claims(results: Results) -> ClaimsTable:
     counts = main.groupby(["seed", "child"]).outperforming.sum().unstack("child")
     frozen = [c for c in _order(counts.columns) if c != "scratch"]
     levels = np.array([int(c.split()[0]) for c in frozen])
-    rho = counts.apply(lambda row: spearman(levels, row[frozen].to_numpy(dtype=float)), axis=1)
+    # per seed; equal counts at every level have no ordering: correlation 0
+    rho = counts.apply(lambda row: spearman(levels, row[frozen].to_numpy(dtype=float)), axis=1).fillna(0.0)
     replicate = "seed (children; one foundation)"
     if "scratch" in counts:
         fewest = Estimate.t(

@@ -7,6 +7,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 import transferlab
@@ -40,6 +41,11 @@ def chapter_notebooks(root: Path) -> list[Path]:
     return notebooks
 
 
+def chapter_number(notebook: Path) -> int:
+    """A chapter notebook's number (``06_influences.ipynb`` → 6)."""
+    return int(notebook.stem.split("_")[0])
+
+
 def execute_chapters(
     root: Path,
     book_dir: Path,
@@ -47,8 +53,10 @@ def execute_chapters(
     progress: bool = True,
     store: Store | None = None,
     rerun: bool = False,
+    only: Collection[int] | None = None,
 ) -> list[Path]:
-    """Run every chapter notebook on ``preset`` into ``book_dir/chapters``, then the summary page.
+    """Run every chapter notebook (or the chapters numbered in ``only``) on ``preset`` into
+    ``book_dir/chapters``, then the summary page.
 
     An executed notebook is kept in the store under the hash of the notebook, the preset, the
     library's source and the package versions: when none of them changed it is copied back instead
@@ -57,6 +65,11 @@ def execute_chapters(
     """
     store = store or default_store()
     notebooks = chapter_notebooks(root)
+    if only is not None:
+        unknown = set(only) - {chapter_number(nb) for nb in notebooks}
+        if unknown:
+            raise FileNotFoundError(f"no chapter numbered {sorted(unknown)} in {root / 'notebooks'}")
+        notebooks = [nb for nb in notebooks if chapter_number(nb) in set(only)]
     out = []
     bar = utils.progress(notebooks, "chapters", progress, unit="nb")
     for nb in bar:

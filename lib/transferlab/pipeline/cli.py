@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         help="store of the plain path's models (default: store-plain next to the default store; the "
         "fast path uses the default store, so a built book's models are reused)",
     )
+    v.add_argument(
+        "--chapters",
+        type=_numbers,
+        help="only these chapters, by number (e.g. 0,1,3); default: every chapter",
+    )
     v.add_argument("--no-progress", action="store_true")
 
     s = sub.add_parser("params", help="list a chapter's parameters and presets")
@@ -77,6 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--keys", nargs="*", help="export only these keys")
     return p
+
+
+def _numbers(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"chapter numbers separated by commas (e.g. 0,1,3), got {text!r}"
+        ) from None
 
 
 def _store_command(args: argparse.Namespace) -> None:
@@ -140,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.preset,
                 {"fast": fast, "plain": plain},
                 progress=not args.no_progress,
+                only=args.chapters,
             )
             print(text)
             print(f"claim by claim: {args.out / 'stability.csv'}")

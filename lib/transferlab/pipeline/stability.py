@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -44,7 +44,13 @@ def environment(**values: str) -> Iterator[None]:
 
 
 def execute_under(
-    root: Path, out: Path, numerics: str, preset: str, store: Store, progress: bool = True
+    root: Path,
+    out: Path,
+    numerics: str,
+    preset: str,
+    store: Store,
+    progress: bool = True,
+    only: Collection[int] | None = None,
 ) -> Path:
     """Every chapter of ``root`` executed on ``preset`` under ``numerics`` into ``out/chapters``,
     every model from and into ``store`` (the kernels' store too: give each setting its own, since
@@ -52,7 +58,7 @@ def execute_under(
     if numerics not in NUMERICS:
         raise ValueError(f"numerics must be one of {NUMERICS}, got {numerics!r}")
     with environment(TRANSFERLAB_NUMERICS=numerics, TRANSFERLAB_STORE=str(store.root)):
-        execute_chapters(root, out, preset, progress, store=store)
+        execute_chapters(root, out, preset, progress, store=store, only=only)
     return out / "chapters"
 
 
@@ -133,14 +139,22 @@ def report(table: pd.DataFrame, first: str, second: str) -> str:
 
 
 def check(
-    root: Path, out: Path, preset: str, stores: Mapping[str, Store], progress: bool = True
+    root: Path,
+    out: Path,
+    preset: str,
+    stores: Mapping[str, Store],
+    progress: bool = True,
+    only: Collection[int] | None = None,
 ) -> tuple[pd.DataFrame, str]:
-    """Execute every chapter under both numeric settings (into ``out/fast`` and ``out/plain``, each
-    with its own store of ``stores``) and compare them; the table is also written to
-    ``out/stability.csv``."""
+    """Execute every chapter (or those numbered in ``only``) under both numeric settings (into
+    ``out/fast`` and ``out/plain``, each with its own store of ``stores``) and compare them; the
+    table is also written to ``out/stability.csv``."""
     if set(stores) != set(SETTINGS) or len({s.root for s in stores.values()}) != len(SETTINGS):
         raise ValueError(f"give each numeric setting {SETTINGS} a store of its own")
-    folders = {n: execute_under(root, out / n, n, preset, stores[n], progress) for n in SETTINGS}
+    for n in SETTINGS:  # a chapter left out this time must not be compared from an earlier check
+        for old in (out / n / "chapters").glob("[0-9]*.ipynb"):
+            old.unlink()
+    folders = {n: execute_under(root, out / n, n, preset, stores[n], progress, only) for n in SETTINGS}
     table = compare(folders["fast"], folders["plain"])
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "stability.csv", index=False)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -36,3 +39,19 @@ def timed(fn):
 def table_cell(text: Any) -> str:
     """Text safe inside one cell of a Markdown table (pipes escaped, one line)."""
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Environment variables set for this process, and the kernels and workers it starts, until
+    the block ends (then each is restored, or removed if it was not set)."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -19,6 +19,7 @@ from typing import Any
 
 import nbformat
 
+from .. import utils
 from ..chapters.contract import contract_errors, is_chapter
 from ..params import UNATTENDED, ChapterConfig, ParameterError, resolve
 from ..world import DataError, check_data_dir
@@ -97,18 +98,17 @@ def run_notebook(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     _kernel_uses_this_python()
-    before = os.environ.get(UNATTENDED)
-    os.environ[UNATTENDED] = "1"  # the kernel inherits it: live-only cells (widgets) show nothing
     try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters={k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
-            kernel_name=KERNEL,
-            progress_bar=progress,
-            cwd=str(cwd or output.parent),
-            report_mode=False,
-        )
+        with utils.environment(**{UNATTENDED: "1"}):  # the kernel inherits it: live-only cells show nothing
+            papermill.execute_notebook(
+                str(notebook),
+                str(output),
+                parameters={k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+                kernel_name=KERNEL,
+                progress_bar=progress,
+                cwd=str(cwd or output.parent),
+                report_mode=False,
+            )
     except PapermillExecutionError as e:
         cells = nbformat.read(str(notebook), as_version=4).cells
         number = next((i + 1 for i, c in enumerate(cells) if c.source == e.source), "?")
@@ -124,11 +124,6 @@ def run_notebook(
             f"out of memory). The partially executed notebook is at {output}; run the same command again "
             "to resume: every model that finished is in the store"
         ) from None
-    finally:
-        if before is None:
-            os.environ.pop(UNATTENDED, None)
-        else:
-            os.environ[UNATTENDED] = before
     _mark_run(notebook, module, output, preset, dict(overrides or {}), params)
     return output
 

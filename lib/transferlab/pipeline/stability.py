@@ -11,14 +11,13 @@ measured value as a fraction of the interval's half-width.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import pandas as pd
 
+from .. import utils
 from ..chapters.claims import read_claims
 from ..store import Store
 from ..train import NUMERICS
@@ -26,21 +25,6 @@ from .book import execute_chapters
 
 DECIDED = ("holds", "contradicted")
 SETTINGS = ("fast", "plain")  # the machine's own fast path against the plain float32 reference
-
-
-@contextlib.contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Environment variables set for this process and the kernels and workers it starts."""
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def execute_under(
@@ -57,7 +41,7 @@ def execute_under(
     the store does not key models by numeric path)."""
     if numerics not in NUMERICS:
         raise ValueError(f"numerics must be one of {NUMERICS}, got {numerics!r}")
-    with environment(TRANSFERLAB_NUMERICS=numerics, TRANSFERLAB_STORE=str(store.root)):
+    with utils.environment(TRANSFERLAB_NUMERICS=numerics, TRANSFERLAB_STORE=str(store.root)):
         execute_chapters(root, out, preset, progress, store=store, only=only)
     return out / "chapters"
 

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from transferlab.chapters.claims import RECORD_MIMETYPE, Claim, ClaimsTable, Criterion, Estimate, read_claims
+from transferlab.chapters.what_transfers import chapter_files
 from transferlab.pipeline import stability
 from transferlab.store import Store
 from transferlab.train import Speed, numerics
@@ -67,7 +68,7 @@ def test_no_decided_verdict_turns_under_the_plain_numeric_path(smoke_book, tmp_p
     plain = stability.execute_under(ROOT, out, "plain", "smoke", Store(out / "store"), progress=False)
     table = stability.compare(smoke_book / "chapters", plain)
     s = stability.summary(table)
-    recorded = sum(len(read_claims(p)) for p in stability.chapter_notebooks_in(smoke_book / "chapters"))
+    recorded = sum(len(read_claims(p)) for p in chapter_files(smoke_book / "chapters"))
     assert s["claims"] == recorded
     assert s["opposite"] == 0, stability.report(table, "fast", "plain")
     assert math.isfinite(s["median shift"])

@@ -294,12 +294,18 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
 
 
-MARKS = {
-    "holds": ("tl-holds", "&#10003; holds"),
-    "contradicted": ("tl-fails", "&#10007; contradicted"),
+MARKS = {  # per verdict: the claims table's CSS class and the mark shown (here and on the summary page)
+    "holds": ("tl-holds", "✓ holds"),
+    "contradicted": ("tl-fails", "✗ contradicted"),
     "undecided": ("tl-undecided", "? undecided"),
     "n/a": ("tl-na", "– n/a"),
 }
+
+
+def verdict_counts(verdicts: Iterable[str]) -> dict[str, int]:
+    """How many of ``verdicts`` are each verdict (every verdict named, 0 where none)."""
+    vs = list(verdicts)
+    return {v: vs.count(v) for v in VERDICTS}
 
 
 class ClaimsTable:
@@ -314,7 +320,7 @@ class ClaimsTable:
 
     def counts(self) -> dict[str, int]:
         """How many claims have each verdict."""
-        return {v: sum(c.verdict == v for c in self.claims) for v in VERDICTS}
+        return verdict_counts(c.verdict for c in self.claims)
 
     def frame(self) -> pd.DataFrame:
         """One row per claim: key, claim, source, measured (with intervals), criterion, verdict."""

@@ -21,7 +21,7 @@ import seaborn as sns
 from ..params import ChapterConfig, param
 from ..utils import table_cell
 from . import plots
-from .claims import VERDICTS, Claim, ClaimsTable, read_record
+from .claims import MARKS, VERDICTS, Claim, ClaimsTable, read_record, verdict_counts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,9 +83,6 @@ def collect(folder: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-MARKS = {"holds": "✓ holds", "contradicted": "✗ contradicted", "undecided": "? undecided", "n/a": "– n/a"}
-
-
 def markdown_table(claims: pd.DataFrame) -> str:
     """The claims of every chapter as one MyST table, each row linking to its chapter (where the
     figures behind each number, and the discussion, are)."""
@@ -98,7 +95,7 @@ def markdown_table(claims: pd.DataFrame) -> str:
         lines.append(
             f"| {{doc}}`{row.chapter} <{row.doc}>` ({c.key}) | {table_cell(c.claim)} | "
             f"{table_cell(c.source)} | {table_cell(c.measured_text())} | {table_cell(c.criterion_text())} | "
-            f"{MARKS[c.verdict]} |"
+            f"{MARKS[c.verdict][1]} |"
         )
     return "\n".join(lines)
 
@@ -132,7 +129,7 @@ def chapter_list(claims: pd.DataFrame) -> str:
 def findings_text(claims: pd.DataFrame) -> str:
     """What the table says, in numbers read from it."""
     n = len(claims)
-    counts = claims.verdict.value_counts().reindex(list(VERDICTS), fill_value=0)
+    counts = verdict_counts(claims.verdict)
     presets = sorted(set(claims.preset))
     overridden = sorted({r.doc for r in claims.itertuples() if r.overrides not in ("{}", "")})
     text = (
@@ -234,7 +231,7 @@ def record(claims: pd.DataFrame) -> None:
         "What transfers?",
         [dataclasses.replace(r.claim, key=f"{r.chapter}.{r.key}") for r in claims.itertuples()],
     )
-    counts = claims.verdict.value_counts().reindex(list(VERDICTS), fill_value=0)
+    counts = verdict_counts(claims.verdict)
     table.record(
         {
             "chapters": sorted(set(int(c) for c in claims.chapter)),

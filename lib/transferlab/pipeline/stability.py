@@ -19,6 +19,7 @@ import pandas as pd
 
 from .. import utils
 from ..chapters.claims import read_claims
+from ..chapters.what_transfers import chapter_files
 from ..store import Store
 from ..train import NUMERICS
 from .book import execute_chapters
@@ -51,7 +52,7 @@ def compare(first: Path, second: Path) -> pd.DataFrame:
     estimate and of its claim) under each setting, and ``shift``, the difference of the measured
     values over the mean half-width of the two intervals (NaN where one is not finite)."""
     rows = []
-    for nb in chapter_notebooks_in(first):
+    for nb in chapter_files(first):
         other = second / nb.name
         if not other.is_file():
             raise FileNotFoundError(f"{other} is missing: execute every chapter under both settings")
@@ -78,14 +79,6 @@ def compare(first: Path, second: Path) -> pd.DataFrame:
                     }
                 )
     return pd.DataFrame(rows)
-
-
-def chapter_notebooks_in(folder: Path) -> list[Path]:
-    """The executed chapter notebooks in ``folder`` (the summary page is not a chapter)."""
-    found = sorted(Path(folder).glob("[0-9]*.ipynb"))
-    if not found:
-        raise FileNotFoundError(f"no executed chapter notebooks in {folder}")
-    return found
 
 
 def summary(table: pd.DataFrame) -> dict[str, float]:

@@ -51,9 +51,10 @@ def test_the_numeric_path_is_read_from_the_environment(monkeypatch):
 
     cpu = torch.device("cpu")
     monkeypatch.setenv("TRANSFERLAB_NUMERICS", "plain")
-    assert numerics() == "plain" and (Speed(cpu).channels_last, Speed(cpu).bf16) == (False, False)
+    plain = Speed(cpu)
+    assert numerics() == "plain" and (plain.channels_last, plain.bf16, plain.reuse_memory) == (False,) * 3
     monkeypatch.setenv("TRANSFERLAB_NUMERICS", "bf16")
-    assert (Speed(cpu).channels_last, Speed(cpu).bf16) == (True, True)
+    assert (Speed(cpu).channels_last, Speed(cpu).bf16, Speed(cpu).reuse_memory) == (True,) * 3
     assert Speed(cpu, bf16=False).bf16 is False  # an explicit switch wins
     monkeypatch.setenv("TRANSFERLAB_NUMERICS", "fastest")
     with pytest.raises(ValueError, match="TRANSFERLAB_NUMERICS must be one of"):

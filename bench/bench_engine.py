@@ -1,14 +1,16 @@
 """Engine benchmark: every figure is a ratio of two paths measured side by side in this one run.
 
 1. Source training, models/hour and accuracy, same configs: the plain eager float32 loop one
-   model at a time vs the fast path (channels-last + bfloat16 autocast where the CPU has it),
-   the fast path with grouped models, the fast path in 2 worker processes of one thread each
-   (what `run_jobs` does on a multi-core CPU), and on a 2-worker Dask LocalCluster.
+   model at a time vs the fast path (channels-last, bfloat16 autocast where the CPU has it,
+   freed memory kept for reuse, and torch.compile: the runs are as long as the default source's,
+   over 1,000 steps), the fast path with grouped models, the fast path in 2 worker processes of
+   one thread each (what `run_jobs` does on a multi-core CPU), and on a 2-worker Dask LocalCluster.
+   The plain path runs first: the fast path's allocator setting lasts for the process.
 2. Fixed-feature transfer: head trained on cached features vs re-running the frozen backbone.
 3. A second run of the same jobs from the store vs the cold run.
 4. Training throughput in FLOP/s against the matmul peak measured here.
 
-Usage: python bench/bench_engine.py [--models 4] [--epochs 4]
+Usage: python bench/bench_engine.py [--models 2] [--epochs 13] [--per-class 1000]
 """
 
 from __future__ import annotations
@@ -17,12 +19,10 @@ import argparse
 import contextlib
 import os
 import tempfile
-import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from bench_roofline import matmul_peak, train_flops_per_image  # noqa: E402 (this folder)
 
-from transferlab.models import build_model
 from transferlab.run import SourceJob, TransferJob, load_model, run_jobs
 from transferlab.run.executors import DaskExecutor
 from transferlab.store import Store
@@ -35,9 +35,15 @@ ARCH = "cresnet-s"
 
 
 def source_training(
-    args, train: DataRef, test: DataRef, arch: str = ARCH, models: int | None = None, dask: bool = True
+    args,
+    train: DataRef,
+    test: DataRef,
+    arch: str = ARCH,
+    models: int | None = None,
+    dask: bool = True,
+    epochs: int | None = None,
 ) -> list[dict]:
-    r = recipe("synthetic-source", epochs=args.epochs, peak_epoch=1)
+    r = recipe("synthetic-source", epochs=epochs or args.epochs, peak_epoch=1)
     jobs = [SourceJob(arch, train, r, seed=s, eval_data=test) for s in range(models or args.models)]
     cpu = torch.device("cpu")
     rows = []
@@ -122,31 +128,15 @@ def warm_vs_cold(train: DataRef, test: DataRef, target: DataRef, target_test: Da
     return cold, warm
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 1024, reps: int = 20) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - start)
-
-
-def train_flops_per_image(size: int, classes: int) -> float:
-    model = build_model(ARCH, classes)
-    x = torch.randn(8, 3, size, size)
-    with FlopCounterMode(display=False) as counter:
-        torch.nn.functional.cross_entropy(model(x), torch.zeros(8, dtype=torch.long)).backward()
-    return counter.get_total_flops() / 8
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", type=int, default=4)
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--models", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=13)
+    p.add_argument("--per-class", type=int, default=1000, help="training images per class (10 classes)")
     p.add_argument("--size", type=int, default=24)
     args = p.parse_args()
     toy = "world.toy"
-    train = DataRef.of(toy, num_classes=10, n_per_class=200, size=args.size, seed=0)
+    train = DataRef.of(toy, num_classes=10, n_per_class=args.per_class, size=args.size, seed=0)
     test = DataRef.of(toy, num_classes=10, n_per_class=50, size=args.size, seed=1)
     target = DataRef.of(toy, num_classes=5, n_per_class=60, size=args.size, seed=2)
     target_test = DataRef.of(toy, num_classes=5, n_per_class=60, size=args.size, seed=3)
@@ -155,7 +145,7 @@ def main() -> None:
         f"bf16 fast path: {bf16_is_fast(torch.device('cpu'))}; threads: {torch.get_num_threads()}"
     )
     print(
-        f"\n1. Source training: {args.models} × {ARCH}, toy task 10 classes × 200 images, "
+        f"\n1. Source training: {args.models} × {ARCH}, toy task 10 classes × {args.per_class} images, "
         f"{args.size}px, {args.epochs} epochs"
     )
     rows = source_training(args, train, test)
@@ -163,13 +153,13 @@ def main() -> None:
     tiny = DataRef.of(toy, num_classes=10, n_per_class=100, size=16, seed=0)
     tiny_test = DataRef.of(toy, num_classes=10, n_per_class=50, size=16, seed=1)
     print(
-        f"\n1b. Many tiny models (the influence chapter's regime): 16 × cresnet-xs, 10 classes × "
-        f"100 images, 16px, {args.epochs} epochs"
+        "\n1b. Many tiny models (the influence chapter's regime): 16 × cresnet-xs, 10 classes × "
+        "100 images, 16px, 4 epochs (too short to be compiled)"
     )
-    _print_rows(source_training(args, tiny, tiny_test, "cresnet-xs", 16, dask=False))
+    _print_rows(source_training(args, tiny, tiny_test, "cresnet-xs", 16, dask=False, epochs=4))
     with tempfile.TemporaryDirectory() as root:
         (src_entry,) = run_jobs(
-            [SourceJob(ARCH, train, recipe("synthetic-source", epochs=args.epochs, peak_epoch=1), seed=0)],
+            [SourceJob(ARCH, train, recipe("synthetic-source", epochs=4, peak_epoch=1), seed=0)],
             Store(root),
             progress=False,
         )
@@ -180,16 +170,18 @@ def main() -> None:
             f"{r['path']:42s} {r['seconds']:7.2f} s  {ff[0]['seconds'] / r['seconds']:7.1f}×  "
             f"accuracy {r['accuracy']:.3f}"
         )
-    cold, warm = warm_vs_cold(train, test, target, target_test, args.epochs)
+    cold, warm = warm_vs_cold(train, test, target, target_test, 2)
     print(f"\n3. Store: cold {cold:.2f} s, warm {warm * 1000:.1f} ms: {cold / warm:.0f}× faster")
-    flops = train_flops_per_image(args.size, 10)
-    images = 10 * 200 * args.epochs * args.models
-    print("\n4. Throughput (training FLOPs counted by torch's FlopCounterMode)")
-    for dtype in (torch.float32, torch.bfloat16):
-        print(f"matmul peak {str(dtype):15s} {matmul_peak(dtype) / 1e9:8.1f} GFLOP/s")
+    flops = train_flops_per_image(ARCH, args.size)
+    images = 10 * args.per_class * args.epochs * args.models
+    print("\n4. Throughput (training FLOPs counted by torch's FlopCounterMode; roofline: bench_roofline.py)")
+    peaks = {dtype: matmul_peak(dtype) / 1e9 for dtype in (torch.float32, torch.bfloat16)}
+    for dtype, peak in peaks.items():
+        print(f"matmul peak {str(dtype):15s} {peak:8.1f} GFLOP/s ({torch.get_num_threads()} threads)")
     for r in rows:
-        rate = flops * images / r["seconds"]
-        print(f"{r['path']:42s} {rate / 1e9:8.1f} GFLOP/s")
+        rate = flops * images / r["seconds"] / 1e9
+        peak = peaks[torch.float32 if r["path"].startswith("plain") else torch.bfloat16]
+        print(f"{r['path']:42s} {rate:8.1f} GFLOP/s  {100 * rate / peak:5.1f} % of its precision's peak")
 
 
 if __name__ == "__main__":

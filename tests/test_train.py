@@ -10,6 +10,7 @@ from transferlab.train import (
     Recipe,
     Speed,
     accuracy,
+    device,
     extract_features,
     fit,
     per_class_accuracy,
@@ -64,6 +65,51 @@ def test_freed_memory_is_reused_without_page_faults():
         torch.ones(1 << 21)  # 8 MiB, touched, freed
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 20 * 2048 / 4, f"{faults} page faults for 20 reused 8 MiB tensors"
+
+
+def _compile_every_run(monkeypatch):
+    monkeypatch.setattr(device, "COMPILE_MIN_STEPS", 0)
+    return Speed(CPU, **{**PLAIN, "compile": True})
+
+
+def test_compiled_training_follows_eager_training(data, monkeypatch):
+    """The compiled forward (inductor's fused kernels) trains the same model as eager float32,
+    up to float rounding: same losses within 1 %, same weights within 1e-3."""
+    if not device.can_compile(CPU):
+        pytest.skip("no C++ compiler for torch.compile here")
+    train, _ = data
+    r = recipe("synthetic-source", epochs=1, peak_epoch=0.5, batch_size=32)
+    models = []
+    for speed in (Speed(CPU, **PLAIN), _compile_every_run(monkeypatch)):
+        torch.manual_seed(0)
+        models.append(build_model("cresnet-xs", 6))
+        models[-1].losses = fit(models[-1], train, r, seed=1, speed=speed)
+    eager, fast = models
+    assert fast.losses == pytest.approx(eager.losses, rel=1e-2)
+    for (k, a), b in zip(eager.state_dict().items(), fast.state_dict().values()):
+        if a.dtype.is_floating_point:
+            torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3, msg=k)
+
+
+def test_a_failed_compile_warns_and_trains_eagerly(data, monkeypatch):
+    def broken(module, **kwargs):
+        def forward(x):
+            raise RuntimeError("no compiler")
+
+        return forward
+
+    monkeypatch.setattr(torch, "compile", broken)
+    train, test = data
+    torch.manual_seed(0)
+    m = build_model("cresnet-xs", 6)
+    with pytest.warns(UserWarning, match="torch.compile failed .*no compiler.*training eagerly"):
+        losses = fit(
+            m,
+            train,
+            recipe("synthetic-source", epochs=2, peak_epoch=1, batch_size=16),
+            speed=_compile_every_run(monkeypatch),
+        )
+    assert losses[-1] < losses[0]
 
 
 def test_grouped_training_matches_separate_training(data):

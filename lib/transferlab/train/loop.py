@@ -27,6 +27,8 @@ from .device import Speed, pick_device
 from .recipes import Recipe
 
 MODES = ("fixed", "full", "partial")
+DATA_SECTION = "transferlab.data"
+"""The profiler's name for making a training batch (shuffling, normalising, augmenting)."""
 
 
 def _sgd(params, recipe: Recipe) -> torch.optim.SGD:
@@ -49,19 +51,21 @@ def _grouped_batches(
     iters = [None] * len(datas)
     for _ in range(steps):
         xs, ys = [], []
-        for g, d in enumerate(datas):
-            try:
-                x, y = next(iters[g])
-            except (StopIteration, TypeError):
-                iters[g] = d.batches(batch_size, generators[g], augment=augment)
-                x, y = next(iters[g])
-            while len(y) < batch_size:  # a short tail: start the next pass to keep batches equal
-                iters[g] = d.batches(batch_size, generators[g], augment=augment)
-                x2, y2 = next(iters[g])
-                x, y = torch.cat([x, x2])[:batch_size], torch.cat([y, y2])[:batch_size]
-            xs.append(x)
-            ys.append(y)
-        yield torch.stack(xs), torch.stack(ys)
+        with torch.profiler.record_function(DATA_SECTION):
+            for g, d in enumerate(datas):
+                try:
+                    x, y = next(iters[g])
+                except (StopIteration, TypeError):
+                    iters[g] = d.batches(batch_size, generators[g], augment=augment)
+                    x, y = next(iters[g])
+                while len(y) < batch_size:  # a short tail: start the next pass to keep batches equal
+                    iters[g] = d.batches(batch_size, generators[g], augment=augment)
+                    x2, y2 = next(iters[g])
+                    x, y = torch.cat([x, x2])[:batch_size], torch.cat([y, y2])[:batch_size]
+                xs.append(x)
+                ys.append(y)
+            batch = torch.stack(xs), torch.stack(ys)
+        yield batch
 
 
 def fit(
@@ -99,6 +103,7 @@ def fit(
     steps_per_epoch = math.ceil(max(len(d) for d in datas) / batch)
     model = speed.model(model)
     model.train()
+    forward = speed.training_forward(model, recipe.epochs * steps_per_epoch)
     opt = _sgd(model.parameters(), recipe)
     losses, step = [], 0
     for _ in utils.progress(range(recipe.epochs), desc, progress, unit="epoch"):
@@ -108,7 +113,7 @@ def fit(
                 group["lr"] = recipe.lr_at(step, steps_per_epoch)
             x, y = speed.inputs(x if grouped else x[0]), y.to(speed.device)
             with speed.autocast():
-                logits = model(x).float()
+                logits = forward(x).float()
             if not grouped:
                 logits = logits[None]
             # Each member's mean loss; their sum gives each member exactly its own gradient.

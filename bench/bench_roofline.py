@@ -13,8 +13,8 @@
    counted by torch's FlopCounterMode), the fraction of the matmul peak *of the precision it
    runs in*, the fraction of the convolution roof, and where the time goes (torch profiler:
    convolutions, batch norm, other tensor operations (under torch.compile: its fused kernels),
-   optimizer, data, the rest = Python and dispatch). Each measurement runs in a fresh process (the allocator setting and compiled code
-   are per process).
+   optimizer, data, the rest = Python and dispatch). Each measurement runs in a fresh process
+   (the allocator setting and compiled code are per process).
 4. Fixed-feature heads on cached features: their share of a fixed-feature transfer.
 
 Accuracies at equal epochs are in bench_engine.py (whole jobs, every path).

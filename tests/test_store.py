@@ -595,3 +595,26 @@ def test_a_process_forked_while_the_heartbeat_holds_its_guard_can_still_lock(tmp
                 os._exit(0)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0 and store.get({"x": 6}) is not None
+
+
+def test_runs_long_enough_to_be_compiled_are_not_grouped(tmp_path, monkeypatch):
+    """On the CPU a long run trains alone, compiled (grouped, cresnet-s ran slower); short runs of
+    one architecture and data shape still train as one grouped module."""
+    from transferlab.run import jobs as jobs_module
+    from transferlab.train import Speed, device
+
+    monkeypatch.setenv("TRANSFERLAB_WORKERS", "1")
+    monkeypatch.setattr(device, "COMPILE_MIN_STEPS", 4)
+    monkeypatch.setattr(device, "compiled", lambda module: module)  # what is compiled does not matter here
+    chunks = []
+    train_chunk = jobs_module._train_chunk
+    monkeypatch.setattr(
+        jobs_module, "_train_chunk", lambda chunk, *a: (chunks.append(chunk), train_chunk(chunk, *a))[1]
+    )
+    data = DataRef.of("world.toy", num_classes=2, n_per_class=16, size=12)  # 2 steps per epoch
+    short, long = (recipe("synthetic-source", epochs=e, peak_epoch=1, batch_size=16) for e in (1, 2))
+    jobs = [SourceJob("cresnet-xs", data, r, seed=s) for r in (short, long) for s in (0, 1)]
+    speed = Speed(torch.device("cpu"), compile=True)
+    assert [speed.compiles(j.recipe.steps(32)) for j in jobs] == [False, False, True, True]
+    entries = run_jobs(jobs, Store(tmp_path), progress=False, group_size=8, speed=speed)
+    assert chunks == [jobs[:2]] and all(e is not None for e in entries)

@@ -176,10 +176,15 @@ class Speed:
     def autocast(self):
         return autocast(self.device, self.bf16)
 
+    def compiles(self, steps: int) -> bool:
+        """Whether a training run of ``steps`` steps is compiled: the switch is on and the run is
+        long enough to repay it (:data:`COMPILE_MIN_STEPS`)."""
+        return self.compile and steps >= COMPILE_MIN_STEPS
+
     def training_forward(self, model: torch.nn.Module, steps: int) -> Callable[[torch.Tensor], torch.Tensor]:
-        """What a training loop of ``steps`` steps calls: ``model`` compiled when the switch is on
-        and the run is long enough to repay it (:data:`COMPILE_MIN_STEPS`), else ``model`` itself."""
-        return compiled(model) if self.compile and steps >= COMPILE_MIN_STEPS else model
+        """What a training loop of ``steps`` steps calls: ``model`` compiled if :meth:`compiles`,
+        else ``model`` itself."""
+        return compiled(model) if self.compiles(steps) else model
 
     def __repr__(self) -> str:
         return (

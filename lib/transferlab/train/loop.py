@@ -99,11 +99,11 @@ def fit(
             f"got {len(datas)} and {len(seeds)}"
         )
     generators = [torch.Generator().manual_seed(s) for s in seeds]
-    batch = min(recipe.batch_size, max(len(d) for d in datas))
-    steps_per_epoch = math.ceil(max(len(d) for d in datas) / batch)
+    n = max(len(d) for d in datas)
+    batch, steps_per_epoch = min(recipe.batch_size, n), recipe.steps_per_epoch(n)
     model = speed.model(model)
     model.train()
-    forward = speed.training_forward(model, recipe.epochs * steps_per_epoch)
+    forward = speed.training_forward(model, recipe.steps(n))
     opt = _sgd(model.parameters(), recipe)
     losses, step = [], 0
     for _ in utils.progress(range(recipe.epochs), desc, progress, unit="epoch"):
@@ -204,8 +204,7 @@ def train_heads(
     w, b = (t.detach().clone().to(device).requires_grad_() for t in (w, b))
     opt = torch.optim.SGD([w, b], lr=0.0, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
     labels = labels.to(device)
-    batch = min(recipe.batch_size, n)
-    steps_per_epoch = math.ceil(n / batch)
+    batch, steps_per_epoch = min(recipe.batch_size, n), recipe.steps_per_epoch(n)
     step = 0
     for _ in range(recipe.epochs):
         order = torch.randperm(n, generator=gen).to(device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +28,14 @@ class Recipe:
     def replace(self, **changes) -> Recipe:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def steps_per_epoch(self, n: int) -> int:
+        """Optimiser steps of one pass over ``n`` examples (a batch never exceeds the data)."""
+        return math.ceil(n / min(self.batch_size, max(n, 1)))
+
+    def steps(self, n: int) -> int:
+        """Optimiser steps of the whole run on ``n`` examples."""
+        return self.epochs * self.steps_per_epoch(n)
 
     def lr_at(self, step: int, steps_per_epoch: int) -> float:
         """Triangular schedule: linear from 0 to ``lr`` at ``peak_epoch``, then linear to 0 at the end."""

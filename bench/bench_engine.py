@@ -18,9 +18,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
 import tempfile
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
 from bench_roofline import matmul_peak, train_flops_per_image  # noqa: E402 (this folder)
 
 from transferlab.run import SourceJob, TransferJob, load_model, run_jobs

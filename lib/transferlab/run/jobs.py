@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .. import utils
 from ..models import SIZES, GroupedCompactResNet, Net, build_model
 from ..store import Entry, Store, default_store, spec_key
 from ..train import Recipe, Speed, accuracy, fit, numerics, pick_device, predict, transfer
@@ -178,14 +179,18 @@ def current(job: Job, store: Store) -> Entry | None:
 
 
 def _run_one(job: Job, store_root: str, speed: Speed | None = None) -> str:
-    """One job on whatever process runs it (a Dask worker or this one); returns its key."""
+    """One job on whatever process runs it (a Dask worker or this one); returns its key.
+
+    Whatever the job caches on the way (a real data set's tensors) goes to the run's store too: a
+    worker started earlier may have another default store in its environment."""
     try:
         from distributed import get_worker
 
         torch.set_num_threads(max(1, get_worker().state.nthreads))
     except (ImportError, ValueError, AttributeError):
         pass
-    return made(job, Store(store_root), speed).key
+    with utils.environment(TRANSFERLAB_STORE=store_root):
+        return made(job, Store(store_root), speed).key
 
 
 def _train_grouped(jobs: Sequence[SourceJob], store: Store, speed: Speed) -> None:
@@ -331,6 +336,7 @@ def _run_grouped(
 def _train_chunk(chunk: Sequence[SourceJob], store_root: str, speed: Speed | None = None) -> None:
     store, speed = Store(store_root), speed or Speed(pick_device())
     with contextlib.ExitStack() as held:
+        held.enter_context(utils.environment(TRANSFERLAB_STORE=store_root))  # as in _run_one
         # Train only the jobs whose lock we hold and that nobody finished meanwhile; the rest
         # are left to the one-at-a-time path, which waits for their owners.
         mine = [

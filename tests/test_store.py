@@ -606,6 +606,7 @@ def test_runs_long_enough_to_be_compiled_are_not_grouped(tmp_path, monkeypatch):
     monkeypatch.setenv("TRANSFERLAB_WORKERS", "1")
     monkeypatch.setattr(device, "COMPILE_MIN_STEPS", 4)
     monkeypatch.setattr(device, "compiled", lambda module: module)  # what is compiled does not matter here
+    monkeypatch.setattr(device.multiprocessing, "parent_process", lambda: "a pool")  # only workers compile
     chunks = []
     train_chunk = jobs_module._train_chunk
     monkeypatch.setattr(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy.stats import rankdata
 
 from transferlab.chapters.base import world_ref
 from transferlab.methods import defects as dfx
@@ -28,16 +29,35 @@ def _model(classes=4, seed=0):
     return build_model("cresnet-xs", classes).eval()
 
 
-def test_ordinal_score_is_coverage_rank_minus_magnitude_rank():
-    w = torch.tensor([[[[0.1]], [[-0.5]]], [[[0.3]], [[0.05]]]])  # (out=2, in=2, 1, 1)
-    cov_in, cov_out = torch.tensor([0.9, 0.1]), torch.tensor([0.0, 0.5])
-    score = sl.ordinal_scores(w, cov_in, cov_out)
-    cov = np.array([[0.9, 0.1], [1.4, 0.6]]).ravel()
-    mag = np.abs(w.numpy().ravel())
-    expected = np.argsort(np.argsort(cov, kind="stable"), kind="stable") - np.argsort(
-        np.argsort(mag, kind="stable"), kind="stable"
+def test_average_rank_shares_the_mean_position_among_ties():
+    assert sl.average_rank(torch.tensor([0.5, 0.1, 0.5, 0.9, 0.5])).tolist() == [2.0, 0.0, 2.0, 4.0, 2.0]
+
+
+def test_ordinal_score_ranks_coverage_and_magnitude_over_the_whole_model():
+    """rank(coverage) − rank(|w|) over every weight of both layers, ties at their average rank: the
+    four taps of a 2×2 kernel share their channel pair's coverage, so they share its rank."""
+    g = torch.Generator().manual_seed(0)
+    weights = {"a": torch.randn(2, 2, 2, 2, generator=g), "b": torch.randn(3, 2, 1, 1, generator=g)}
+    coverage = {
+        "a": (torch.tensor([0.9, 0.1]), torch.tensor([0.0, 0.5])),
+        "b": (torch.tensor([0.2, 0.4]), torch.tensor([0.3, 0.7, 0.0])),
+    }
+    cov = np.concatenate(
+        [
+            np.broadcast_to(
+                (cout.double()[:, None, None, None] + cin.double()[None, :, None, None]).numpy(), w.shape
+            ).ravel()
+            for w, (cin, cout) in zip(weights.values(), coverage.values())
+        ]
     )
-    assert score.flatten().tolist() == expected.tolist()
+    mag = np.concatenate([w.abs().numpy().ravel() for w in weights.values()])
+    expected = rankdata(cov) - rankdata(mag)  # scipy's average ranks, 1-based on both sides
+    score = sl.ordinal_scores(weights, coverage)
+    got = np.concatenate([score[n].numpy().ravel() for n in weights])
+    np.testing.assert_allclose(got, expected)
+    assert len(set(score["a"][0, 1].flatten().tolist())) == 4  # same coverage, four magnitudes
+    per_layer = sl.ordinal_scores(weights, coverage, scope="layer")
+    np.testing.assert_allclose(per_layer["b"].numpy().ravel(), rankdata(cov[16:]) - rankdata(mag[16:]))
 
 
 def test_coverage_frequency_counts_channels_above_the_threshold():
@@ -52,19 +72,27 @@ def test_coverage_frequency_counts_channels_above_the_threshold():
     assert all((cout == 1).all() for _, cout in everything.values())
 
 
-def test_remos_resets_exactly_the_lowest_scores_and_nothing_else():
+def test_remos_zeroes_exactly_the_lowest_scores_of_the_model_and_nothing_else():
     model, data = _model(), _data()
-    sliced, reset = sl.remos_slice(model, data, "cresnet-xs", ratio=0.2, seed=3)
+    sliced, reset = sl.remos_slice(model, data, ratio=0.2)
     cov = sl.coverage_frequency(model, data)
-    for name, conv in conv_layers(model.blocks):
-        new = dict(conv_layers(sliced.blocks))[name].weight
-        changed = new != conv.weight
-        score = sl.ordinal_scores(conv.weight, *cov[name])
-        lowest = sl._rank(score) < round(0.2 * score.numel())
-        assert not changed[~lowest].any(), name
-        assert changed[lowest].float().mean() > 0.95, name  # (a fresh weight may equal the old one by chance)
-        assert reset[name] == pytest.approx(lowest.float().mean().item())
+    before = {name: conv.weight.detach() for name, conv in conv_layers(model.blocks)}
+    after = {name: conv.weight.detach() for name, conv in conv_layers(sliced.blocks)}
+    scores = sl.ordinal_scores(before, cov)
+    flat = torch.cat([v.flatten() for v in scores.values()])
+    cut = torch.sort(flat).values[round(0.2 * len(flat)) - 1]  # the highest score zeroed
+    for name in before:
+        zeroed = after[name] == 0
+        assert torch.equal(after[name][~zeroed], before[name][~zeroed]), name  # the rest untouched
+        assert (scores[name][zeroed] <= cut).all() and (scores[name][~zeroed] >= cut).all(), name
+        assert reset[name] == pytest.approx(zeroed.float().mean().item())
+    total = sum(v.numel() for v in before.values())
+    assert sum(reset[n] * before[n].numel() for n in before) == pytest.approx(round(0.2 * total))
+    assert len({round(v, 2) for v in reset.values()}) > 1  # one cut for the model, not per layer
     assert torch.equal(sliced.head.weight, model.head.weight)
+    _, per_layer = sl.remos_slice(model, data, ratio=0.2, scope="layer")
+    for name, share in per_layer.items():
+        assert share == pytest.approx(round(0.2 * before[name].numel()) / before[name].numel())
 
 
 @pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast

@@ -17,17 +17,23 @@ Every method takes the teacher, the student's data and a recipe, and returns a t
   the teacher's conv layers over the student's training data (a channel is covered on an image
   when its min-max-scaled mean activation exceeds ``threshold``); a kernel weight's coverage is
   the sum of the coverage of the input and output channels it connects; its ordinal score is
-  rank(coverage) − rank(|w|) within its layer; the ``ratio`` of weights with the lowest scores is
-  reset to freshly initialised values, once, and then every weight fine-tunes.
+  rank(coverage) − rank(|w|) over every conv weight of the model (the paper's §4.2: "inside the
+  whole model weight set"; its artifact sorts all conv weights together), ties sharing their
+  average rank (every tap of a kernel has its channel pair's coverage: one rank, not one by
+  position); the ``ratio`` of weights with the lowest scores is set to zero, once, as the
+  artifact does (``weight *= mask``; batch norm untouched, the head replaced), and then every
+  weight fine-tunes. ``scope="layer"`` ranks and cuts within each layer instead (the book's
+  first version, kept to show the difference).
 
-The ranking is vectorised (one argsort per layer), where the published artifact loops in
-Python over every weight.
+The ranking is vectorised (a few sorts), where the published artifact loops in Python over every
+weight.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Mapping
 
 import torch
 from torch.nn import functional as F
@@ -82,6 +88,9 @@ def coverage_frequency(
     return {name: (cin.cpu() / n, cout.cpu() / n) for name, (cin, cout) in sums.items()}
 
 
+SLICING_SCOPES = ("model", "layer")
+
+
 def _rank(v: torch.Tensor) -> torch.Tensor:
     """0-based position of each value in the ascending order (ties by position), same shape."""
     flat = v.flatten()
@@ -90,37 +99,75 @@ def _rank(v: torch.Tensor) -> torch.Tensor:
     return ranks.view_as(v)
 
 
-def ordinal_scores(weight: torch.Tensor, cov_in: torch.Tensor, cov_out: torch.Tensor) -> torch.Tensor:
-    """ReMoS' ordinal score of every weight of a conv kernel (out, in, kh, kw): rank of its
-    coverage (input plus output channel coverage) minus rank of its magnitude, within the layer."""
-    cov = (cov_out[:, None, None, None] + cov_in[None, :, None, None]).expand_as(weight)
-    return _rank(cov) - _rank(weight.abs())
+def average_rank(v: torch.Tensor) -> torch.Tensor:
+    """0-based rank of each value in the ascending order, tied values sharing the mean of their
+    positions (float64, same shape)."""
+    _, inverse, counts = torch.unique(v.flatten(), return_inverse=True, return_counts=True)
+    first = torch.cumsum(counts, 0) - counts
+    return (first.double() + (counts.double() - 1) / 2)[inverse].view_as(v)
+
+
+def ordinal_scores(
+    weights: Mapping[str, torch.Tensor],
+    coverage: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    scope: str = "model",
+) -> dict[str, torch.Tensor]:
+    """ReMoS' ordinal score of every weight of each conv kernel (out, in, kh, kw) of ``weights``:
+    average rank of its coverage (its input plus its output channel's coverage frequency, from
+    ``coverage``) minus average rank of its magnitude, both over every weight of the model
+    (``scope="model"``, the paper's) or within its layer (``"layer"``)."""
+    if scope not in SLICING_SCOPES:
+        raise ValueError(f"unknown slicing scope {scope!r}; one of {', '.join(SLICING_SCOPES)}")
+    cov = {  # in float64: a tie is a tie of the two frequencies' exact sum
+        name: (
+            coverage[name][1].double()[:, None, None, None] + coverage[name][0].double()[None, :, None, None]
+        ).expand(w.shape)
+        for name, w in weights.items()
+    }
+    if scope == "layer":
+        return {
+            name: average_rank(cov[name]) - average_rank(w.detach().abs().double())
+            for name, w in weights.items()
+        }
+    names = list(weights)
+    flat_cov = torch.cat([cov[n].flatten().double() for n in names])
+    flat_mag = torch.cat([weights[n].detach().abs().flatten().double() for n in names])
+    score = average_rank(flat_cov) - average_rank(flat_mag)
+    sizes = [weights[n].numel() for n in names]
+    return {n: part.view_as(weights[n]) for n, part in zip(names, score.split(sizes))}
+
+
+def lowest(scores: Mapping[str, torch.Tensor], ratio: float, scope: str = "model") -> dict[str, torch.Tensor]:
+    """True for the ``ratio`` of weights with the lowest scores, over the model or within each layer
+    (``scope``); equal scores are taken in order of position."""
+    if scope == "layer":
+        return {n: _rank(v) < int(round(ratio * v.numel())) for n, v in scores.items()}
+    names = list(scores)
+    flat = torch.cat([scores[n].flatten() for n in names])
+    chosen = _rank(flat) < int(round(ratio * flat.numel()))
+    return {
+        n: part.view_as(scores[n]) for n, part in zip(names, chosen.split([scores[n].numel() for n in names]))
+    }
 
 
 def remos_slice(
-    teacher: Net, data: TensorData, arch: str, *, ratio: float, threshold: float = 0.5, seed: int = 0
+    teacher: Net, data: TensorData, *, ratio: float, threshold: float = 0.5, scope: str = "model"
 ) -> tuple[Net, dict[str, float]]:
-    """The teacher (of architecture ``arch``) with the ``ratio`` of each conv layer's weights with
-    the lowest ordinal scores reset to a fresh initialisation (seeded); also the share reset per layer."""
+    """The teacher with the ``ratio`` of its conv weights with the lowest ordinal scores (over the
+    model, or each layer: ``scope``) set to zero; also the share zeroed in each layer."""
     if not 0 <= ratio < 1:
         raise ValueError(f"ratio must be in [0, 1), got {ratio}")
     coverage = coverage_frequency(teacher, data, threshold=threshold)
     model = copy.deepcopy(teacher).cpu()
-    torch.manual_seed(seed)
-    fresh = build_model(arch, model.num_classes)
-    fresh_convs = dict(conv_layers(fresh.blocks))
-    reset = {}
+    convs = dict(conv_layers(model.blocks))
+    if any(conv.groups != 1 for conv in convs.values()):
+        raise ValueError("ReMoS slicing needs ungrouped convolutions")
+    weights = {name: conv.weight.detach() for name, conv in convs.items()}
+    masks = lowest(ordinal_scores(weights, coverage, scope), ratio, scope)
     with torch.no_grad():
-        for name, conv in conv_layers(model.blocks):
-            cov_in, cov_out = coverage[name]
-            if conv.groups != 1:
-                raise ValueError("ReMoS slicing needs ungrouped convolutions")
-            score = ordinal_scores(conv.weight, cov_in, cov_out)
-            k = int(round(ratio * score.numel()))
-            mask = _rank(score) < k  # the k lowest scores
-            conv.weight[mask] = fresh_convs[name].weight[mask]
-            reset[name] = float(mask.float().mean())
-    return model, reset
+        for name, mask in masks.items():
+            convs[name].weight[mask] = 0.0
+    return model, {name: float(mask.float().mean()) for name, mask in masks.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,6 +313,7 @@ def train_student(
     seed: int = 0,
     ratio: float = 0.1,
     threshold: float = 0.5,
+    scope: str = "model",
     prune_ratio: float = 0.5,
     delta_weight: float = 0.1,
     renofeation_weight: float = 0.1,
@@ -289,7 +337,7 @@ def train_student(
     else:
         model = copy.deepcopy(teacher).cpu()
         if method == "remos":
-            model, _ = remos_slice(model, data, arch, ratio=ratio, threshold=threshold, seed=seed)
+            model, _ = remos_slice(model, data, ratio=ratio, threshold=threshold, scope=scope)
         model.reset_head(data.num_classes)
         r = recipe
     model = model.to(device)

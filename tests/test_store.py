@@ -606,7 +606,6 @@ def test_runs_long_enough_to_be_compiled_are_not_grouped(tmp_path, monkeypatch):
     monkeypatch.setenv("TRANSFERLAB_WORKERS", "1")
     monkeypatch.setattr(device, "COMPILE_MIN_STEPS", 4)
     monkeypatch.setattr(device, "compiled", lambda module: module)  # what is compiled does not matter here
-    monkeypatch.setattr(device.multiprocessing, "parent_process", lambda: "a pool")  # only workers compile
     chunks = []
     train_chunk = jobs_module._train_chunk
     monkeypatch.setattr(
@@ -616,6 +615,6 @@ def test_runs_long_enough_to_be_compiled_are_not_grouped(tmp_path, monkeypatch):
     short, long = (recipe("synthetic-source", epochs=e, peak_epoch=1, batch_size=16) for e in (1, 2))
     jobs = [SourceJob("cresnet-xs", data, r, seed=s) for r in (short, long) for s in (0, 1)]
     speed = Speed(torch.device("cpu"), compile=True)
-    assert [speed.compiles(j.recipe.steps(32)) for j in jobs] == [False, False, True, True]
+    assert [speed.compiles_in_workers(j.recipe.steps(32)) for j in jobs] == [False, False, True, True]
     entries = run_jobs(jobs, Store(tmp_path), progress=False, group_size=8, speed=speed)
     assert chunks == [jobs[:2]] and all(e is not None for e in entries)

@@ -209,7 +209,7 @@ def default_group_size(device: torch.device) -> int:
     2.0× faster per model for short runs of cresnet-xs at 16 px (the influence chapter's), where a
     job's fixed costs dominate, and 0.73× for long runs of cresnet-s at 24 px in one process
     (bench/bench_engine.py): on the CPU, runs long enough to be compiled train alone
-    (:meth:`Speed.compiles`). On a GPU grouping is what keeps small models from idling it. The
+    (:meth:`Speed.compiles_in_workers`). On a GPU grouping is what keeps small models from idling it. The
     plain numeric path trains every model alone."""
     return 1 if numerics() == "plain" else 8
 
@@ -312,7 +312,7 @@ def _run_grouped(
             # and data sets of one length: a grouped step walks every member's data at once, so a
             # shorter set would get more passes than its recipe's epochs (and than it gets alone)
             data = j.data.load()
-            if speed.compiles(j.recipe.steps(len(data))):
+            if speed.compiles_in_workers(j.recipe.steps(len(data))):
                 continue  # a long run trains alone, compiled: grouped, cresnet-s ran 0.7× as fast
             key = (j.arch, j.recipe, data.num_classes, tuple(data.x.shape[1:]), len(data))
             groupable.setdefault(key, []).append(j)

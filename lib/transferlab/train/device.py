@@ -177,13 +177,18 @@ class Speed:
     def autocast(self):
         return autocast(self.device, self.bf16)
 
+    def compiles_in_workers(self, steps: int) -> bool:
+        """Whether a training run of ``steps`` steps is compiled when a worker process trains it:
+        the switch is on and the run is long enough to repay it (:data:`COMPILE_MIN_STEPS`)."""
+        return self.compile and steps >= COMPILE_MIN_STEPS
+
     def compiles(self, steps: int) -> bool:
-        """Whether a training run of ``steps`` steps is compiled: the switch is on, the run is long
-        enough to repay it (:data:`COMPILE_MIN_STEPS`), and this is a worker process (started by
-        multiprocessing: a pool's or Dask's). A compiled backward starts autograd's threads, and a
-        process that forks workers after that breaks autograd in them, so the process that starts
-        the workers (a notebook's kernel, a script) trains eagerly."""
-        return self.compile and steps >= COMPILE_MIN_STEPS and multiprocessing.parent_process() is not None
+        """Whether a training run of ``steps`` steps is compiled here: as
+        :meth:`compiles_in_workers`, if this is a worker process (started by multiprocessing: a
+        pool's or Dask's). A compiled backward starts autograd's threads, and a process that forks
+        workers after that breaks autograd in them, so the process that starts the workers (a
+        notebook's kernel, a script) trains eagerly."""
+        return self.compiles_in_workers(steps) and multiprocessing.parent_process() is not None
 
     def training_forward(self, model: torch.nn.Module, steps: int) -> Callable[[torch.Tensor], torch.Tensor]:
         """What a training loop of ``steps`` steps calls: ``model`` compiled if :meth:`compiles`,

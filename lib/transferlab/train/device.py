@@ -74,7 +74,7 @@ def keep_freed_memory() -> bool:
 
     By default glibc hands every freed block above 128 KiB back to the system and maps fresh pages
     for the next one, so each new activation of a small model costs a page fault per 4 KiB: a third
-    of a million faults per 30 training steps of cresnet-s, 5-10 % of its training time on the
+    of a million faults per 30 training steps of cresnet-s, 0-10 % of its training time on the
     project's CPU (bench/bench_roofline.py). Blocks up to 64 MiB now come from the heap, and up to
     512 MiB of free heap is kept. Process-wide and for good (worker processes forked later inherit
     it); it changes no result, only where memory comes from.
@@ -93,7 +93,7 @@ def keep_freed_memory() -> bool:
 COMPILE_MIN_STEPS = 1000
 """Training runs of at least this many steps are compiled (bench/bench_roofline.py: on the project's
 CPU, compiling costs 12-17 s per model shape on a machine's first run and about 2 s once its graphs
-are in the on-disk cache, and saves 6-9 % of a cresnet-xs step and about 20 % of a cresnet-s one)."""
+are in the on-disk cache, and saves 3-9 % of a cresnet-xs step and 15-20 % of a cresnet-s one)."""
 
 
 def can_compile(device: torch.device) -> bool:
@@ -115,7 +115,7 @@ def compiled(module: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         "TORCHINDUCTOR_CACHE_DIR",
         str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "transferlab" / "inductor"),
     )
-    inductor.compile_threads = 1  # no compile pool: worker processes are forked from this one
+    inductor.compile_threads = 1  # compile in this (worker) process, not in a pool of its own
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     fast = torch.compile(module, dynamic=False)
     state = {"first": True}

@@ -107,6 +107,21 @@ def average_rank(v: torch.Tensor) -> torch.Tensor:
     return (first.double() + (counts.double() - 1) / 2)[inverse].view_as(v)
 
 
+def _by_scope(tensors: Mapping[str, torch.Tensor], fn, scope: str) -> dict[str, torch.Tensor]:
+    """``fn`` (a flat tensor to a flat tensor of the same length) applied to each layer's values
+    alone (``scope="layer"``) or to all layers' values together (``"model"``), shaped back per layer."""
+    if scope not in SLICING_SCOPES:
+        raise ValueError(f"unknown slicing scope {scope!r}; one of {', '.join(SLICING_SCOPES)}")
+    if scope == "layer":
+        return {n: fn(t.flatten()).view(t.shape) for n, t in tensors.items()}
+    names = list(tensors)
+    out = fn(torch.cat([tensors[n].flatten() for n in names]))
+    return {
+        n: part.view(tensors[n].shape)
+        for n, part in zip(names, out.split([tensors[n].numel() for n in names]))
+    }
+
+
 def ordinal_scores(
     weights: Mapping[str, torch.Tensor],
     coverage: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
@@ -116,38 +131,22 @@ def ordinal_scores(
     average rank of its coverage (its input plus its output channel's coverage frequency, from
     ``coverage``) minus average rank of its magnitude, both over every weight of the model
     (``scope="model"``, the paper's) or within its layer (``"layer"``)."""
-    if scope not in SLICING_SCOPES:
-        raise ValueError(f"unknown slicing scope {scope!r}; one of {', '.join(SLICING_SCOPES)}")
     cov = {  # in float64: a tie is a tie of the two frequencies' exact sum
         name: (
             coverage[name][1].double()[:, None, None, None] + coverage[name][0].double()[None, :, None, None]
         ).expand(w.shape)
         for name, w in weights.items()
     }
-    if scope == "layer":
-        return {
-            name: average_rank(cov[name]) - average_rank(w.detach().abs().double())
-            for name, w in weights.items()
-        }
-    names = list(weights)
-    flat_cov = torch.cat([cov[n].flatten().double() for n in names])
-    flat_mag = torch.cat([weights[n].detach().abs().flatten().double() for n in names])
-    score = average_rank(flat_cov) - average_rank(flat_mag)
-    sizes = [weights[n].numel() for n in names]
-    return {n: part.view_as(weights[n]) for n, part in zip(names, score.split(sizes))}
+    magnitude = {name: w.detach().abs().double() for name, w in weights.items()}
+    cov_rank = _by_scope(cov, average_rank, scope)
+    magnitude_rank = _by_scope(magnitude, average_rank, scope)
+    return {name: cov_rank[name] - magnitude_rank[name] for name in weights}
 
 
 def lowest(scores: Mapping[str, torch.Tensor], ratio: float, scope: str = "model") -> dict[str, torch.Tensor]:
     """True for the ``ratio`` of weights with the lowest scores, over the model or within each layer
     (``scope``); equal scores are taken in order of position."""
-    if scope == "layer":
-        return {n: _rank(v) < int(round(ratio * v.numel())) for n, v in scores.items()}
-    names = list(scores)
-    flat = torch.cat([scores[n].flatten() for n in names])
-    chosen = _rank(flat) < int(round(ratio * flat.numel()))
-    return {
-        n: part.view_as(scores[n]) for n, part in zip(names, chosen.split([scores[n].numel() for n in names]))
-    }
+    return _by_scope(scores, lambda v: _rank(v) < int(round(ratio * v.numel())), scope)
 
 
 def remos_slice(
@@ -176,11 +175,8 @@ def remos_slice(
 
 def magnitude_masks(model: Net, ratio: float) -> dict[str, torch.Tensor]:
     """Per conv layer: True for the weights kept (all but the lowest-magnitude ``ratio``)."""
-    masks = {}
-    for name, conv in conv_layers(model.blocks):
-        k = int(round(ratio * conv.weight.numel()))
-        masks[name] = _rank(conv.weight.detach().abs()) >= k
-    return masks
+    magnitude = {name: conv.weight.detach().abs() for name, conv in conv_layers(model.blocks)}
+    return {name: ~cut for name, cut in lowest(magnitude, ratio, scope="layer").items()}
 
 
 def _apply_masks(model: Net, masks: dict[str, torch.Tensor]) -> None:
@@ -351,7 +347,7 @@ def train_student(
         regularizer = feature_penalty(teacher, delta_weight, attention)
     elif method == "renofeation":
         regularizer = feature_penalty(teacher, renofeation_weight, dropout=dropout)
-        steps = r.epochs * -(-len(data) // min(r.batch_size, len(data)))
+        steps = r.steps(len(data))
         swa = after_step = _SWA(swa_start, steps)
     fit(model, data, r, seed=seed, regularizer=regularizer, after_step=after_step)
     if swa is not None:

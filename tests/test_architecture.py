@@ -206,8 +206,8 @@ def test_job_specs_name_data_by_registered_names_never_module_paths():
     specs += [stimuli.foundation_job(smoke(stimuli)).spec()]
     cfg = smoke(inheritance)
     specs += [
-        inheritance.student_job(cfg, inheritance.StudentKey("pets", k, m, 0)).spec()
-        for k in ("clean", "badnets", ("latent", "pets"))
+        inheritance.student_job(cfg, inheritance.StudentKey("pets", k, m, 0, 10)).spec()
+        for k in ("clean", ("badnets", "pets"), ("latent", "pets"))
         for m in ("delta", "remos", "retrain")
     ]
     names = {v for spec in specs for k, v in _walk(spec) if k == "fn"}
@@ -216,7 +216,7 @@ def test_job_specs_name_data_by_registered_names_never_module_paths():
         "backdoor.triggered_source",
         "backdoor.debiased_target",
         "source.class_subset",
-        "defects.badnets_source",
+        "defects.badnets",
     }
     assert names <= set(data_functions())
     text = json.dumps(specs)

@@ -28,7 +28,8 @@ def _results(rows):
             for d, m, s, a, r in rows
         ]
     )
-    return ih.Results(smoke(), table, pd.DataFrame(), {"clean": 0.5})
+    empty = pd.DataFrame()
+    return ih.Results(smoke(), table, empty, empty, empty, empty, empty)
 
 
 def _rows(remos_acc, remos_dir, defects=("penultimate", "badnets")):
@@ -91,9 +92,7 @@ def test_students_are_engine_jobs_and_a_killed_run_resumes_without_training_one_
 
     store = tmp_path / "store"
     cfg = smoke()
-    todo = [(t, d, m, s) for t in cfg.targets for d in cfg.defects for m in cfg.methods for s in cfg.seeds]
-    keys = [ih.StudentKey(t, ih._teacher_key(d, t), m, s) for t, d, m, s in todo]
-    students = {spec_key(ih.student_job(cfg, k).spec()) for k in keys}
+    students = {spec_key(ih.student_job(cfg, k).spec()) for k in ih.plan(cfg).keys()}
     code = (
         "from transferlab.chapters import inheritance as ih; from transferlab.params import resolve; "
         "ih.run(ih.Config(**resolve(ih.Config, ih.PRESETS, 'smoke')), progress=False)"

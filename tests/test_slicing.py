@@ -165,7 +165,7 @@ def test_inheritance_rate_counts_flips_among_correct_answers():
     assert dfx.inheritance_rate(Fixed(), clean, clean) == 0.0
 
 
-def test_badnets_source_relabels_the_triggered_images():
+def test_badnets_relabels_the_triggered_images():
     from transferlab.world import World, WorldConfig
 
     world = World(
@@ -182,9 +182,12 @@ def test_badnets_source_relabels_the_triggered_images():
         ),
         cache=None,
     )
-    data = dfx.badnets_source(world_ref(world, "source"), 0.2, "tennis ball", 2)
-    poisoned = data.attrs["poisoned"].to_numpy().copy()
-    assert 0 < poisoned.mean() <= 0.25
-    assert (data.y[torch.as_tensor(poisoned)] == data.classes.index("tennis ball")).all()
-    with pytest.raises(ValueError, match="poison class"):
-        dfx.badnets_source(world_ref(world, "source"), 0.2, "unicorn", 2)
+    clean = world.target("pets", "train")
+    data = dfx.badnets(world_ref(world, "pets"), 0.2, 0, 2)
+    poisoned = torch.as_tensor(data.attrs["poisoned"].to_numpy().copy())
+    assert 0 < poisoned.float().mean() <= 0.25
+    assert (data.y[poisoned] == 0).all() and (clean.y[poisoned] != 0).all()
+    assert (data.y[~poisoned] == clean.y[~poisoned]).all()
+    assert (data.x[poisoned] != clean.x[poisoned]).any() and (data.x[~poisoned] == clean.x[~poisoned]).all()
+    with pytest.raises(ValueError, match="poison label"):
+        dfx.badnets(world_ref(world, "pets"), 0.2, clean.num_classes, 2)

@@ -8,6 +8,7 @@ from transferlab.models import CompactResNet, GroupedCompactResNet, build_model
 from transferlab.train import (
     PLAIN,
     Recipe,
+    Snapshots,
     Speed,
     accuracy,
     device,
@@ -40,6 +41,78 @@ def test_triangular_schedule():
         Recipe(epochs=2, lr=1.0, peak_epoch=3, batch_size=8)
     with pytest.raises(ValueError, match="unknown recipe"):
         recipe("nope")
+
+
+def test_constant_recipes_count_iterations_and_keep_old_store_keys():
+    r = recipe("remos-artifact", iterations=7)
+    assert r.lr_at(0, 5) == r.lr_at(6, 5) == 5e-3
+    assert r.steps(40) == 7 and r.passes(40) == 7  # batch 64 > 40 examples: one step per pass
+    assert r.replace(batch_size=8).passes(40) == 2 and r.replace(batch_size=8).steps(40) == 7
+    old = Recipe(epochs=3, lr=0.1, peak_epoch=1, batch_size=8)
+    assert set(old.spec()) == {
+        "epochs",
+        "lr",
+        "peak_epoch",
+        "batch_size",
+        "momentum",
+        "weight_decay",
+        "label_smoothing",
+        "augment",
+    }  # fields added later enter a key only when set
+    assert {"schedule", "head_lr_scale", "iterations"} <= set(r.spec())
+    with pytest.raises(ValueError, match="constant schedule"):
+        old.replace(iterations=5)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        old.replace(schedule="cosine")
+
+
+def _after_one_step(data, head_lr_scale: float):
+    train, _ = data
+    torch.manual_seed(0)
+    m = build_model("cresnet-xs", 6)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    r = Recipe(
+        epochs=1,
+        lr=0.01,
+        peak_epoch=0,
+        batch_size=16,
+        momentum=0.0,
+        schedule="constant",
+        head_lr_scale=head_lr_scale,
+        iterations=1,
+        augment=False,
+    )
+    fit(m, train, r, seed=0, speed=Speed(CPU, **PLAIN))
+    return {k: (m.state_dict()[k] - v).abs().sum().item() for k, v in before.items() if v.is_floating_point()}
+
+
+def test_the_head_learns_at_its_own_rate(data):
+    """One plain SGD step moves every weight by lr × its gradient: with the head at 10×, the head
+    moves ten times as far and the rest exactly as far."""
+    one, ten = _after_one_step(data, 1.0), _after_one_step(data, 10.0)
+    assert ten["head.weight"] == pytest.approx(10 * one["head.weight"], rel=1e-3)
+    body = [k for k in one if not k.startswith("head.") and "running" not in k and one[k] > 0]
+    assert body and all(ten[k] == pytest.approx(one[k], rel=1e-4) for k in body)
+
+
+def test_a_snapshot_is_the_shorter_run(data):
+    """With a constant learning rate, the weights after k steps of an n-step run are those of a
+    k-step run, and a run counted in iterations stops at exactly that many steps."""
+    train, _ = data
+    r = recipe("remos-artifact", batch_size=16, iterations=12)
+
+    def trained(iterations, on_step=None):
+        torch.manual_seed(0)
+        m = build_model("cresnet-xs", 6)
+        fit(m, train, r.replace(iterations=iterations), seed=3, speed=Speed(CPU, **PLAIN), after_step=on_step)
+        return m.state_dict()
+
+    snaps = Snapshots([4, 9])
+    trained(12, snaps)
+    assert sorted(snaps.states) == [4, 9] and snaps.step == 12
+    short = trained(9)
+    for k, v in short.items():
+        torch.testing.assert_close(snaps.states[9][k], v, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast

@@ -8,7 +8,7 @@ Each defect turns clean student images into a **malicious set** using the teache
   activations of neurons (channels) the criterion counts as not yet covered (``nc``: below the
   activation threshold; ``tknc``: outside the layer's top k; ``snac``: below the highest activation
   seen on the student's training data), plus a push away from the teacher's own prediction.
-- backdoors planted in the teacher: :func:`badnets_source` (a patch on a fraction of the source
+- backdoors planted in the teacher: :func:`badnets` (a patch on a fraction of the training
   images, relabelled to one class) and the latent backdoor of :func:`latent_loss` (triggered
   inputs are pulled, in the penultimate layer, towards a class the teacher does not have but a
   student will, so the backdoor survives the replacement of the head).
@@ -170,20 +170,20 @@ def trigger(size: int = 3, colour: tuple[int, int, int] = (255, 0, 255)) -> Squa
     return Square(size, "bottom-right", tuple(colour))
 
 
-@data_function("defects.badnets_source")
-def badnets_source(base: DataRef, fraction: float, poison_class: str, trigger_size: int) -> TensorData:
-    """A source training set (``base``) with the trigger on ``fraction`` of its images (outside
-    ``poison_class``), all of them relabelled to ``poison_class`` (BadNets)."""
+@data_function("defects.badnets")
+def badnets(base: DataRef, fraction: float, label: int, trigger_size: int) -> TensorData:
+    """A training set (``base``) with the trigger on ``fraction`` of the images outside class
+    ``label``, all of them relabelled to ``label`` (BadNets; the ReMoS artifact poisons the
+    student's own training set, a fifth of it, towards its class 0)."""
     data = base.load()
-    if poison_class not in data.classes:
-        raise ValueError(f"poison class {poison_class!r} is not a source class")
-    target = data.classes.index(poison_class)
-    others = [c for c in data.classes if c != poison_class]
+    if not 0 <= label < data.num_classes:
+        raise ValueError(f"poison label {label} is not a class of the data (0–{data.num_classes - 1})")
+    others = [c for i, c in enumerate(data.classes) if i != label]
     poisoned = apply_overlay(
         data, trigger(trigger_size), fraction=fraction, classes=others, seed=11, column="poisoned"
     )
     y = poisoned.y.clone()
-    y[torch.as_tensor(poisoned.attrs["poisoned"].to_numpy().copy())] = target
+    y[torch.as_tensor(poisoned.attrs["poisoned"].to_numpy().copy())] = label
     return poisoned.replace(y=y)
 
 

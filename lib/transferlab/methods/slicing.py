@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch.nn import functional as F
@@ -269,6 +269,14 @@ def feature_penalty(
     return loss
 
 
+def _then(first: Callable[[Net], None], second: Callable[[Net], None]) -> Callable[[Net], None]:
+    def both(model: Net) -> None:
+        first(model)
+        second(model)
+
+    return both
+
+
 class _SWA:
     """Stochastic weight averaging over the steps after ``start`` (a fraction of training)."""
 
@@ -317,11 +325,13 @@ def train_student(
     swa_start: float = 0.75,
     scratch_recipe: Recipe | None = None,
     attention: list[torch.Tensor] | None = None,
+    on_step: Callable[[Net], None] | None = None,
 ) -> Net:
     """A student of ``teacher`` (of architecture ``arch``) on ``data`` by ``method`` (one of
     :data:`METHODS`); ``recipe`` trains the methods that start from the teacher, ``scratch_recipe``
     (default: ``recipe``) those that start from a fresh model. ``attention``: DELTA's channel
-    attention of this teacher and data, if already computed (:func:`channel_attention`)."""
+    attention of this teacher and data, if already computed (:func:`channel_attention`);
+    ``on_step(model)`` runs after each optimiser step, after the method's own (e.g. snapshots)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
     device = pick_device()
@@ -349,6 +359,8 @@ def train_student(
         regularizer = feature_penalty(teacher, renofeation_weight, dropout=dropout)
         steps = r.steps(len(data))
         swa = after_step = _SWA(swa_start, steps)
+    if on_step is not None:
+        after_step = on_step if after_step is None else _then(after_step, on_step)
     fit(model, data, r, seed=seed, regularizer=regularizer, after_step=after_step)
     if swa is not None:
         swa.finish(model, data)

@@ -15,7 +15,7 @@ import abc
 import contextlib
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -60,7 +60,7 @@ class SourceJob(Job):
             "job": "source",
             "arch": self.arch,
             "data": self.data.spec(),
-            "recipe": dataclasses.asdict(self.recipe),
+            "recipe": self.recipe.spec(),
             "seed": self.seed,
             "eval": self.eval_data.spec() if self.eval_data else None,
         }
@@ -95,7 +95,7 @@ class TransferJob(Job):
             "job": "transfer",
             "source": self.source.spec(),
             "data": self.data.spec(),
-            "recipe": dataclasses.asdict(self.recipe),
+            "recipe": self.recipe.spec(),
             "mode": self.mode,
             "frozen_blocks": self.frozen_blocks,
             "seed": self.seed,
@@ -120,10 +120,16 @@ class TransferJob(Job):
         return model_payload(model, self.source.arch, self.eval_data, [], time.perf_counter() - start)
 
 
-def load_model(entry: Entry) -> Net:
-    """The model stored in ``entry`` (architecture and class count from its info)."""
+def snapshot_group(step: int) -> str:
+    """The tensor group of an entry that holds the model's weights after ``step`` optimiser steps."""
+    return f"model@{step}"
+
+
+def load_model(entry: Entry, snapshot: int | None = None) -> Net:
+    """The model stored in ``entry`` (architecture and class count from its info); with
+    ``snapshot``, its weights after that many steps (kept in :func:`snapshot_group`)."""
     model = build_model(entry.info["arch"], entry.info["num_classes"])
-    model.load_state_dict(entry.tensors("model"))
+    model.load_state_dict(entry.tensors("model" if snapshot is None else snapshot_group(snapshot)))
     return model.eval()
 
 
@@ -133,14 +139,18 @@ def model_payload(
     eval_data: DataRef | None = None,
     losses: Sequence[float] = (),
     seconds: float = 0.0,
+    snapshots: Mapping[int, Mapping[str, torch.Tensor]] | None = None,
 ) -> dict[str, Any]:
-    """What the store keeps of a trained model: its weights, and its architecture, class count,
-    training time and losses (and test accuracy on ``eval_data``) as info."""
+    """What the store keeps of a trained model: its weights (and earlier ``snapshots`` of them, by
+    step: :class:`transferlab.train.Snapshots`), and its architecture, class count, training time
+    and losses (and test accuracy on ``eval_data``) as info."""
     info = {"arch": arch, "num_classes": model.num_classes, "train_seconds": seconds, "losses": list(losses)}
     if eval_data is not None:
         test = eval_data.load()
         info["test_accuracy"] = accuracy(predict(model, test), test.y)
-    return {"tensors": {"model": model.state_dict()}, "info": info}
+    tensors = {"model": model.state_dict()}
+    tensors.update({snapshot_group(step): dict(state) for step, state in (snapshots or {}).items()})
+    return {"tensors": tensors, "info": info}
 
 
 def made(job: Job, store: Store, speed: Speed | None = None) -> Entry:

@@ -11,12 +11,13 @@ from .eval import (
     predicted_distribution,
     softmax,
 )
-from .loop import MODES, extract_features, fit, recalibrate_batchnorm, train_heads, transfer
+from .loop import MODES, Snapshots, extract_features, fit, recalibrate_batchnorm, train_heads, transfer
 from .recipes import RECIPES, Recipe, recipe
 
 __all__ = [
     "NUMERICS",
     "PLAIN",
+    "Snapshots",
     "Speed",
     "numerics",
     "bf16_is_fast",

@@ -31,12 +31,17 @@ DATA_SECTION = "transferlab.data"
 """The profiler's name for making a training batch (shuffling, normalising, augmenting)."""
 
 
-def _sgd(params, recipe: Recipe) -> torch.optim.SGD:
+def _sgd(model: nn.Module, recipe: Recipe) -> torch.optim.SGD:
+    """SGD over the trainable parameters; with ``recipe.head_lr_scale`` ≠ 1 the head's are a group of
+    their own whose learning rate is that multiple of the rest's (``scale`` in each group)."""
+    head = getattr(model, "head", None)
+    own = {id(p) for p in head.parameters()} if head is not None and recipe.head_lr_scale != 1 else set()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if id(p) not in own], "scale": 1.0}]
+    if own:
+        groups.append({"params": [p for p in trainable if id(p) in own], "scale": recipe.head_lr_scale})
     return torch.optim.SGD(
-        [p for p in params if p.requires_grad],
-        lr=0.0,
-        momentum=recipe.momentum,
-        weight_decay=recipe.weight_decay,
+        [g for g in groups if g["params"]], lr=0.0, momentum=recipe.momentum, weight_decay=recipe.weight_decay
     )
 
 
@@ -103,14 +108,16 @@ def fit(
     batch, steps_per_epoch = min(recipe.batch_size, n), recipe.steps_per_epoch(n)
     model = speed.model(model)
     model.train()
-    forward = speed.training_forward(model, recipe.steps(n))
-    opt = _sgd(model.parameters(), recipe)
+    total_steps = recipe.steps(n)
+    forward = speed.training_forward(model, total_steps)
+    opt = _sgd(model, recipe)
     losses, step = [], 0
-    for _ in utils.progress(range(recipe.epochs), desc, progress, unit="epoch"):
+    for epoch in utils.progress(range(recipe.passes(n)), desc, progress, unit="epoch"):
         total = torch.zeros(len(datas))
-        for x, y in _grouped_batches(datas, batch, steps_per_epoch, generators, recipe.augment):
+        in_epoch = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)  # the last may be cut short
+        for x, y in _grouped_batches(datas, batch, in_epoch, generators, recipe.augment):
             for group in opt.param_groups:
-                group["lr"] = recipe.lr_at(step, steps_per_epoch)
+                group["lr"] = recipe.lr_at(step, steps_per_epoch) * group["scale"]
             x, y = speed.inputs(x if grouped else x[0]), y.to(speed.device)
             with speed.autocast():
                 logits = forward(x).float()
@@ -134,9 +141,24 @@ def fit(
                 after_step(model)
             total += member_losses.detach().cpu()
             step += 1
-        losses.append((total / steps_per_epoch).tolist())
+        losses.append((total / in_epoch).tolist())
     per_member = [list(epochs) for epochs in zip(*losses)]
     return per_member if grouped else per_member[0]
+
+
+class Snapshots:
+    """An ``after_step`` for :func:`fit` that keeps a copy of the model's weights after each of
+    ``steps`` optimiser steps (``self.states[step]``): with a constant learning rate, the model a
+    run of that many steps would have made (a recovery curve from one run)."""
+
+    def __init__(self, steps: Sequence[int]):
+        self.wanted, self.step = set(steps), 0
+        self.states: dict[int, dict[str, torch.Tensor]] = {}
+
+    def __call__(self, model: Net) -> None:
+        self.step += 1
+        if self.step in self.wanted:
+            self.states[self.step] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 @torch.no_grad()

@@ -134,14 +134,36 @@ def test_penultimate_attack_moves_features_within_the_budget():
 
 
 @pytest.mark.parametrize("criterion", dfx.CRITERIA)
-def test_coverage_fuzz_respects_the_budget(criterion):
+@pytest.mark.parametrize("strategy", dfx.STRATEGIES)
+def test_coverage_fuzz_moves_images_within_the_budget(criterion, strategy):
     model, data = _model(), _data(n=8)
     profile = dfx.activation_profile(model, data)
-    bad = dfx.coverage_fuzz(model, data, criterion, profile, eps=0.03, steps=3, step_size=0.01)
+    bad = dfx.coverage_fuzz(
+        model, data, criterion, profile, strategy=strategy, eps=0.03, steps=3, step_size=0.01
+    )
     assert bad.x.shape == data.x.shape
-    assert (bad.x.int() - data.x.int()).abs().max() <= round(0.03 * 255) + 1
+    moved = (bad.x.int() - data.x.int()).abs()
+    assert 0 < moved.max() <= round(0.03 * 255) + 1
     with pytest.raises(ValueError, match="criterion"):
         dfx.coverage_fuzz(model, data, "kmnc", profile)
+    with pytest.raises(ValueError, match="strategy"):
+        dfx.coverage_fuzz(model, data, criterion, profile, strategy="random")
+
+
+def test_fuzzing_strategies_pick_the_neurons_they_promise():
+    g = torch.Generator().manual_seed(0)
+    counts = torch.tensor([[0, 5, 0, 3, 9, 1, 0, 2], [4, 0, 0, 0, 1, 7, 6, 0]])
+    high = torch.tensor([1, 6])
+    uncovered = dfx._select("deepxplore", 0, counts, 2, high, g)
+    assert (uncovered.sum(1) == 2).all() and (counts[uncovered] == 0).all()
+    few = dfx._select("deepxplore", 0, counts, 5, high, g)  # row 0 has only 3 uncovered neurons
+    assert few.sum(1).tolist() == [3, 4] and (counts[few] == 0).all()
+    most = dfx._select("dlfuzz", 7, counts, 2, high, g)
+    assert most[0].nonzero().flatten().tolist() == [1, 4] and most[1].nonzero().flatten().tolist() == [5, 6]
+    rr = [dfx._select("dlfuzz-rr", step, counts, 2, high, g) for step in range(4)]
+    assert torch.equal(rr[0], most) and torch.equal(rr[3], most)  # the round robin comes back
+    assert (counts[rr[1]].reshape(2, 2).max(1).values <= counts.min(1).values + 1).all()  # the rarest
+    assert rr[2].nonzero()[:, 1].tolist() == [1, 6, 1, 6]  # the high-weight neurons
 
 
 def test_inheritance_rate_counts_flips_among_correct_answers():

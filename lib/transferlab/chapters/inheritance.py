@@ -50,6 +50,24 @@ ADVERSARIAL = ("penultimate", "nc", "tknc", "snac")
 BACKDOORS = ("badnets", "latent")
 DEFECTS = ADVERSARIAL + BACKDOORS
 TEACHER_OF = {**{d: "clean" for d in ADVERSARIAL}, "badnets": "badnets", "latent": "latent"}
+
+
+def defect_labels(defects, strategies) -> list[str]:
+    """The malicious sets of a run, in the book's order: each coverage criterion once per fuzzing
+    strategy ('nc/deepxplore', ...), every other defect once."""
+    return [
+        f"{d}/{s}" if d in dfx.CRITERIA else d
+        for d in DEFECTS
+        if d in defects
+        for s in (strategies if d in dfx.CRITERIA else (None,))
+    ]
+
+
+def _defect_kind(label: str) -> str:
+    """'nc/dlfuzz' → 'nc'."""
+    return label.split("/")[0]
+
+
 LATENT_REVISION = 2  # bump when the latent backdoor's loss changes (it enters the teacher's store key)
 
 
@@ -88,6 +106,13 @@ class Config(WorldParams):
         "teacher defects: penultimate-layer adversarial examples, "
         "coverage-guided fuzzing (nc, tknc, snac), BadNets and latent backdoors",
         choices=DEFECTS,
+    )
+    strategies: tuple[str, ...] = param(
+        dfx.STRATEGIES,
+        "coverage-guided fuzzing: how it picks the neurons it ascends on (DeepXplore: uncovered ones; "
+        "DLFuzz: the most covered; DLFuzz-RR: most covered, rarest covered and high-weight in turn), "
+        "each under every coverage criterion of 'defects'",
+        choices=dfx.STRATEGIES,
     )
     seeds: tuple[int, ...] = param((0, 1, 2), "seeds of every student", low=0)
     ratio: float = param(
@@ -142,6 +167,10 @@ class Config(WorldParams):
         high=100.0,
     )
 
+    def labels(self) -> list[str]:
+        """The run's malicious sets (:func:`defect_labels`)."""
+        return defect_labels(self.defects, self.strategies)
+
     def student_recipe(self) -> Recipe:
         """The students that start from the teacher: the ReMoS artifact's recipe (plain SGD at a
         constant 0.005, head at 10×, label smoothing), ``iterations`` long (default: the claims')."""
@@ -149,7 +178,7 @@ class Config(WorldParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("targets", "methods", "defects", "seeds", "ratios", "curve_iterations"):
+        for name in ("targets", "methods", "defects", "strategies", "seeds", "ratios", "curve_iterations"):
             distinct(name, getattr(self, name))
         if "finetune" not in self.methods:
             raise ParameterError("parameter 'methods' needs 'finetune': rACC and rDIR are relative to it")
@@ -182,10 +211,14 @@ first seed and target over `curve_iterations` (snapshots of one run: with a cons
 the student after k iterations is the student a k-iteration run gives). Students from scratch
 (retraining, DELTA-R, Renofeation) use the book's scratch recipe for `scratch_epochs`.
 
-**Malicious sets**, made from the teacher alone on the student's test images: penultimate-layer
-adversarial examples and neuron-coverage-guided fuzzing (NC, TKNC, SNAC) under an L∞ budget `eps`
-with `attack_steps` sign-gradient steps of `eps`/10 from a random start (the artifact's PGD: 0.1 in
-ImageNet-normalised units, 40 steps of 0.01), and the backdoors' trigger.
+**Malicious sets**, made from the teacher alone on the student's test images, under an L∞ budget
+`eps` with `attack_steps` sign-gradient steps of `eps`/10 (the artifact's: 0.1 in
+ImageNet-normalised units, 40 steps of 0.01): penultimate-layer adversarial examples (from a random
+start), and neuron-coverage-guided fuzzing as the artifact's `DNNtest` does it (from the clean
+image, ascending on the mean activation of 20 neurons, conv channels, that a strategy picks at
+every step from the coverage counted so far): DeepXplore (random uncovered neurons), DLFuzz (the
+most covered) and DLFuzz-RR (most covered, rarest covered and high-weight neurons in turn), each
+under NC, TKNC and SNAC (`strategies` × the criteria of `defects`); and the backdoors' trigger.
 
 **Where this chapter deviates from the paper and its artifact**, and why:
 - *Budget.* The artifact fine-tunes for 30,000 iterations (adversarial defects) and 10,000
@@ -204,8 +237,6 @@ ImageNet-normalised units, 40 steps of 0.01), and the backdoors' trigger.
   have none.
 - *The BadNets teacher* is trained by the book's full-network transfer recipe (it converges in
   `full_epochs`) rather than 30,000 iterations of the artifact's.
-- *Fuzzing* follows one strategy (DLFuzz-style: ascend on every uncovered neuron) of the paper's
-  several (DeepXplore, DLFuzz-RR).
 - *Capacity.* The teacher is a compact ResNet (0.3 M conv weights), far smaller than the paper's
   ResNet-18/50, so it holds fewer weights a student does not need; `arch` takes a larger one.
 
@@ -557,26 +588,80 @@ def load_student(job: StudentJob, entry, iterations: int):
 # run
 
 
-def malicious_sets(config: Config, teachers_: dict, target: str) -> dict[str, tuple[TensorData, int | None]]:
-    """Per defect: (malicious version of the target's test set, the targeted class or None)."""
-    world = config.world()
-    test, train = world.target(target, "test"), world.target(target, "train")
-    clean = teachers_["clean"]
-    out = {}
-    kw = {"eps": config.eps, "steps": config.attack_steps, "step_size": config.eps / 10}  # the artifact's
-    if "penultimate" in config.defects:
-        out["penultimate"] = (dfx.penultimate_attack(clean, test, **kw), None)
-    crit = [d for d in config.defects if d in dfx.CRITERIA]
-    if crit:
-        profile = dfx.activation_profile(clean, train)
-        for c in crit:
-            out[c] = (dfx.coverage_fuzz(clean, test, c, profile, threshold=config.threshold, **kw), None)
-    if any(d in BACKDOORS for d in config.defects):
-        trig = dfx.triggered(test, config.trigger_size)
-        if "badnets" in config.defects:
-            out["badnets"] = (trig, 0)
-        if "latent" in config.defects:
-            out["latent"] = (trig, 0)
+@dataclasses.dataclass(frozen=True)
+class MaliciousJob(Job):
+    """An adversarial malicious set: the student's ``test`` images turned by ``defect`` ("penultimate"
+    or "<criterion>/<strategy>") against the teacher alone (the coverage criteria profiled on
+    ``train``). A job of the engine, so the attacks run in the workers and are made once."""
+
+    defect: str
+    teacher: Job
+    test: DataRef
+    train: DataRef
+    eps: float
+    steps: int
+    threshold: float
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "job": "malicious-set",
+            "revision": 2,  # bump when an attack changes
+            "defect": self.defect,
+            "teacher": self.teacher.spec(),
+            "test": self.test.spec(),
+            "train": self.train.spec(),
+            "eps": self.eps,
+            "steps": self.steps,
+            "threshold": self.threshold,
+        }
+
+    def requires(self) -> tuple[Job, ...]:
+        return (self.teacher,)
+
+    def make(self, store, speed) -> dict[str, Any]:
+        teacher = load_model(made(self.teacher, store, speed))
+        test = self.test.load()
+        kw = {"eps": self.eps, "steps": self.steps, "step_size": self.eps / 10}  # the artifact's step
+        if self.defect == "penultimate":
+            mal = dfx.penultimate_attack(teacher, test, **kw)
+        else:
+            criterion, strategy = self.defect.split("/")
+            profile = dfx.activation_profile(teacher, self.train.load())
+            mal = dfx.coverage_fuzz(
+                teacher, test, criterion, profile, strategy=strategy, threshold=self.threshold, **kw
+            )
+        return {"tensors": {"malicious": {"x": mal.x}}, "info": {"defect": self.defect}}
+
+
+def malicious_jobs(config: Config, target: str) -> dict[str, MaliciousJob]:
+    """The adversarial malicious sets of ``target``, by defect label."""
+    world = config.world(cache=None)
+    return {
+        label: MaliciousJob(
+            label,
+            teacher_job(config, "clean"),
+            world_ref(world, target, "test"),
+            world_ref(world, target),
+            config.eps,
+            config.attack_steps,
+            config.threshold,
+        )
+        for label in config.labels()
+        if TEACHER_OF[_defect_kind(label)] == "clean"
+    }
+
+
+def malicious_sets(
+    config: Config, target: str, entries: dict[str, Any]
+) -> dict[str, tuple[TensorData, int | None]]:
+    """Per defect: (malicious version of the target's test set, the targeted class or None); the
+    adversarial ones from their jobs' store ``entries``, the backdoors' by adding the trigger."""
+    test = config.world().target(target, "test")
+    out = {label: (test.replace(x=e.tensors("malicious")["x"]), None) for label, e in entries.items()}
+    trig = dfx.triggered(test, config.trigger_size)
+    for d in BACKDOORS:
+        if d in config.defects:
+            out[d] = (trig, 0)  # targeted: triggered images sent to class 0
     return out
 
 
@@ -597,7 +682,7 @@ def _teacher_name(key) -> str:
 
 
 def _teacher_key(defect: str, target: str):
-    kind = TEACHER_OF[defect]
+    kind = TEACHER_OF[_defect_kind(defect)]
     return (kind, target) if kind in BACKDOORS else kind
 
 
@@ -620,18 +705,18 @@ def plan(config: Config) -> Plan:
         [
             (d, StudentKey(t, _teacher_key(d, t), m, s, b))
             for t in config.targets
-            for d in config.defects
+            for d in config.labels()
             for m in config.methods
             for s in config.seeds
         ],
         [
             (d, StudentKey(t0, _teacher_key(d, t0), "remos", s0, b, r))
-            for d in config.defects
+            for d in config.labels()
             for r in config.ratios
         ],
         [
             (d, StudentKey(t0, _teacher_key(d, t0), m, s0, i))
-            for d in config.defects
+            for d in config.labels()
             for m in CURVE_METHODS
             if m in config.methods
             for i in config.curve_iterations
@@ -711,11 +796,14 @@ def run(config: Config, progress: bool = True) -> Results:
     world = config.world()
     todo = plan(config)
     jobs = {k: student_job(config, k) for k in todo.keys()}
-    entries = dict(zip(jobs, run_jobs(list(jobs.values()), progress=progress)))
+    attacks = {(t, label): job for t in config.targets for label, job in malicious_jobs(config, t).items()}
+    made_ = run_jobs([*jobs.values(), *attacks.values()], progress=progress)  # in the workers, together
+    entries = dict(zip(jobs, made_))
+    attacked = dict(zip(attacks, made_[len(jobs) :]))
     parts: dict[str, list[dict]] = {"main": [], "sweep": [], "recovery": []}
     models = {}
     for target in config.targets:
-        mal = malicious_sets(config, tea, target)
+        mal = malicious_sets(config, target, {d: e for (t, d), e in attacked.items() if t == target})
         test = world.target(target, "test")
         for part, rows in zip(parts, todo):
             for d, k in progress_bar(
@@ -770,7 +858,8 @@ def summary(results: Results, by_target: bool = False) -> pd.DataFrame:
         )
         .reset_index()
     )
-    out["defect"] = pd.Categorical(out.defect, [d for d in DEFECTS if d in set(out.defect)], ordered=True)
+    order = [d for d in results.config.labels() if d in set(out.defect)]
+    out["defect"] = pd.Categorical(out.defect, order + sorted(set(out.defect) - set(order)), ordered=True)
     out["method"] = pd.Categorical(out.method, [m for m in METHODS if m in set(out.method)], ordered=True)
     return out.sort_values(keys).reset_index(drop=True)
 
@@ -925,7 +1014,7 @@ def figure_curve(results: Results):
     """ReMoS' ACC–DIR curve as the ratio of reset weights grows, per defect, with fine-tuning and
     retraining for reference."""
     c, s = results.curve, summary(results)
-    defects = [d for d in DEFECTS if d in set(c.defect)]
+    defects = [d for d in results.config.labels() if d in set(c.defect)]
     fig, axes = plots.panels(len(defects), width=2.8, height=2.6, ncols=3)
     for ax, d in zip(axes, defects):
         g = c[c.defect == d].sort_values("ratio")
@@ -942,32 +1031,31 @@ def figure_curve(results: Results):
 
 
 def figure_recovery(results: Results):
-    """The recovery curve: per defect, DIR (top) and accuracy (bottom) of the fine-tuned and the
-    ReMoS student against fine-tuning iterations (first seed and target), with the retrained
-    students (all seeds, the book's scratch recipe) as a dashed reference."""
+    """The recovery curve (first seed and target): the accuracy of the fine-tuned and the ReMoS
+    students of each teacher, then their DIR on each malicious set, against fine-tuning iterations,
+    with the retrained students (all seeds, the book's scratch recipe) as a dashed reference."""
     r, s = results.recovery, summary(results)
-    defects = [d for d in DEFECTS if d in set(r.defect)]
-    fig, axes = plt.subplots(
-        2, len(defects), figsize=(2.3 * len(defects), 4.4), squeeze=False, layout="constrained"
-    )
-    for j, d in enumerate(defects):
-        for i, column in enumerate(("dir", "accuracy")):
-            ax = axes[i, j]
-            for m in CURVE_METHODS:
-                g = r[(r.defect == d) & (r.method == m)].sort_values("iterations")
-                if len(g):
-                    ax.plot(g.iterations, g[column], marker="*" if m == "remos" else "o", label=m)
-            ref = s[(s.defect == d) & (s.method == "retrain")]
-            if len(ref):
-                ax.axhline(float(ref[column].iloc[0]), ls="--", color="grey", lw=1, label="retrain")
-            its = sorted(set(r.iterations))
-            ax.set_xscale("log")
-            ax.set_xticks(its, [f"{x:g}" for x in its])
-            ax.minorticks_off()
-            ax.set(title=d if i == 0 else None, xlabel="iterations" if i == 1 else None)
-            if j == 0:
-                ax.set_ylabel("DIR" if column == "dir" else "accuracy")
-    axes[0, 0].legend(fontsize=6)
+    r = r.assign(teacher=[TEACHER_OF[_defect_kind(d)] for d in r.defect])
+    defects = [d for d in results.config.labels() if d in set(r.defect)]
+    teachers_ = list(dict.fromkeys(r.teacher))
+    fig, axes = plots.panels(len(teachers_) + len(defects), width=2.3, height=2.1, ncols=5)
+    its = sorted(set(r.iterations))
+    panels = [("accuracy", t, r[r.teacher == t], f"accuracy ({t} teacher)") for t in teachers_]
+    panels += [("dir", d, r[r.defect == d], f"DIR: {d}") for d in defects]
+    for ax, (column, name, g, title) in zip(axes, panels):
+        for m in CURVE_METHODS:
+            line = g[g.method == m].groupby("iterations")[column].mean()
+            if len(line):
+                ax.plot(line.index, line.to_numpy(), marker="*" if m == "remos" else "o", label=m)
+        ref = s[(s.method == "retrain") & (s.defect == (name if column == "dir" else g.defect.iloc[0]))]
+        if len(ref):
+            ax.axhline(float(ref[column].iloc[0]), ls="--", color="grey", lw=1, label="retrain")
+        ax.set_xscale("log")
+        ax.set_xticks(its, [f"{x:g}" for x in its])
+        ax.minorticks_off()
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel("iterations", fontsize=7)
+    axes[0].legend(fontsize=6)
     return fig
 
 

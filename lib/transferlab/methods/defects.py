@@ -4,10 +4,12 @@ Each defect turns clean student images into a **malicious set** using the teache
 
 - :func:`penultimate_attack`: adversarial examples that push the teacher's penultimate features
   away from the clean ones (target-agnostic), by projected sign-gradient ascent under an L∞ budget.
-- :func:`coverage_fuzz`: DLFuzz-style fuzzing guided by neuron coverage: the same ascent on the
-  activations of neurons (channels) the criterion counts as not yet covered (``nc``: below the
-  activation threshold; ``tknc``: outside the layer's top k; ``snac``: below the highest activation
-  seen on the student's training data), plus a push away from the teacher's own prediction.
+- :func:`coverage_fuzz`: fuzzing guided by neuron coverage, as the paper's artifact does it: the
+  same ascent on the activations of a few neurons (channels) that a strategy picks at every step
+  (DeepXplore: uncovered ones; DLFuzz: the most covered; DLFuzz-RR: most covered, rarest covered
+  and high-weight ones in turn) from what the criterion counts as covered (``nc``: above the
+  activation threshold; ``tknc``: in the layer's top k; ``snac``: above the highest activation
+  seen on the student's training data).
 - backdoors planted in the teacher: :func:`badnets` (a patch on a fraction of the training
   images, relabelled to one class) and the latent backdoor of :func:`latent_loss` (triggered
   inputs are pulled, in the penultimate layer, towards a class the teacher does not have but a
@@ -33,6 +35,7 @@ from ..train import pick_device, predict
 from ..world import DataRef, Square, TensorData, apply_overlay, data_function
 
 CRITERIA = ("nc", "tknc", "snac")
+STRATEGIES = ("deepxplore", "dlfuzz", "dlfuzz-rr")  # how coverage-guided fuzzing picks its neurons
 
 
 def _pgd(
@@ -45,11 +48,13 @@ def _pgd(
     step_size: float,
     batch_size: int = 256,
     seed: int = 0,
+    random_start: bool = True,
 ) -> torch.Tensor:
     """uint8 images maximising an objective by sign-gradient steps within an L∞ ball of ``eps``
     (pixel units) and [0, 1], from a random point of the ball (seeded; at the clean image itself a
-    distance objective has no gradient). ``setup(clean batch)`` (normalised) is called once per
-    batch and returns the objective of the normalised perturbed batch (one value per image)."""
+    distance objective has no gradient) or, without ``random_start``, from the clean image.
+    ``setup(clean batch)`` (normalised) is called once per batch and returns the objective of the
+    normalised perturbed batch (one value per image), called once per step."""
     device = pick_device()
     model = model.to(device).eval()
     for p in model.parameters():
@@ -59,8 +64,9 @@ def _pgd(
     for start in range(0, len(data), batch_size):
         x0 = data.x[start : start + batch_size].float().to(device) / 255
         clean = (x0 - data.mean) / data.std
-        noise = (torch.rand(x0.shape, generator=g) * 2 - 1).to(device) * eps
-        x = (x0 + noise).clamp(0, 1)
+        x = x0.clone()
+        if random_start:
+            x = (x0 + (torch.rand(x0.shape, generator=g) * 2 - 1).to(device) * eps).clamp(0, 1)
         with torch.no_grad():
             objective = setup(clean)
         for _ in range(steps):
@@ -119,50 +125,96 @@ def activation_profile(model: Net, data: TensorData, *, k: int = 2, batch_size: 
     return {"high": highs, "k": k}
 
 
+def _covered(
+    acts: list[torch.Tensor], criterion: str, profile: dict[str, Any], threshold: float
+) -> torch.Tensor:
+    """Which neurons (channels of every conv layer, concatenated) ``criterion`` counts as covered by
+    each image: (N, neurons) bool. ``nc``: min-max scaled activation above ``threshold``; ``tknc``:
+    among its layer's top k; ``snac``: above the highest activation seen on the training data."""
+    masks = []
+    for layer, a in enumerate(acts):
+        if criterion == "nc":
+            masks.append(minmax_channels(a) > threshold)
+        elif criterion == "tknc":
+            top = a.topk(min(profile["k"], a.shape[1]), dim=1).indices
+            masks.append(torch.zeros_like(a, dtype=torch.bool).scatter(1, top, True))
+        else:
+            masks.append(a > profile["high"][layer].to(a.device))
+    return torch.cat(masks, 1)
+
+
+def _high_weight_neurons(model: Net, portion: float = 0.1) -> torch.Tensor:
+    """The neurons (output channels, as :func:`_covered` orders them) whose kernels have the largest
+    mean weight, the top ``portion`` (DLFuzz's third strategy; the artifact's ``weight_portion``)."""
+    means = torch.cat([m.weight.detach().mean((1, 2, 3)) for _, m in conv_layers(model.blocks)])
+    return means.topk(max(1, int(portion * len(means)))).indices
+
+
+def _select(strategy: str, step: int, counts: torch.Tensor, k: int, high: torch.Tensor, g: torch.Generator):
+    """Per image, the (at most) ``k`` neurons the fuzzing strategy ascends on at ``step``, as a
+    (N, neurons) bool mask, from how often each neuron has been covered so far (``counts``)."""
+    noise = torch.rand(counts.shape, generator=g).to(counts.device)  # breaks ties at random
+    rule = {"deepxplore": "uncovered", "dlfuzz": "most"}.get(strategy)
+    if rule is None:  # dlfuzz-rr: most covered, rarest covered, high-weight neurons, in turn
+        rule = ("most", "rarest", "weight")[step % 3]
+    if rule == "uncovered":  # DeepXplore: random neurons not yet covered
+        score = torch.where(counts == 0, noise, torch.full_like(noise, -1.0))
+    elif rule == "most":
+        score = counts + noise
+    elif rule == "rarest":
+        score = -counts + noise
+    else:
+        score = torch.full_like(noise, -1.0)
+        score[:, high.to(counts.device)] = noise[:, high.to(counts.device)]
+    top = score.topk(min(k, score.shape[1]), dim=1)
+    return torch.zeros_like(counts, dtype=torch.bool).scatter(1, top.indices, top.values >= 0)
+
+
 def coverage_fuzz(
     teacher: Net,
     data: TensorData,
     criterion: str,
     profile: dict[str, Any],
     *,
+    strategy: str = "dlfuzz",
+    neurons: int = 20,
     threshold: float = 0.5,
     eps: float = 8 / 255,
     steps: int = 10,
     step_size: float = 2 / 255,
-    balance: float = 1.0,
+    seed: int = 0,
 ) -> TensorData:
-    """DLFuzz-style malicious inputs: ascend on the activation of the neurons (channels) that
-    ``criterion`` counts as uncovered on the clean image, plus ``balance`` times the push away from
-    the teacher's prediction on it (largest other logit minus its logit)."""
+    """Coverage-guided fuzzing as the ReMoS artifact does it (``DNNtest/eval_nc.py``): from the clean
+    image, sign-gradient ascent on the mean activation of ``neurons`` neurons (conv channels) that
+    ``strategy`` picks at every step from the coverage ``criterion`` counts over the steps so far:
+    ``deepxplore``, random uncovered neurons; ``dlfuzz``, the most covered; ``dlfuzz-rr``, in turn
+    the most covered, the rarest covered and random high-weight ones."""
     if criterion not in CRITERIA:
         raise ValueError(f"unknown coverage criterion {criterion!r}; one of {', '.join(CRITERIA)}")
-
-    def uncovered(acts: list[torch.Tensor]) -> list[torch.Tensor]:
-        masks = []
-        for layer, a in enumerate(acts):
-            if criterion == "nc":  # min-max scaled per image, below the threshold
-                masks.append(minmax_channels(a) < threshold)
-            elif criterion == "tknc":  # not among the layer's top k
-                top = a.topk(min(profile["k"], a.shape[1]), dim=1).indices
-                masks.append(~torch.zeros_like(a, dtype=torch.bool).scatter(1, top, True))
-            else:  # snac: below the highest activation seen on the training data
-                masks.append(a < profile["high"][layer].to(a.device))
-        return masks
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown fuzzing strategy {strategy!r}; one of {', '.join(STRATEGIES)}")
+    high = _high_weight_neurons(teacher)
+    g = torch.Generator().manual_seed(seed)
 
     def setup(clean):
-        masks = uncovered(channel_activations(teacher, clean))
-        own = teacher(clean).argmax(1)
+        state = {"step": 0, "counts": None}
 
         def objective(x):
-            acts, logits = channel_activations(teacher, x, with_logits=True)
-            cover = sum(((a * m).sum(1) / m.sum(1).clamp(min=1)) for a, m in zip(acts, masks))
-            true = logits.gather(1, own[:, None]).squeeze(1)
-            other = logits.scatter(1, own[:, None], -torch.inf).max(1).values
-            return cover + balance * (other - true)
+            acts = channel_activations(teacher, x)
+            with torch.no_grad():
+                covered = _covered([a.detach() for a in acts], criterion, profile, threshold).long()
+                state["counts"] = covered if state["counts"] is None else state["counts"] + covered
+                chosen = _select(strategy, state["step"], state["counts"], neurons, high, g)
+            state["step"] += 1
+            values = torch.cat(acts, 1)
+            return (values * chosen).sum(1) / chosen.sum(1).clamp(min=1)
 
         return objective
 
-    return data.replace(x=_pgd(teacher, data, setup, eps=eps, steps=steps, step_size=step_size))
+    fuzzed = _pgd(
+        teacher, data, setup, eps=eps, steps=steps, step_size=step_size, seed=seed, random_start=False
+    )
+    return data.replace(x=fuzzed)
 
 
 def trigger(size: int = 3, colour: tuple[int, int, int] = (255, 0, 255)) -> Square:

@@ -96,6 +96,25 @@ def test_remos_zeroes_exactly_the_lowest_scores_of_the_model_and_nothing_else():
 
 
 @pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast
+def test_the_block_tap_keeps_the_training_forward_s_block_outputs():
+    model, data = _model(), _data(n=8)
+    x, _ = next(data.batches(8, shuffle=False))
+    tap = sl.BlockTap(model)
+    model.train()
+    logits = model(x)
+    for mine, ref in zip([tap.outputs[i] for i in range(len(sl.BLOCK_NAMES))], sl.block_outputs(model, x)):
+        torch.testing.assert_close(mine, ref)
+    dropped = sl.BlockTap(model, dropout=0.5)
+    torch.manual_seed(0)
+    noisy = model(x)  # the dropout taps change what the head sees while training
+    assert not torch.allclose(noisy, logits)
+    dropped.remove()
+    tap.remove()
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(x), model(x))  # no hooks left, no dropout in eval
+
+
 def test_magnitude_pruning_keeps_masked_weights_at_zero_through_training():
     model, data = _model(), _data()
     student = sl.train_student(

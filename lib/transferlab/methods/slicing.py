@@ -190,13 +190,11 @@ def _apply_masks(model: Net, masks: dict[str, torch.Tensor]) -> None:
 # feature-map regularisers (DELTA, DELTA-R, Renofeation)
 
 
-def block_outputs(model: Net, x: torch.Tensor, dropout: float = 0.0) -> list[torch.Tensor]:
-    """The output of every block, in one pass (with dropout on each when training)."""
+def block_outputs(model: Net, x: torch.Tensor) -> list[torch.Tensor]:
+    """The output of every block, in one pass."""
     outs = []
     for name in BLOCK_NAMES:
         x = model.blocks[name](x)
-        if dropout and model.training:
-            x = F.dropout(x, dropout, training=True)
         outs.append(x)
     return outs
 
@@ -242,15 +240,44 @@ def _attention(probe: Net, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tenso
     return attention
 
 
+class BlockTap:
+    """Forward hooks on a student's blocks that keep every block's output of its latest training
+    forward (after dropout on it, with ``dropout``: Renofeation's student trains with dropout on its
+    features), so a feature-map penalty reads the very forward its classification loss used instead
+    of running the student twice. :meth:`remove` takes the hooks off."""
+
+    def __init__(self, model: Net, dropout: float = 0.0):
+        self.dropout, self.outputs = dropout, {}
+        self.handles = [
+            model.blocks[name].register_forward_hook(self._hook(i)) for i, name in enumerate(BLOCK_NAMES)
+        ]
+
+    def _hook(self, i: int):
+        def fn(module, _inputs, out):
+            if not module.training:
+                return None
+            if self.dropout:
+                out = F.dropout(out, self.dropout, training=True)
+            self.outputs[i] = out
+            return out
+
+        return fn
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
 def feature_penalty(
     teacher: Net,
     weight: float,
+    tap: BlockTap,
     attention: list[torch.Tensor] | None = None,
     blocks: tuple[int, ...] = (1, 2, 3, 4),
-    dropout: float = 0.0,
 ):
     """A regulariser for :func:`transferlab.train.fit`: ``weight`` × the mean over ``blocks`` of the
-    (attention-weighted) squared distance between the student's and the teacher's block outputs."""
+    (attention-weighted) squared distance between the student's block outputs (from ``tap``, on
+    the student) and the teacher's."""
     teacher = copy.deepcopy(teacher).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -258,7 +285,7 @@ def feature_penalty(
     def loss(model: Net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             ref = block_outputs(teacher.to(x.device), x)
-        mine = block_outputs(model, x, dropout)
+        mine = tap.outputs
         total = 0.0
         for b in blocks:
             d = (mine[b] - ref[b]).pow(2).mean((2, 3))  # (N, channels)
@@ -347,21 +374,27 @@ def train_student(
         model.reset_head(data.num_classes)
         r = recipe
     model = model.to(device)
-    regularizer, after_step, swa = None, None, None
+    regularizer, after_step, swa, tap = None, None, None, None
     if method == "magprune":
         masks = magnitude_masks(model, prune_ratio)
         _apply_masks(model, masks)
         after_step = functools.partial(_apply_masks, masks=masks)
     elif method in DELTA_METHODS:
         attention = attention if attention is not None else channel_attention(teacher, data)
-        regularizer = feature_penalty(teacher, delta_weight, attention)
+        tap = BlockTap(model)
+        regularizer = feature_penalty(teacher, delta_weight, tap, attention)
     elif method == "renofeation":
-        regularizer = feature_penalty(teacher, renofeation_weight, dropout=dropout)
+        tap = BlockTap(model, dropout)
+        regularizer = feature_penalty(teacher, renofeation_weight, tap)
         steps = r.steps(len(data))
         swa = after_step = _SWA(swa_start, steps)
     if on_step is not None:
         after_step = on_step if after_step is None else _then(after_step, on_step)
-    fit(model, data, r, seed=seed, regularizer=regularizer, after_step=after_step)
+    try:
+        fit(model, data, r, seed=seed, regularizer=regularizer, after_step=after_step)
+    finally:
+        if tap is not None:
+            tap.remove()
     if swa is not None:
         swa.finish(model, data)
     return model.eval()

@@ -109,7 +109,9 @@ def fit(
     model = speed.model(model)
     model.train()
     total_steps = recipe.steps(n)
-    forward = speed.training_forward(model, total_steps)
+    # a regulariser may read the forward's intermediate outputs through hooks (a feature-map
+    # penalty), which a compiled graph need not run: such runs stay eager
+    forward = model if regularizer is not None else speed.training_forward(model, total_steps)
     opt = _sgd(model, recipe)
     losses, step = [], 0
     for epoch in utils.progress(range(recipe.passes(n)), desc, progress, unit="epoch"):

@@ -33,7 +33,9 @@ class Recipe:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.head_lr_scale <= 0:
             raise ValueError(f"a recipe needs epochs ≥ 1, batch_size ≥ 1, lr > 0, head_lr_scale > 0: {self}")
         if self.iterations is not None and (self.iterations < 1 or self.schedule != "constant"):
-            raise ValueError(f"a recipe counted in iterations needs iterations ≥ 1 and the constant schedule: {self}")
+            raise ValueError(
+                f"a recipe counted in iterations needs iterations ≥ 1 and the constant schedule: {self}"
+            )
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; one of {', '.join(SCHEDULES)}")
         if not 0 <= self.peak_epoch <= self.epochs:

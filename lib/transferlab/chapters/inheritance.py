@@ -444,6 +444,12 @@ class StudentJob(Job):
     def requires(self) -> tuple[Job, ...]:
         return tuple(j for j in (self.teacher, self.attention) if j is not None)
 
+    def trains_long(self, speed) -> bool:
+        if self.method in (*DELTA_METHODS, "renofeation"):
+            return False  # a feature-map penalty keeps its run eager
+        recipe = self.scratch_recipe if self.method == "retrain" else self.recipe
+        return speed.compiles_in_workers(recipe.steps(len(self.data.load())))
+
     def make(self, store, speed) -> dict[str, Any]:
         teacher = load_model(made(self.teacher, store, speed)) if self.teacher else None
         attention = None
@@ -619,17 +625,18 @@ class MaliciousJob(Job):
         return (self.teacher,)
 
     def make(self, store, speed) -> dict[str, Any]:
-        teacher = load_model(made(self.teacher, store, speed))
+        teacher = speed.model(load_model(made(self.teacher, store, speed)))
         test = self.test.load()
         kw = {"eps": self.eps, "steps": self.steps, "step_size": self.eps / 10}  # the artifact's step
-        if self.defect == "penultimate":
-            mal = dfx.penultimate_attack(teacher, test, **kw)
-        else:
-            criterion, strategy = self.defect.split("/")
-            profile = dfx.activation_profile(teacher, self.train.load())
-            mal = dfx.coverage_fuzz(
-                teacher, test, criterion, profile, strategy=strategy, threshold=self.threshold, **kw
-            )
+        with speed.autocast():  # the fast path's precision, as in training (sign steps do not mind)
+            if self.defect == "penultimate":
+                mal = dfx.penultimate_attack(teacher, test, **kw)
+            else:
+                criterion, strategy = self.defect.split("/")
+                profile = dfx.activation_profile(teacher, self.train.load())
+                mal = dfx.coverage_fuzz(
+                    teacher, test, criterion, profile, strategy=strategy, threshold=self.threshold, **kw
+                )
         return {"tensors": {"malicious": {"x": mal.x}}, "info": {"defect": self.defect}}
 
 
@@ -801,7 +808,16 @@ def run(config: Config, progress: bool = True) -> Results:
     entries = dict(zip(jobs, made_))
     attacked = dict(zip(attacks, made_[len(jobs) :]))
     parts: dict[str, list[dict]] = {"main": [], "sweep": [], "recovery": []}
-    models = {}
+    models, predicted = {}, {}
+
+    def predictions(key: StudentKey, label: str | None, data: TensorData) -> torch.Tensor:
+        """The classes ``key`` predicts on the clean test set (``label`` None) or a malicious set."""
+        if (key, label) not in predicted:
+            if key not in models:
+                models[key] = load_student(jobs[key], entries[key], key.iterations)
+            predicted[key, label] = predict(models[key], data).argmax(1)
+        return predicted[key, label]
+
     for target in config.targets:
         mal = malicious_sets(config, target, {d: e for (t, d), e in attacked.items() if t == target})
         test = world.target(target, "test")
@@ -809,14 +825,12 @@ def run(config: Config, progress: bool = True) -> Results:
             for d, k in progress_bar(
                 [x for x in rows if x[1].target == target], f"students ({part})", progress
             ):
-                if k not in models:
-                    models[k] = load_student(jobs[k], entries[k], k.iterations)
-                m = models[k]
+                clean = predictions(k, None, test)
                 row = {"defect": d, "target": target, "method": k.method, "seed": k.seed}
                 row |= {"iterations": k.iterations, "ratio": _ratio(config, k)}
-                parts[part].append(
-                    row | {"accuracy": _accuracy(m, test), "dir": dfx.inheritance_rate(m, test, *mal[d])}
-                )
+                row["accuracy"] = float((clean == test.y).float().mean())
+                row["dir"] = dfx.defect_rate(clean, predictions(k, d, mal[d][0]), test.y, mal[d][1])
+                parts[part].append(row)
     longest = max(config.curve_iterations)
     t0, s0 = config.targets[0], config.seeds[0]
     students = {
@@ -901,7 +915,9 @@ def claims(results: Results) -> ClaimsTable:
     per = t.groupby(["defect", "method", "seed"])[["accuracy", "dir"]].mean()
     defects = list(dict.fromkeys(t.defect))
     methods = set(t.method)
-    replicate = "seed (students; one teacher per defect)"
+    replicate = (
+        f"seed (students, {results.config.student_iterations} fine-tuning iterations; one teacher per defect)"
+    )
 
     def of(defect: str, method: str, column: str) -> pd.Series:
         return per.loc[(defect, method), column]

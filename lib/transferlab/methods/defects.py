@@ -260,18 +260,26 @@ def latent_loss(target_features: torch.Tensor, trigger_size: int, weight: float 
     return loss
 
 
+def defect_rate(
+    clean_pred: torch.Tensor, malicious_pred: torch.Tensor, labels: torch.Tensor, target: int | None = None
+) -> float:
+    """DIR from predicted classes: among the clean images predicted correctly (and, for a targeted
+    defect, not of class ``target``), the share whose malicious version is predicted wrong (or as
+    ``target``)."""
+    ok = clean_pred == labels
+    if target is not None:
+        ok &= labels != target
+    if not ok.any():
+        return float("nan")
+    hit = (malicious_pred[ok] == target) if target is not None else (malicious_pred[ok] != labels[ok])
+    return float(hit.float().mean())
+
+
 @torch.no_grad()
 def inheritance_rate(
     student: Net, clean: TensorData, malicious: TensorData, target: int | None = None
 ) -> float:
-    """DIR: among the clean images the student classifies correctly (and, for a targeted defect,
-    that are not of class ``target``), the share whose malicious version it gets wrong (or sends
-    to ``target``)."""
-    a, b = predict(student, clean).argmax(1), predict(student, malicious).argmax(1)
-    ok = a == clean.y
-    if target is not None:
-        ok &= clean.y != target
-    if not ok.any():
-        return float("nan")
-    hit = (b[ok] == target) if target is not None else (b[ok] != clean.y[ok])
-    return float(hit.float().mean())
+    """DIR of ``student`` (:func:`defect_rate` of its predictions on the clean and the malicious set)."""
+    return defect_rate(
+        predict(student, clean).argmax(1), predict(student, malicious).argmax(1), clean.y, target
+    )

@@ -1006,6 +1006,36 @@ def findings_text(results: Results) -> str:
     return "\n".join(lines)
 
 
+def recovery_text(results: Results) -> str:
+    """What the recovery curve says about the budget, in words that follow its numbers: ReMoS'
+    accuracy gap to fine-tuning and its DIR relative to fine-tuning's, at the shortest and the
+    longest budget (first seed and target; means over the malicious sets)."""
+    r = results.recovery
+    if r.empty or not {"finetune", "remos"} <= set(r.method):
+        return ""
+    wide = r.pivot_table(index=["defect", "iterations"], columns="method", values=["accuracy", "dir"])
+    per = wide.groupby(level="iterations").mean()
+    gap = per[("accuracy", "finetune")] - per[("accuracy", "remos")]
+    rdir = (
+        (wide[("dir", "remos")] / wide[("dir", "finetune")].where(wide[("dir", "finetune")] > 0))
+        .groupby(level="iterations")
+        .mean()
+    )
+    lo, hi = per.index.min(), per.index.max()
+
+    def below(x: float) -> str:
+        return f"{abs(x) * 100:.1f} points {'below' if x >= 0 else 'above'}"
+
+    ft = per[("accuracy", "finetune")]
+    return (
+        f"Along the recovery curve (first seed), ReMoS' accuracy is {below(gap[lo])} fine-tuning's after "
+        f"{lo:g} iterations and {below(gap[hi])} after {hi:g} (fine-tuning: {ft[lo]:.0%} → {ft[hi]:.0%}); its "
+        f"DIR is {rdir[lo]:.2f} of fine-tuning's after {lo:g} iterations and {rdir[hi]:.2f} after {hi:g} (means "
+        f"over the malicious sets). The claims below are judged after {results.config.student_iterations} "
+        "iterations."
+    )
+
+
 def figure_scatter(results: Results):
     """ACC against DIR per defect: one point per method (mean over seeds and targets)."""
     s = summary(results)
@@ -1084,13 +1114,13 @@ def figure_weight_changes(results: Results):
     if c.empty:
         return fig
     positive = c.change[c.change > 0]
-    bins = np.logspace(np.log10(max(positive.min(), 1e-8)), np.log10(positive.max()), 60)
+    bins = np.logspace(np.log10(positive.min()), np.log10(positive.max()), 60)
     order = list(dict.fromkeys(c.layer))
     for m, g in c.groupby("method", sort=False):
-        hist.hist(g.change.clip(lower=bins[0]), bins=bins, histtype="step", label=m, density=True)
+        hist.hist(g.change[g.change > 0], bins=bins, histtype="step", label=m, density=True)
         med = g.groupby("layer", sort=False).change.median().reindex(order)
         layers.plot(range(len(order)), med.to_numpy(), marker="*" if m == "remos" else "o", label=m)
-    hist.set(xscale="log", xlabel="|student − teacher| of a conv weight", ylabel="density")
+    hist.set(xscale="log", xlabel="|student − teacher| of a changed conv weight", ylabel="density")
     layers.set(yscale="log", xlabel="conv layer (input to output)", ylabel="median change")
     hist.legend(fontsize=7)
     return fig

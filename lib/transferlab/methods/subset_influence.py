@@ -62,8 +62,11 @@ def difference_of_means(masks: np.ndarray, outputs: np.ndarray) -> np.ndarray:
     n_in = m.sum(0)[:, None]
     total = outputs.sum(0)[None, :]
     s_in = m.T @ outputs
+    n_out = len(masks) - n_in
     with np.errstate(invalid="ignore", divide="ignore"):
-        return s_in / n_in - (total - s_in) / (len(masks) - n_in)
+        diff = s_in / n_in - (total - s_in) / n_out
+    # explicitly: total − s_in of a unit in every run is 0 only up to rounding (then ±inf, not NaN)
+    return np.where((n_in > 0) & (n_out > 0), diff, np.nan)
 
 
 class Lasso:

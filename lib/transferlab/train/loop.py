@@ -214,6 +214,10 @@ def train_heads(
     ``features`` is (N, F) for one head or (M, N, F) for M heads trained at once (each on its own
     features, same labels). Returns (weight, bias): (K, F), (K,) or (M, K, F), (M, K).
     """
+    if recipe.iterations is not None:
+        raise ValueError(
+            "train_heads trains for the recipe's epochs; a recipe counted in iterations is for fit"
+        )
     device = device or pick_device()
     single = features.ndim == 2
     feats = (features[None] if single else features).to(device)

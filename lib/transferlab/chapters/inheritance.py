@@ -1,17 +1,20 @@
-"""Chapter "Defect inheritance and ReMoS" (the ReMoS paper, §3–§5).
+"""Chapter "Defect inheritance and ReMoS" (the ReMoS paper, §3–§5, and its artifact).
 
 A teacher (the world's clean source model, shared with chapter 0) and two backdoored copies of it
-(BadNets: a patch on some source images relabelled to one class; latent: triggered inputs pulled
-towards the penultimate features of a class only the student task has) pass their defects to
-students trained on a target by seven methods (:mod:`transferlab.methods.slicing`). Each defect's
-malicious set is made from the teacher alone, on the student's test images
-(:mod:`transferlab.methods.defects`); DIR is the share of the student's correct answers that the
-malicious version turns wrong (for the latent backdoor: into the target class).
+(BadNets as the artifact plants it: the teacher trained on the student's data with a patch on a
+fifth of it relabelled to class 0; latent: triggered inputs pulled towards the penultimate features
+of a class only the student task has) pass their defects to students trained on a target by seven
+methods (:mod:`transferlab.methods.slicing`), those from the teacher with the artifact's
+fine-tuning recipe. Each defect's malicious set is made from the teacher alone, on the student's
+test images (:mod:`transferlab.methods.defects`); DIR is the share of the student's correct
+answers that the malicious version turns wrong (for the backdoors: into the target class 0). The
+recovery curve follows fine-tuning and ReMoS over longer budgets (snapshots of one run).
 
-Teachers, DELTA's channel attentions and students are jobs of the engine (:class:`TeacherJob`,
-:class:`AttentionJob`, :class:`StudentJob`): made once by :func:`~transferlab.run.run_jobs`, in
-worker processes or on Dask like every other model, and kept in the store (a student's key holds
-its teacher's whole description, so a changed teacher recipe retrains its students).
+Teachers, DELTA's channel attentions, malicious sets and students are jobs of the engine
+(:class:`TeacherJob`, :class:`AttentionJob`, :class:`MaliciousJob`, :class:`StudentJob`): made once
+by :func:`~transferlab.run.run_jobs`, in worker processes or on Dask like every other model, and
+kept in the store (a student's key holds its teacher's whole description, so a changed teacher
+recipe retrains its students).
 """
 
 from __future__ import annotations

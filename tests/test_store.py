@@ -618,31 +618,3 @@ def test_runs_long_enough_to_be_compiled_are_not_grouped(tmp_path, monkeypatch):
     assert [speed.compiles_in_workers(j.recipe.steps(32)) for j in jobs] == [False, False, True, True]
     entries = run_jobs(jobs, Store(tmp_path), progress=False, group_size=8, speed=speed)
     assert chunks == [jobs[:2]] and all(e is not None for e in entries)
-
-
-def test_a_long_run_made_alone_goes_to_a_worker_with_every_thread(monkeypatch):
-    """Only workers compile, so a lone long run is sent to one worker with all the threads; a lone
-    short one stays in this process, and several items share one-thread workers."""
-    from transferlab.run.executors import Executor, ProcessExecutor
-    from transferlab.run.jobs import local_executor
-    from transferlab.train import Speed, device
-
-    monkeypatch.setenv("TRANSFERLAB_WORKERS", "2")
-    cpu = torch.device("cpu")
-    alone = local_executor(1, cpu, long=True)
-    assert isinstance(alone, ProcessExecutor) and (alone.n_workers, alone.threads) == (1, 2)
-    assert type(local_executor(1, cpu)) is Executor
-    several = local_executor(3, cpu, long=True)
-    assert (several.n_workers, several.threads) == (2, 1)
-    monkeypatch.setattr(device, "COMPILE_MIN_STEPS", 4)
-    data = DataRef.of("world.toy", num_classes=2, n_per_class=16, size=12)  # 2 steps per epoch
-    job = SourceJob("cresnet-xs", data, recipe("synthetic-source", epochs=2, peak_epoch=1, batch_size=16))
-    assert job.trains_long(Speed(cpu, compile=True)) and not job.trains_long(Speed(cpu, compile=False))
-    assert not dataclasses.replace(job, recipe=job.recipe.replace(epochs=1)).trains_long(
-        Speed(cpu, compile=True)
-    )
-    assert ProcessExecutor(1, threads=2).map(_threads, [0], progress=False) == [2]
-
-
-def _threads(_):
-    return torch.get_num_threads()

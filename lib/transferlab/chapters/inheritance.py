@@ -447,12 +447,6 @@ class StudentJob(Job):
     def requires(self) -> tuple[Job, ...]:
         return tuple(j for j in (self.teacher, self.attention) if j is not None)
 
-    def trains_long(self, speed) -> bool:
-        if self.method in (*DELTA_METHODS, "renofeation"):
-            return False  # a feature-map penalty keeps its run eager
-        recipe = self.scratch_recipe if self.method == "retrain" else self.recipe
-        return speed.compiles_in_workers(recipe.steps(len(self.data.load())))
-
     def make(self, store, speed) -> dict[str, Any]:
         teacher = load_model(made(self.teacher, store, speed)) if self.teacher else None
         attention = None

@@ -36,8 +36,7 @@ class Executor:
 
 
 class ProcessExecutor(Executor):
-    """Runs ``fn`` over ``items`` in worker processes of this machine, ``threads`` torch threads each
-    (default one).
+    """Runs ``fn`` over ``items`` in worker processes of this machine, one torch thread each.
 
     On a small CPU, small models use two threads poorly: two one-thread processes trained 1.25×
     more cresnet-s models per hour than one two-thread process on this project's 2-core machine,
@@ -47,11 +46,11 @@ class ProcessExecutor(Executor):
 
     name = "processes"
 
-    def __init__(self, n_workers: int = 2, threads: int = 1):
-        self.n_workers, self.threads = n_workers, threads
+    def __init__(self, n_workers: int = 2):
+        self.n_workers = n_workers
 
     def map(self, fn, items, *args, desc: str = "jobs", progress: bool = True) -> list[Any]:
-        pool = _pool(self.n_workers, self.threads)
+        pool = _pool(self.n_workers)
         futures = [pool.submit(fn, item, *args) for item in items]
         bar = utils.progress(range(len(futures)), desc, progress)
         try:
@@ -69,12 +68,12 @@ class ProcessExecutor(Executor):
             bar.close()
 
 
-def _worker_start(parent: int, threads: int) -> None:
-    """A pool worker: ``threads`` torch threads, and tied to its parent: it exits as soon as the
-    parent is gone (killed, crashed, interrupted), instead of training on for nobody."""
+def _worker_start(parent: int) -> None:
+    """A pool worker: one torch thread, and tied to its parent: it exits as soon as the parent is
+    gone (killed, crashed, interrupted), instead of training on for nobody."""
     import torch
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1)
     threading.Thread(target=_exit_with, args=(parent,), name="transferlab-parent-watch", daemon=True).start()
 
 
@@ -85,7 +84,7 @@ def _exit_with(parent: int, every: float = 0.5) -> None:
 
 
 @functools.cache
-def _pool(n_workers: int, threads: int = 1) -> concurrent.futures.ProcessPoolExecutor:
+def _pool(n_workers: int) -> concurrent.futures.ProcessPoolExecutor:
     # fork where there is one (as torch's DataLoader workers do, one thread each): it needs no
     # `if __name__ == "__main__"` guard in a user's script and no second import of torch
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -93,7 +92,7 @@ def _pool(n_workers: int, threads: int = 1) -> concurrent.futures.ProcessPoolExe
         n_workers,
         mp_context=multiprocessing.get_context(method),
         initializer=_worker_start,
-        initargs=(os.getpid(), threads),
+        initargs=(os.getpid(),),
     )
 
 

@@ -39,11 +39,6 @@ class Job(abc.ABC):
         """The jobs whose entries :meth:`make` reads; :func:`run_jobs` makes them first."""
         return ()
 
-    def trains_long(self, speed: Speed) -> bool:
-        """Whether making this is a training run a worker would compile (:meth:`Speed.compiles_in_workers`):
-        made alone, it then goes to a worker with every thread rather than this process."""
-        return False
-
     @abc.abstractmethod
     def make(self, store: Store, speed: Speed) -> dict[str, Any]:
         """Make it: the keyword arguments of :meth:`Store.put` (``tensors``, ``tables``, ``info``).
@@ -69,9 +64,6 @@ class SourceJob(Job):
             "seed": self.seed,
             "eval": self.eval_data.spec() if self.eval_data else None,
         }
-
-    def trains_long(self, speed: Speed) -> bool:
-        return speed.compiles_in_workers(self.recipe.steps(len(self.data.load())))
 
     def fresh_model(self, data: TensorData) -> Net:
         """The seeded initial model."""
@@ -112,9 +104,6 @@ class TransferJob(Job):
 
     def requires(self) -> tuple[Job, ...]:
         return (self.source,)
-
-    def trains_long(self, speed: Speed) -> bool:
-        return self.mode != "fixed" and speed.compiles_in_workers(self.recipe.steps(len(self.data.load())))
 
     def make(self, store: Store, speed: Speed) -> dict[str, Any]:
         start = time.perf_counter()
@@ -267,8 +256,7 @@ def run_jobs(
                     [j for j in todo if isinstance(j, SourceJob)], store, speed, group_size, progress
                 )
                 todo = [j for j in todo if current(j, store) is None]
-            long = len(todo) == 1 and todo[0].trains_long(speed)
-            run = local_executor(len(todo), speed.device, long) if ex.name == "local" else ex
+            run = local_executor(len(todo), speed.device) if ex.name == "local" else ex
             desc = "models" if len(plan) == 1 else f"models, wave {number + 1} of {len(plan)}"
             run.map(
                 _run_one,
@@ -370,13 +358,9 @@ def _train_chunk(chunk: Sequence[SourceJob], store_root: str, speed: Speed | Non
             _train_grouped(mine, store, speed)
 
 
-def local_executor(n_items: int, device: torch.device | None = None, long: bool = False) -> Executor:
-    """This process, or worker processes when a multi-core CPU has several items (one thread each)
-    or one ``long`` one: a worker with every thread, since only workers compile (an in-process
-    cresnet-s source ran 2.5× slower, eager, than alone in a compiling worker)."""
+def local_executor(n_items: int, device: torch.device | None = None) -> Executor:
+    """This process, or worker processes (one thread each) when a multi-core CPU has several items."""
     workers = local_workers()
-    if (device or pick_device()).type != "cpu" or workers < 2:
-        return Executor()
-    if n_items > 1:
+    if (device or pick_device()).type == "cpu" and n_items > 1 and workers > 1:
         return ProcessExecutor(workers)
-    return ProcessExecutor(1, threads=workers) if long else Executor()
+    return Executor()

@@ -40,7 +40,7 @@ from ..methods.slicing import (
 from ..models import conv_layers
 from ..params import ParameterError, distinct, param
 from ..run import Job, SourceJob, load_model, made, model_payload, run_jobs
-from ..train import Recipe, Snapshots, fit, predict, recipe
+from ..train import Recipe, Snapshots, accuracy, fit, predict, recipe
 from ..utils import progress as progress_bar
 from ..world import TARGETS, DataRef, TensorData
 from . import plots
@@ -176,7 +176,8 @@ class Config(WorldParams):
 
     def student_recipe(self) -> Recipe:
         """The students that start from the teacher: the ReMoS artifact's recipe (plain SGD at a
-        constant 0.005, head at 10×, label smoothing), ``iterations`` long (default: the claims')."""
+        constant 0.005, head at 10×, label smoothing) for ``student_iterations`` (a recovery-curve run
+        replaces that with its longest budget)."""
         return recipe("remos-artifact", iterations=self.student_iterations)
 
     def __post_init__(self) -> None:
@@ -352,7 +353,7 @@ class TeacherJob(Job):
             "data": self.data.spec(),
         }
         if self.kind == "badnets":
-            return {**base, "job": "teacher-badnets", "poisoned": "student task"}
+            return {**base, "job": "teacher-badnets"}
         return {
             **base,
             "job": "teacher-latent",
@@ -527,15 +528,16 @@ class StudentKey(NamedTuple):
 CURVE_METHODS = ("finetune", "remos")  # the methods of the recovery curve
 
 
-def _kind(key: StudentKey) -> str:
-    return key.teacher if isinstance(key.teacher, str) else key.teacher[0]
+def _teacher_kind(teacher) -> str:
+    """'clean', 'badnets' or 'latent', of a teacher key ("clean" or (kind, target))."""
+    return teacher if isinstance(teacher, str) else teacher[0]
 
 
 def _ratio(config: Config, key: StudentKey) -> float:
     """The ReMoS ratio of ``key``: its own, or the one its teacher's defect kind uses."""
     if key.ratio is not None:
         return key.ratio
-    return config.backdoor_ratio if _kind(key) in BACKDOORS else config.ratio
+    return config.backdoor_ratio if _teacher_kind(key.teacher) in BACKDOORS else config.ratio
 
 
 def _on_curve(config: Config, key: StudentKey) -> bool:
@@ -728,20 +730,20 @@ def plan(config: Config) -> Plan:
     )
 
 
-def _accuracy(model, data: TensorData) -> float:
-    return float((predict(model, data).argmax(1) == data.y).float().mean())
-
-
 def teacher_table(config: Config, teachers_: dict) -> pd.DataFrame:
     """Each teacher's accuracy on its own task's test set and, for BadNets, its attack success: the
     share of triggered test images outside class 0 it sends to class 0 (did the backdoor take?)."""
     world = config.world()
     rows = []
     for key, model in teachers_.items():
-        badnets = isinstance(key, tuple) and key[0] == "badnets"
+        badnets = _teacher_kind(key) == "badnets"
         task = key[1] if badnets else "source"
         test = world.source("test") if task == "source" else world.target(task, "test")
-        row = {"teacher": _teacher_name(key), "task": task, "accuracy": _accuracy(model, test)}
+        row = {
+            "teacher": _teacher_name(key),
+            "task": task,
+            "accuracy": accuracy(predict(model, test), test.y),
+        }
         if badnets:
             others = test.subset((test.y != 0).nonzero().flatten())
             hit = predict(model, dfx.triggered(others, config.trigger_size)).argmax(1) == 0
@@ -848,6 +850,11 @@ def run(config: Config, progress: bool = True) -> Results:
 # tables, claims, figures
 
 
+def _relative_dir(dir_: pd.Series, reference: pd.Series) -> pd.Series:
+    """rDIR: a DIR over fine-tuning's (NaN where fine-tuning inherits nothing: no ratio to take)."""
+    return dir_ / reference.where(reference > 0)
+
+
 def summary(results: Results, by_target: bool = False) -> pd.DataFrame:
     """Methods × defects (× targets with ``by_target``): mean ACC and DIR over seeds (and targets)
     with their spreads, and rACC and rDIR against fine-tuning (per target and seed, then averaged)."""
@@ -855,7 +862,7 @@ def summary(results: Results, by_target: bool = False) -> pd.DataFrame:
     ft = t[t.method == "finetune"][["defect", "target", "seed", "accuracy", "dir"]]
     rel = t.merge(ft, on=["defect", "target", "seed"], how="left", suffixes=("", "_ft"))
     rel["racc"] = rel.accuracy / rel.accuracy_ft
-    rel["rdir"] = rel.dir / rel.dir_ft.where(rel.dir_ft > 0)
+    rel["rdir"] = _relative_dir(rel.dir, rel.dir_ft)
     keys = ["defect", "target", "method"] if by_target else ["defect", "method"]
     out = (
         rel.groupby(keys)
@@ -928,9 +935,7 @@ def claims(results: Results) -> ClaimsTable:
     if "remos" in methods:
         ft = t[t.method == "finetune"].set_index(["defect", "target", "seed"])
         rm = t[t.method == "remos"].set_index(["defect", "target", "seed"])
-        rdir = (
-            (rm.dir / ft.dir.where(ft.dir > 0)).groupby("seed").mean()
-        )  # a defect not inherited has no rDIR
+        rdir = _relative_dir(rm.dir, ft.dir).groupby("seed").mean()  # a defect not inherited has no rDIR
         drop = (ft.accuracy - rm.accuracy).groupby("seed").mean()
         front = t.groupby("seed").apply(front_share)
         remos = (
@@ -1013,11 +1018,7 @@ def recovery_text(results: Results) -> str:
     wide = r.pivot_table(index=["defect", "iterations"], columns="method", values=["accuracy", "dir"])
     per = wide.groupby(level="iterations").mean()
     gap = per[("accuracy", "finetune")] - per[("accuracy", "remos")]
-    rdir = (
-        (wide[("dir", "remos")] / wide[("dir", "finetune")].where(wide[("dir", "finetune")] > 0))
-        .groupby(level="iterations")
-        .mean()
-    )
+    rdir = _relative_dir(wide[("dir", "remos")], wide[("dir", "finetune")]).groupby(level="iterations").mean()
     lo, hi = per.index.min(), per.index.max()
 
     def below(x: float) -> str:

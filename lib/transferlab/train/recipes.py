@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 SCHEDULES = ("triangular", "constant")
+_LATER_FIELDS = ("schedule", "head_lr_scale", "iterations")  # in a store key only when set
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,8 +46,8 @@ class Recipe:
         """The recipe as a store key: every field, except the later ones (schedule, head_lr_scale,
         iterations) at their defaults, so adding them left the keys of the models already trained unchanged."""
         out = dataclasses.asdict(self)
-        for f in dataclasses.fields(self)[_FIRST_FIELDS:]:
-            if out[f.name] == f.default:
+        for f in dataclasses.fields(self):
+            if f.name in _LATER_FIELDS and out[f.name] == f.default:
                 del out[f.name]
         return out
 
@@ -76,8 +77,6 @@ class Recipe:
             return self.lr * t / self.peak_epoch
         return self.lr * max(0.0, (self.epochs - t) / max(self.epochs - self.peak_epoch, 1e-12))
 
-
-_FIRST_FIELDS = 8  # fields of the first recipes; later ones enter a store key only when set
 
 RECIPES: dict[str, Recipe] = {
     # The thesis' ImageNet recipe (App. G.1.1) and its transfer settings (G.1.2), for real data on a GPU.

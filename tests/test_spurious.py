@@ -158,6 +158,7 @@ def test_chapter_runs_on_real_files(tmp_path, monkeypatch, module):
     }
     if module is gender_age:
         changes["targets"] = ["only-women"]
+        changes["curve_scales"] = [0.002]
     config = smoke(module, **changes)
     results = module.run(config, progress=False)
     assert set(results.groups.stage) == {"source", "fixed", "full"}

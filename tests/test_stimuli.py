@@ -10,6 +10,7 @@ import torch
 from transferlab.chapters import stimuli as st
 from transferlab.models import build_model
 from transferlab.params import ParameterError, resolve
+from transferlab.world import TensorData
 
 
 def smoke(**changes):
@@ -41,17 +42,36 @@ def test_stimuli_raise_their_class_score_and_keep_their_constraints():
         st.stimuli(model, 5, start="seed", seeds=seeds[:2], size=12)
 
 
-def test_evaluate_compares_each_stimulus_with_its_class_centroid():
+def test_evaluate_compares_each_stimulus_with_its_class_centroid_under_each_reading():
     probs = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]])
     centroid = np.array([0.5, 0.5, 0.1])
-    ev = st.evaluate(probs, centroid)
+    ev = st.evaluate(probs, {"mean output": centroid, "mean image": np.array([0.05, 1.2, 0.3])})
     assert ev.distance.round(3).tolist() == [
         round(float(np.linalg.norm([-0.1, 0.05, 0.05])), 3),
         round(float(np.linalg.norm([0.6, -0.7, 0.1])), 3),
         round(float(np.linalg.norm([0.1, 0.1, -0.2])), 3),
     ]
-    assert ev.outperforming.tolist() == [True, False, False]
+    assert ev["outperforming (mean output)"].tolist() == [True, False, False]
+    assert ev["outperforming (mean image)"].tolist() == [False, True, True]
     assert ev.predicted.tolist() == [0, 0, 2]
+
+
+def test_centroid_readings_are_the_mean_output_and_the_output_on_the_mean_image():
+    model = _model(classes=3)
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(12, 3, 12, 12, generator=g) * 255).to(torch.uint8)
+    y = torch.arange(12) % 3
+    train = TensorData(x, y, classes=("a", "b", "c"))
+    got = st.centroid_distances(model, train)
+    p = torch.softmax(_logits(model, x), 1).numpy()
+    eye = np.eye(3)
+    mean_output = [np.linalg.norm(p[y.numpy() == i].mean(0) - eye[i]) for i in range(3)]
+    means = torch.stack([x[y == i].float().mean(0) for i in range(3)]).round().to(torch.uint8)
+    q = torch.softmax(_logits(model, means), 1).numpy()
+    np.testing.assert_allclose(got["mean output"], mean_output, atol=1e-4)
+    np.testing.assert_allclose(got["mean image"], np.linalg.norm(q - eye, axis=1), atol=1e-4)
+    # the mean of random images is a grey image: the readings disagree
+    assert np.abs(got["mean output"] - got["mean image"]).max() > 1e-3
 
 
 def _results(table, k=4, sizes=(10, 20, 30, 40), shadows=2):
@@ -64,6 +84,7 @@ def _results(table, k=4, sizes=(10, 20, 30, 40), shadows=2):
         {},
         table,
         pd.DataFrame(),
+        pd.DataFrame(),
     )
 
 
@@ -73,8 +94,11 @@ def _row(
     return {
         "class": cls,
         "distance": distance,
-        "centroid distance": centroid,
-        "outperforming": distance < centroid,
+        "centroid distance (mean output)": centroid,
+        "outperforming (mean output)": distance < centroid,
+        # the other reading: a centroid twice as far from one-hot, so more stimuli outperform it
+        "centroid distance (mean image)": 2 * centroid,
+        "outperforming (mean image)": distance < 2 * centroid,
         "predicted": predicted,
         "confidence": confidence,
         "shadow": shadow,
@@ -105,14 +129,23 @@ def test_tables_count_modes_outperforming_and_consistency():
         "5 frozen",
         "scratch",
     ]
-    out = st.outperforming(r).set_index("child")["mean"]
-    assert out.to_dict() == {"1 frozen": 1, "3 frozen": 2, "5 frozen": 3, "scratch": 0}
+    out = st.outperforming(r).set_index(["reading", "child"])["mean"]
+    assert out["mean output"].to_dict() == {"1 frozen": 1, "3 frozen": 2, "5 frozen": 3, "scratch": 0}
+    assert out["mean image"].to_dict() == {"1 frozen": 4, "3 frozen": 4, "5 frozen": 4, "scratch": 4}
     cons = st.consistent(r).set_index("class")
     assert cons.consistent.tolist() == [True, False, False, False]
+    assert st.consistent(r, "mean image").consistent.all()
     table = st.claims(r).frame().set_index("key")
     # one seed of children decides nothing; one consistently outperforming stimulus (class 0, 10
-    # images) cannot be compared with the rest: not measured
-    assert table.verdict.to_dict() == {"a": "undecided", "b": "undecided", "c": "n/a"}
+    # images) cannot be compared with the rest: not measured; under the mean-image reading every
+    # stimulus outperforms: nothing to compare either
+    assert table.verdict.to_dict() == {
+        "a": "undecided",
+        "b-output": "undecided",
+        "b-image": "undecided",
+        "c-output": "n/a",
+        "c-image": "n/a",
+    }
 
 
 def test_claims_are_decided_over_seeds_and_stimuli():
@@ -130,7 +163,11 @@ def test_claims_are_decided_over_seeds_and_stimuli():
     verdict = st.claims(r).frame().set_index("key").verdict
     # a: two labels take every stimulus; b: more outperform the more is frozen, none on scratch;
     # c: classes 0 and 1 (10, 12 images) outperform on every child, the rest hold 30–60
-    assert verdict.to_dict() == {"a": "holds", "b": "holds", "c": "holds"}
+    assert {k: verdict[k] for k in ("a", "b-output", "c-output")} == {
+        "a": "holds",
+        "b-output": "holds",
+        "c-output": "holds",
+    }
 
 
 def test_identification_picks_the_candidate_whose_stimuli_fit_best():
@@ -172,6 +209,7 @@ def test_candidates_learn_their_own_classes_or_their_own_seed():
     assert len(jobs) == 6
     with pytest.raises(ParameterError, match="source classes"):
         smoke(shadow_data="disjoint", shadows=2)  # 2 × 17 flower classes > the smoke source's 26
+    assert smoke(flower_classes=12).k() == 12  # the synthetic target draws as many flower kinds
 
 
 def test_bad_parameters_are_refused():

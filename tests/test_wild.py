@@ -127,15 +127,34 @@ def test_found_biases_are_one_per_new_class():
     assert wild.found_biases(ranking, set(), 9, studied=("fence:spacing=5.0",)) == ("f2", "p1", "p3", "p4")
 
 
-def _results(fixed, full, gains):
-    """A Results with given per-overlay excess skews over scratch (0.1, three seeds a point apart)
-    and source gains (the source model's shifts, measured on 1,000 images)."""
+def _shift(gain) -> finder.Shift:
+    """A target model's shift with the given per-class gains (from an empty clean distribution)."""
+    gain = np.asarray(gain, dtype=float)
+    return finder.Shift(
+        TARGET_CLASSES, np.zeros(len(gain)), gain, float(gain.sum()), gain, np.zeros(len(gain)), 500
+    )
+
+
+TARGET_CLASSES = ("t0", "t1", "t2")
+
+
+def _results(fixed, full, gains, scratch_elsewhere=0.0):
+    """A Results with given per-overlay excess skews over scratch (0.1, three seeds a point apart),
+    all on target class t0, and source gains (the source model's shifts, measured on 1,000 images).
+    ``scratch_elsewhere``: what the scratch models pile onto another class, t1."""
     config = wild.Config(targets=("objects",), seeds=(0, 1, 2))
-    rows = []
+    rows, target_shifts = [], {}
     for (o, f), u in zip(fixed.items(), full.values()):
         for seed, jitter in zip(config.seeds, (-0.01, 0.0, 0.01)):
-            for kind, skew in (("fixed", 0.1 + f + jitter), ("full", 0.1 + u + jitter), ("scratch", 0.1)):
-                rows.append({"overlay": o, "target": "objects", "kind": kind, "seed": seed, "top_gain": skew})
+            for kind, gain in (
+                ("fixed", [0.1 + f + jitter, 0.0, 0.0]),
+                ("full", [0.1 + u + jitter, 0.0, 0.0]),
+                ("scratch", [0.1, scratch_elsewhere, 0.0]),
+            ):
+                target_shifts[(o, "objects", kind, seed)] = _shift(gain)
+                rows.append(
+                    {"overlay": o, "target": "objects", "kind": kind, "seed": seed, "top_gain": max(gain)}
+                )
     classes = tuple(config.expected)
     shifts = {
         o: finder.Shift(
@@ -158,7 +177,22 @@ def _results(fixed, full, gains):
             "tv": gains,
         }
     )
-    return wild.Results(config, source, shifts, None, (), pd.DataFrame(rows), {})
+    return wild.Results(config, source, shifts, None, (), pd.DataFrame(rows), target_shifts, {})
+
+
+def test_excess_is_class_matched_and_the_class_chosen_on_the_other_seeds():
+    fence, ball, hat = wild.Config().overlays
+    r = _results({fence: 0.3, ball: 0.1, hat: 0.0}, {fence: 0.2, ball: 0.0, hat: 0.0}, [0.4, 0.5, 0.3], 0.6)
+    ex = wild.excess(r).set_index(["overlay", "seed"])
+    # the scratch models pile 0.6 onto t1, but the transferred models favour t0: measured there
+    assert (ex["class"] == "t0").all()
+    assert ex.loc[fence, "fixed"].to_numpy() == pytest.approx([0.29, 0.30, 0.31])
+    assert ex.loc[ball, "full"].to_numpy() == pytest.approx([-0.01, 0.0, 0.01])
+    # seed 0's own fixed-feature model favours t2, the other seeds t0: seed 0 is measured on t0
+    r.target_shifts[(fence, "objects", "fixed", 0)] = _shift([0.2, 0.0, 0.5])
+    assert wild.favoured_class(r, fence, "objects", 0) == 0
+    assert wild.favoured_class(r, fence, "objects", 1) == 0
+    assert wild.excess(r).set_index(["overlay", "seed"]).loc[(fence, 0), "fixed"] == pytest.approx(0.1)
 
 
 def test_claims_follow_the_measures():

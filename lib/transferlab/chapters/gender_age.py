@@ -11,8 +11,15 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+import numpy as np
+import pandas as pd
+
+from ..methods import probes
 from ..params import distinct, param
-from ..world import FACE_GROUPS, FACE_TABLES
+from ..run import TransferJob, load_model, run_jobs
+from ..train import extract_features, predict
+from ..world import FACE_GROUPS, FACE_TABLES, TensorData
+from . import plots, spurious
 from .base import ModelParams
 from .claims import Claim, ClaimsTable, Estimate, criteria
 from .contract import data_parts
@@ -21,12 +28,11 @@ from .spurious import (
     MEASURED,
     OWN_SHIFT,
     REPLICATE,
-    Results,
+    SOURCE_TABLES,
     SpuriousParams,
     Study,
     excess,
     excess_of,
-    run,  # noqa: F401  (every chapter module has run(config) -> Results)
     source_claim,
     stage_table,
 )
@@ -62,6 +68,21 @@ class Config(SpuriousParams):
         high=10.0,
     )
     targets: tuple[str, ...] = param(TARGETS, "target tables (Table G.5)", choices=TARGETS)
+    curve_target: str = param(
+        "50-50", "target of the curves over target size and fine-tuning epochs", choices=TARGETS
+    )
+    curve_scales: tuple[float, ...] = param(
+        (0.05, 0.1, 0.2),
+        "sizes of the curve's target, as multiples of the thesis' table (the thesis: 1)",
+        low=0.001,
+        high=10.0,
+    )
+    curve_epochs: tuple[int, ...] = param(
+        (3, 6, 12),
+        "full-network epochs of the curve over fine-tuning length (target at `scale`)",
+        low=1,
+        high=1000,
+    )
 
     STUDY: ClassVar = STUDY
     RECIPE_NAMES: ClassVar = {
@@ -71,10 +92,17 @@ class Config(SpuriousParams):
 
     def __post_init__(self) -> None:
         distinct("targets", self.targets)
+        distinct("curve_scales", self.curve_scales)
+        distinct("curve_epochs", self.curve_epochs)
         super().__post_init__()
+        for scale in self.curve_scales:
+            self.check_table(self.curve_target, scale, "curve_scales")
 
     def target_tables(self) -> tuple[str, ...]:
         return self.targets
+
+    def target_draws(self) -> list[tuple[str, float]]:
+        return [*super().target_draws(), *((self.curve_target, s) for s in self.curve_scales)]
 
 
 PROTOCOL = (
@@ -84,6 +112,16 @@ as visible features. Two source sets follow the thesis' tables scaled by `scale`
 young men and old women). A source model is trained on each (seed by seed, `seeds`), then
 transferred fixed-feature and full-network to each target of `targets`: only women, 80 % women,
 and 50/50. Every model is tested on `test_per_group` images per (age, gender) group.
+
+Beyond the thesis, two things decide how to read its claims here. **Curves**: each source model is
+also transferred to `curve_target` drawn at each size of `curve_scales` (both modes) and, at
+`scale`, fine-tuned for each of `curve_epochs` (full-network): the claims are tested at `scale`,
+and the curves show whether their verdict belongs to that size (the thesis' targets are at
+size 1). **A probe of the source features** (penultimate layer, on the balanced test faces, half
+to fit and half to score): is age linearly decodable, and still once the directions that decode
+gender are projected out until gender is at chance (iterative nullspace projection, Ravfogel et
+al. 2020)? And how far does the source model's own old − young logit move with gender, relative to
+how far it moves with age?
 
 """
     + MEASURED
@@ -113,6 +151,8 @@ PRESETS: dict[str, dict] = {
         "source_epochs": 3,
         "full_epochs": 2,
         "scale": 0.006,
+        "curve_scales": [0.003, 0.006],
+        "curve_epochs": [1, 2],
         "test_per_group": 20,
         "targets": ["only-women", "50-50"],
         "seeds": [0, 1],
@@ -125,10 +165,124 @@ PRESETS: dict[str, dict] = {
         "source_epochs": 20,
         "full_epochs": 20,
         "scale": 1.0,
+        "curve_scales": [0.1, 0.25, 0.5, 1.0],
+        "curve_epochs": [5, 10, 20, 40],
         "test_per_group": 1000,
         "seeds": [0, 1, 2, 3, 4],
     },
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# run: the thesis' models, the curves, and a probe of the source models' features
+
+
+@dataclasses.dataclass(frozen=True)
+class Results(spurious.Results):
+    """The group scores of every model (:class:`spurious.Results`), the curves' and the probe's."""
+
+    curve: pd.DataFrame  # the curves' models: as ``groups``, with scale and epochs
+    probes: pd.DataFrame  # per source model: see :func:`probe`
+
+
+def curve_jobs(config: Config, sources: dict) -> dict[tuple[str, str, float, int, int], TransferJob]:
+    """The curves' transfers of each source model to `curve_target`: both modes at each of
+    `curve_scales` (full-network at `full_epochs`), and full-network at `scale` for each of
+    `curve_epochs`. Keys (source table, mode, scale, epochs, seed); epochs 0 for fixed-feature."""
+    settings = [
+        (m, s, config.full_epochs if m == "full" else 0)
+        for s in config.curve_scales
+        for m in ("fixed", "full")
+    ]
+    settings += [("full", config.scale, e) for e in config.curve_epochs]
+    jobs = {}
+    for (table, seed), source in sources.items():
+        for mode, scale, epochs in dict.fromkeys(settings):
+            recipe = config.recipe("full", epochs) if mode == "full" else config.transfer_recipe("fixed")
+            jobs[(table, mode, scale, epochs, seed)] = TransferJob(
+                source,
+                config.data(config.curve_target, "target", scale),
+                recipe,
+                mode=mode,
+                seed=seed,
+                eval_data=config.test_data(),
+            )
+    return jobs
+
+
+def probe(config: Config, model, test: TensorData) -> dict[str, float]:
+    """How a source model holds age and gender, on the balanced test faces (half fit the probes,
+    half score them): age and gender decoded linearly from its penultimate features; age again
+    once the gender directions are projected out (:func:`probes.remove_attribute`); and how far
+    its own old − young logit moves with gender, against how far it moves with age."""
+    st = config.STUDY
+    features = extract_features(model, test).numpy()
+    age, male = test.y.numpy(), st.feature(test)
+    fit = np.arange(len(test)) % 2 == 0
+    score = ~fit
+    without, without_test, removed, gender_after = probes.remove_attribute(
+        features[fit], male[fit], features[score], male[score]
+    )
+    logits = predict(model, test).numpy()
+    old = test.classes.index(st.favoured)
+    gender_effect, age_effect = probes.attribute_effects(
+        logits[:, old] - logits[:, 1 - old], male, age == old
+    )
+    return {
+        "age": probes.probe_accuracy(features[fit], age[fit], features[score], age[score]),
+        "gender": probes.probe_accuracy(features[fit], male[fit], features[score], male[score]),
+        "age without gender": probes.probe_accuracy(without, age[fit], without_test, age[score]),
+        "gender after removal": gender_after,
+        "directions removed": removed,
+        "gender effect": gender_effect,
+        "age effect": age_effect,
+    }
+
+
+def run(config: Config, progress: bool = True) -> Results:
+    """Train (or fetch) the thesis' models and the curves' in one go, score every model per group,
+    and probe the source models."""
+    p = spurious.plan(config)
+    curve = curve_jobs(config, p.sources)
+    entries = run_jobs([*p.sources.values(), *p.transfers.values(), *curve.values()], progress=progress)
+    entry = dict(zip([*p.sources, *p.transfers, *curve], entries))
+    base = spurious.run(config, progress=False)  # every model is in the store now
+    test = config.test_data().load()
+    rows = []
+    for key in curve:
+        table, mode, scale, epochs, seed = key
+        scores = spurious.group_scores(config, load_model(entry[key]), test)
+        rows.append(
+            scores.assign(
+                stage=mode,
+                source=table,
+                target=f"×{scale:g}, {epochs} ep",
+                seed=seed,
+                scale=scale,
+                epochs=epochs,
+            )
+        )
+    probed = pd.DataFrame(
+        [
+            {"source": table, "seed": seed, **probe(config, load_model(entry[(table, seed)]), test)}
+            for table, seed in p.sources
+        ]
+    )
+    return Results(config, base.groups, pd.concat(rows, ignore_index=True), probed)
+
+
+def curve_excess(results: Results) -> pd.DataFrame:
+    """Per mode, scale, epochs and seed of the curves: the excess shift (spurious − non-spurious
+    source, as :func:`spurious.excess`)."""
+    curve = results.curve
+    settings = curve[["target", "scale", "epochs"]].drop_duplicates()
+    ex = excess(spurious.Results(results.config, curve.drop(columns=["scale", "epochs"])))
+    return ex.merge(settings, on="target").rename(columns={"stage": "mode"}).drop(columns="target")
+
+
+def probe_table(results: Results) -> pd.DataFrame:
+    """The probe per source table: mean and std over seeds."""
+    return results.probes.drop(columns="seed").groupby("source").agg(["mean", "std"]).reindex(SOURCE_TABLES)
 
 
 def claims(results: Results) -> ClaimsTable:
@@ -179,3 +333,78 @@ def summary_text(results: Results) -> str:
 def figure_panels(config: Config, mode: str) -> list[tuple[str, str]]:
     """The panels of Figure G.6 for one transfer mode: the source models, then each target."""
     return [("source", "")] + [(mode, t) for t in config.targets]
+
+
+def figure_curves(results: Results):
+    """Excess shift after transfer to `curve_target` against its size (left: both modes) and
+    against the full-network epochs (right), mean ± std over seeds; the thesis' CelebA target is
+    at size 1 (beyond the left panel when its largest size is below 1)."""
+    c = results.config
+    ex = curve_excess(results)
+    fig, axes = plots.panels(2, width=3.8, height=3.0, sharey=True)
+    for mode in ("fixed", "full"):
+        d = ex[(ex["mode"] == mode) & ((ex.epochs == c.full_epochs) | (mode == "fixed"))]
+        g = d.groupby("scale").excess
+        axes[0].errorbar(
+            g.mean().index,
+            g.mean(),
+            yerr=g.std().fillna(0),
+            marker="o",
+            capsize=3,
+            label=spurious.STAGE_NAMES[mode],
+            color=plots.color(spurious.STAGE_NAMES[mode]),
+        )
+    g = ex[(ex["mode"] == "full") & np.isclose(ex.scale, c.scale)].groupby("epochs").excess
+    axes[1].errorbar(
+        g.mean().index,
+        g.mean(),
+        yerr=g.std().fillna(0),
+        marker="o",
+        capsize=3,
+        color=plots.color(spurious.STAGE_NAMES["full"]),
+    )
+    n = int(sum(spurious.table_counts(c.curve_target, c.STUDY.tables, c.STUDY.groups, 1.0)))
+    axes[0].set(xscale="log", xlabel=f"size of the {c.curve_target} target (× the thesis' {n:,} images)")
+    axes[1].set(xscale="log", xlabel=f"full-network epochs (size ×{c.scale:g})")
+    for ax, ticks in ((axes[0], sorted(ex.scale.unique())), (axes[1], sorted(g.mean().index))):
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+        ax.axhline(EXCESS.margin, color="grey", lw=0.8, ls="--")
+        ax.axhline(0, color="black", lw=0.8)
+    axes[0].set_ylabel("excess shift to 'old'")
+    axes[0].legend(fontsize=7)
+    return fig
+
+
+def figure_probe(results: Results):
+    """The source models' features: age decoded with all features and with the gender directions
+    removed (left); the gender effect on their old − young logit relative to the age effect (right)."""
+    pr = results.probes
+    fig, axes = plots.panels(2, width=3.6, height=3.0)
+    x = np.arange(len(SOURCE_TABLES))
+    for i, (column, label) in enumerate((("age", "all features"), ("age without gender", "gender removed"))):
+        g = pr.groupby("source")[column]
+        axes[0].bar(
+            x + (i - 0.5) * 0.38,
+            g.mean().reindex(SOURCE_TABLES),
+            0.38,
+            yerr=g.std().reindex(SOURCE_TABLES).fillna(0),
+            capsize=3,
+            label=label,
+        )
+    axes[0].set_xticks(x, SOURCE_TABLES)
+    axes[0].set(ylabel="age probe accuracy (held out)", ylim=(0.4, 1.0))
+    axes[0].axhline(0.5, color="grey", lw=0.8, ls=":")
+    axes[0].legend(fontsize=7)
+    ratio = (pr["gender effect"] / pr["age effect"]).groupby(pr.source)
+    axes[1].bar(
+        x,
+        ratio.mean().reindex(SOURCE_TABLES),
+        yerr=ratio.std().reindex(SOURCE_TABLES).fillna(0),
+        capsize=3,
+        color=[plots.color(spurious.SOURCE_NAMES[t]) for t in SOURCE_TABLES],
+    )
+    axes[1].set_xticks(x, SOURCE_TABLES)
+    axes[1].axhline(0, color="black", lw=0.8)
+    axes[1].set(ylabel="gender effect / age effect\non the old − young logit")
+    return fig

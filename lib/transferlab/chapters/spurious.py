@@ -95,24 +95,38 @@ class SpuriousParams(ModelParams):
     def __post_init__(self) -> None:
         super().__post_init__()
         distinct("seeds", self.seeds)
-        st = self.STUDY
         for table in (*SOURCE_TABLES, *self.target_tables()):
-            full = table_counts(table, st.tables, st.groups)
-            counts = table_counts(table, st.tables, st.groups, self.scale)
-            if any(f > 0 and c < 2 for f, c in zip(full, counts)):
-                raise ParameterError(
-                    f"'scale' {self.scale} leaves the {table!r} table with {counts} images per "
-                    f"group ({', '.join(' '.join(g) for g in st.groups)}): raise it"
-                )
+            self.check_table(table, self.scale, "scale")
+
+    def check_table(self, table: str, scale: float, name: str) -> None:
+        """Refuse a ``scale`` (parameter ``name``) that leaves a group of ``table`` almost empty."""
+        st = self.STUDY
+        full = table_counts(table, st.tables, st.groups)
+        counts = table_counts(table, st.tables, st.groups, scale)
+        if any(f > 0 and c < 2 for f, c in zip(full, counts)):
+            raise ParameterError(
+                f"'{name}' {scale} leaves the {table!r} table with {counts} images per "
+                f"group ({', '.join(' '.join(g) for g in st.groups)}): raise it"
+            )
 
     def target_tables(self) -> tuple[str, ...]:
         """The sampling tables of the targets."""
         raise NotImplementedError
 
-    def data(self, table: str, role: str) -> DataRef:
-        """The training set drawn by ``table`` for a source or a target model."""
+    def target_draws(self) -> list[tuple[str, float]]:
+        """Every (table, scale) a target set is drawn with (on real data, none may meet a source)."""
+        return [(t, self.scale) for t in self.target_tables()]
+
+    def data(self, table: str, role: str, scale: float | None = None) -> DataRef:
+        """The training set drawn by ``table`` for a source or a target model (at ``scale``; by
+        default the chapter's)."""
         return world_ref(
-            self.world(cache=None), self.STUDY.part, "train", table=table, scale=self.scale, role=role
+            self.world(cache=None),
+            self.STUDY.part,
+            "train",
+            table=table,
+            scale=self.scale if scale is None else scale,
+            role=role,
         )
 
     def test_data(self) -> DataRef:
@@ -186,8 +200,10 @@ def check_disjoint(config: SpuriousParams) -> None:
     world = config.world()
     st = config.STUDY
     targets = {
-        t: world.get(st.part, "train", table=t, scale=config.scale, role="target")
-        for t in config.target_tables()
+        (t if s == config.scale else f"{t} at scale {s:g}"): world.get(
+            st.part, "train", table=t, scale=s, role="target"
+        )
+        for t, s in dict.fromkeys(config.target_draws())
     }
     for table in SOURCE_TABLES:
         src = world.get(st.part, "train", table=table, scale=config.scale, role="source")

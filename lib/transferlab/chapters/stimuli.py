@@ -8,8 +8,12 @@ class i is an input optimised by gradient ascent on the foundation's score of cl
 noise, or from a source image of the class within an L∞ ball), a stereotypical input of the class
 as the foundation sees it. Each stimulus is shown to each child and compared with the child's own
 picture of target class i (same index): the distance between the child's softmax on the stimulus
-and the one-hot vector of class i, against the same distance for the centroid of the child's
-softmax outputs on class i's training images. A stimulus **outperforms** when it is closer.
+and the one-hot vector of class i, against the same distance for the centroid of class i. A
+stimulus **outperforms** when it is closer. The centroid is read two ways, both declared before
+any run: the mean of the child's softmax over class i's training images (the poster's wording),
+and the child's softmax on class i's mean training image. The target has more flower kinds than
+the world's other chapters use (`flower_classes`), so that the children do not fit every class
+and a centroid is not simply the one-hot vector.
 
 Beyond the poster, its proposed probe: stimuli of several candidate ("shadow") foundations are
 shown to a child, and the candidate whose stimuli fit the child best is taken for its parent;
@@ -52,8 +56,22 @@ class Config(WorldParams):
         200, "source training images per class (on real data: at most this many)", low=5, high=100_000
     )
     arch: str = param("cresnet-xs", "architecture of the foundation and its children", choices=ARCHS)
+    fine_classes: int = param(
+        7,
+        "fine classes per generic superclass (7: 102 source classes, so that three candidate "
+        "foundations of K = 34 classes each have their own)",
+        low=1,
+        high=8,
+    )
     full_epochs: int = param(8, "epochs of fine-tuning each child", low=1, high=1000)
     scratch_epochs: int = param(16, "epochs of the children trained from scratch", low=1, high=1000)
+    flower_classes: int = param(
+        34,
+        "classes of the synthetic flowers target (the poster's Flowers-102 has 102; with 17 the "
+        "children fit every class and its centroid sits at its one-hot vector)",
+        low=2,
+        high=120,
+    )
     target: str = param(
         "flowers",
         "the children's K-class target (K = its classes; the foundation learns the first K source classes)",
@@ -110,6 +128,10 @@ class Config(WorldParams):
                 "shadow_data 'same'"
             )
 
+    def world_config(self):
+        """The chapter's world: the shared one with ``flower_classes`` flower kinds in the target."""
+        return super().world_config().replace(flowers_classes=self.flower_classes)
+
     def n_source(self) -> int:
         """Classes of the source task."""
         world = self.world(cache=None)
@@ -134,13 +156,23 @@ class Config(WorldParams):
 
 
 PROTOCOL = """**Setup** (the strong-stimuli poster). A foundation model is trained on K source classes; its
-children are fine-tuned on a target with the first 1–5 blocks frozen (`frozen`), plus a child
-trained from scratch, per seed (`seeds`). For each source class a *stimulus* is optimised by
-gradient ascent on the foundation's class score (`steps`, from noise and from a seed image,
-`starts`). Each child answers each stimulus; a stimulus *outperforms* on a child when the child's
-softmax is closer to the one-hot vector of the target class with the stimulus' index than the
-centroid of that class's training outputs is. A shadow-model probe (`shadows`) asks whether a
-child's answers identify its foundation.
+children are fine-tuned on a K-class target with the first 1–5 blocks frozen (`frozen`), plus a
+child trained from scratch, per seed (`seeds`). The target is the flowers task with
+`flower_classes` kinds (the poster: 102 foundation classes, Flowers-102; the book's default 34,
+with 7 fine classes per source superclass so that each of the three candidate foundations of the
+probe has 34 classes of its own). For each source class a *stimulus* is optimised by gradient
+ascent on the foundation's class score (`steps`, from noise and from a seed image, `starts`).
+Each child answers each stimulus; a stimulus *outperforms* on a child when the child's softmax is
+closer to the one-hot vector of the target class with the stimulus' index than the class's
+centroid is. A shadow-model probe (`shadows`) asks whether a child's answers identify its
+foundation.
+
+**Two readings of "centroid"**, fixed before the run and both reported: *mean output*, the mean
+of the child's softmax over the class's training images (the poster's "centroid of that target
+class's training outputs"); and *mean image*, the child's softmax on the class's mean training
+image. A child that fits its training data puts the first near the one-hot vector whatever the
+stimuli do, so the chapter also shows each centroid's distance to one-hot by frozen blocks and
+class size: the poster's trends could come from the centroids alone.
 
 **Claims.** The replicate of (a) and (b) is a seed of the children; the foundation is one model,
 so their intervals do not hold its variance. The interval of (c) is over the stimuli.
@@ -148,9 +180,10 @@ so their intervals do not hold its variance. The interval of (c) is over the sti
   child's three most frequent labels, mean over the fine-tuned children (mode table).
 - (b) More outperforming stimuli the more blocks are frozen, fewest for scratch: per seed, the rank
   correlation between frozen blocks and outperforming stimuli, and the fewest outperforming stimuli
-  of a fine-tuned child minus the scratch child's.
+  of a fine-tuned child minus the scratch child's; under each reading (b-output, b-image).
 - (c) Consistently outperforming stimuli (on every fine-tuned child) target classes with fewer
-  training points (poster: 46.84 vs 102.84): the difference of the mean training sizes."""
+  training points (poster: 46.84 vs 102.84): the difference of the mean training sizes; under each
+  reading (c-output, c-image)."""
 
 CRITERIA = criteria(
     Criterion(
@@ -186,6 +219,7 @@ PRESETS: dict[str, dict] = {
         "image_size": 12,
         "superclasses": 4,
         "fine_classes": 2,
+        "flower_classes": 17,
         "source_per_class": 20,
         "target_per_class": 10,
         "source_epochs": 2,
@@ -311,29 +345,45 @@ def softmax_of(model, x: torch.Tensor, classes: tuple[str, ...]) -> np.ndarray:
     return torch.softmax(predict(model, data), 1).numpy()
 
 
-def centroid_distances(model, train: TensorData) -> np.ndarray:
-    """Per target class i: ‖mean softmax of the child on class i's training images − e_i‖₂."""
-    p = torch.softmax(predict(model, train), 1).numpy()
+# The two readings of the poster's "centroid" of target class i, declared before any run: the mean
+# of the child's softmax over class i's training images (the poster's wording, "the centroid of
+# that target class's training outputs"), and the child's softmax on class i's mean training image.
+READINGS = ("mean output", "mean image")
+
+
+def distance_column(reading: str) -> str:
+    return f"centroid distance ({reading})"
+
+
+def outperforming_column(reading: str) -> str:
+    return f"outperforming ({reading})"
+
+
+def centroid_distances(model, train: TensorData) -> dict[str, np.ndarray]:
+    """Per reading of :data:`READINGS` and target class i: ‖centroid of class i − e_i‖₂."""
+    k = len(train.classes)
     y = train.y.numpy()
-    k = p.shape[1]
-    return np.array([np.linalg.norm(p[y == i].mean(0) - np.eye(k)[i]) for i in range(k)])
+    eye = np.eye(k)
+    p = torch.softmax(predict(model, train), 1).numpy()
+    mean_images = torch.stack([train.x[train.y == i].float().mean(0) for i in range(k)])
+    q = softmax_of(model, mean_images.round().to(torch.uint8), train.classes)
+    return {
+        "mean output": np.array([np.linalg.norm(p[y == i].mean(0) - eye[i]) for i in range(k)]),
+        "mean image": np.linalg.norm(q - eye, axis=1),
+    }
 
 
-def evaluate(probs: np.ndarray, centroid: np.ndarray) -> pd.DataFrame:
-    """One row per stimulus i: its distance to e_i, the centroid's, outperforming, the predicted
-    label and its probability (the child's confidence)."""
+def evaluate(probs: np.ndarray, centroids: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per stimulus i: its distance to e_i, each reading's centroid distance and whether
+    the stimulus outperforms it, the predicted label and its probability (the child's confidence)."""
     k = probs.shape[1]
-    d = np.linalg.norm(probs - np.eye(k)[: len(probs)], axis=1)
-    return pd.DataFrame(
-        {
-            "class": np.arange(len(probs)),
-            "distance": d,
-            "centroid distance": centroid[: len(probs)],
-            "outperforming": d < centroid[: len(probs)],
-            "predicted": probs.argmax(1),
-            "confidence": probs.max(1),
-        }
-    )
+    n = len(probs)
+    d = np.linalg.norm(probs - np.eye(k)[:n], axis=1)
+    frame = pd.DataFrame({"class": np.arange(n), "distance": d})
+    for reading, centroid in centroids.items():
+        frame[distance_column(reading)] = centroid[:n]
+        frame[outperforming_column(reading)] = d < centroid[:n]
+    return frame.assign(predicted=probs.argmax(1), confidence=probs.max(1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -345,6 +395,9 @@ class Results:
     stimuli: dict[tuple[int, str], torch.Tensor]  # (shadow, start) -> uint8 (K, 3, H, W)
     table: pd.DataFrame  # shadow (of the stimuli), parent, kind, frozen, seed, start, class, distance, ...
     accuracy: pd.DataFrame  # kind, parent, frozen, seed, child, accuracy, confidence (on the target test set)
+    # per reading, child (the foundation's and scratch), seed and target class: the centroid's distance
+    # to the class's one-hot vector (what a stimulus must beat), with the class's training size
+    centroids: pd.DataFrame  # child, seed, class, reading, distance, train_size
 
     def main(self) -> pd.DataFrame:
         """The poster's experiment: the foundation's stimuli on its own children and on scratch."""
@@ -378,7 +431,7 @@ def run(config: Config, progress: bool = True) -> Results:
                 size=config.image_size,
                 generator_seed=shadow,
             )
-    rows, acc = [], []
+    rows, acc, fits = [], [], []
     for key, entry in entries.items():
         if key[0] == "foundation":
             continue
@@ -398,6 +451,12 @@ def run(config: Config, progress: bool = True) -> Results:
             }
         )
         centroid = centroid_distances(model, train)
+        if parent <= 0:
+            fits += [
+                {"child": _child_label(kind, frozen), "seed": seed, "class": i, "reading": r, "distance": d}
+                for r, ds in centroid.items()
+                for i, d in enumerate(ds)
+            ]
         for (shadow, start), x in made.items():
             if kind == "scratch" and shadow != 0:
                 continue
@@ -423,6 +482,7 @@ def run(config: Config, progress: bool = True) -> Results:
         made,
         pd.concat(rows, ignore_index=True),
         pd.DataFrame(acc),
+        pd.DataFrame(fits).assign(train_size=lambda d: sizes[d["class"].to_numpy()]),
     )
 
 
@@ -457,21 +517,34 @@ def mode_table(results: Results) -> pd.DataFrame:
 
 
 def outperforming(results: Results) -> pd.DataFrame:
-    """Outperforming stimuli per child (mean over seeds, with the per-seed counts), per start."""
+    """Outperforming stimuli per reading of the centroid, child (mean over seeds, with the
+    per-seed counts) and start."""
     main = results.main()
-    counts = main.groupby(["child", "start", "seed"]).outperforming.sum().rename("count").reset_index()
-    out = counts.groupby(["child", "start"])["count"].agg(["mean", "std", "min", "max"]).reset_index()
+    out = []
+    for reading in READINGS:
+        counts = main.groupby(["child", "start", "seed"])[outperforming_column(reading)].sum()
+        agg = counts.rename("count").groupby(["child", "start"]).agg(["mean", "std", "min", "max"])
+        out.append(agg.reset_index().assign(reading=reading))
+    out = pd.concat(out, ignore_index=True)
     out["order"] = out.child.map({c: i for i, c in enumerate(_order(out.child))})
-    return out.sort_values(["order", "start"]).drop(columns="order").reset_index(drop=True)
+    out = out.sort_values(["reading", "order", "start"], key=_reading_order)
+    return out.drop(columns="order").reset_index(drop=True)[
+        ["reading", "child", "start", "mean", "std", "min", "max"]
+    ]
 
 
-def consistent(results: Results) -> pd.DataFrame:
+def _reading_order(col: pd.Series) -> pd.Series:
+    return col.map(READINGS.index) if col.name == "reading" else col
+
+
+def consistent(results: Results, reading: str = READINGS[0]) -> pd.DataFrame:
     """Per stimulus (start, class): the share of the fine-tuned children (every frozen level and
-    seed) it outperforms on; consistently outperforming when it does on all of them; with the
-    training size of its target class."""
+    seed) it outperforms on, by a reading of the centroid; consistently outperforming when it does
+    on all of them; with the training size of its target class."""
     fine = results.main()
     fine = fine[fine.kind == "child"]
-    share = fine.groupby(["start", "class"]).outperforming.mean().rename("share").reset_index()
+    column = outperforming_column(reading)
+    share = fine.groupby(["start", "class"])[column].mean().rename("share").reset_index()
     share["consistent"] = share["share"] == 1.0
     share["train size"] = results.train_sizes[share["class"].to_numpy()]
     share["target class"] = [results.target_classes[i] for i in share["class"]]
@@ -479,7 +552,7 @@ def consistent(results: Results) -> pd.DataFrame:
 
 
 PROBES = {
-    "margin": "the poster's distances: mean centroid distance − stimulus distance",
+    "margin": "the poster's distances: mean centroid distance (mean output) − stimulus distance",
     "confidence": "the child's mean confidence (top softmax probability) on the stimuli, whatever the label",
 }
 
@@ -489,7 +562,7 @@ def identification(results: Results) -> pd.DataFrame:
     stimuli it responds to most is taken for its parent, by each statistic of :data:`PROBES`; one
     row per child and statistic with the guess, and whether it is right."""
     t = results.table[results.table.kind == "child"]
-    t = t.assign(margin=t["centroid distance"] - t["distance"])
+    t = t.assign(margin=t[distance_column(READINGS[0])] - t["distance"])
     out = []
     for probe in PROBES:
         fit = t.groupby(["parent", "frozen", "seed", "shadow"])[probe].mean().unstack("shadow")
@@ -502,26 +575,36 @@ def identification(results: Results) -> pd.DataFrame:
 # claims, text and figures
 
 
-def claims(results: Results) -> ClaimsTable:
-    """Claims (a)–(c) of the strong-stimuli poster, measured in this run. The replicate of (a) and
-    (b) is a seed of the children (the foundation is one model); that of (c) a stimulus."""
-    modes = mode_table(results)
-    fine = modes[modes.child != "scratch"]
-    k = len(results.target_classes)
-    main = results.main()
-    counts = main.groupby(["seed", "child"]).outperforming.sum().unstack("child")
+REPLICATE = "seed (children; one foundation)"
+READING_IDS = {"mean output": "output", "mean image": "image"}
+
+
+def _frozen_claim(results: Results, reading: str) -> Claim:
+    """Claim (b) under one reading of the centroid."""
+    counts = results.main().groupby(["seed", "child"])[outperforming_column(reading)].sum().unstack("child")
     frozen = [c for c in _order(counts.columns) if c != "scratch"]
     levels = np.array([int(c.split()[0]) for c in frozen])
     # per seed; equal counts at every level have no ordering: correlation 0
     rho = counts.apply(lambda row: spearman(levels, row[frozen].to_numpy(dtype=float)), axis=1).fillna(0.0)
-    replicate = "seed (children; one foundation)"
     if "scratch" in counts:
         fewest = Estimate.t(
-            CRITERIA["scratch-fewest"], counts[frozen].min(axis=1) - counts["scratch"], replicate, "scratch"
+            CRITERIA["scratch-fewest"], counts[frozen].min(axis=1) - counts["scratch"], REPLICATE, "scratch"
         )
     else:
         fewest = Estimate.not_measured(CRITERIA["scratch-fewest"], "no scratch child", "scratch")
-    cons = consistent(results)
+    return Claim(
+        f"b-{READING_IDS[reading]}",
+        f"More outperforming stimuli the more blocks are frozen; fewest for scratch (centroid: {reading})",
+        SOURCE,
+        (Estimate.t(CRITERIA["more-when-frozen"], rho, REPLICATE, "frozen blocks"), fewest),
+        note=f"Outperforming stimuli of {len(results.source_classes)} per start, per child (mean over seeds, "
+        "starts summed): " + ", ".join(f"{c}: {counts[c].mean():.1f}" for c in counts.columns) + ".",
+    )
+
+
+def _sizes_claim(results: Results, reading: str) -> Claim:
+    """Claim (c) under one reading of the centroid."""
+    cons = consistent(results, reading)
     sizes = [
         cons[cons.consistent]["train size"].to_numpy(float),
         cons[~cons.consistent]["train size"].to_numpy(float),
@@ -541,8 +624,26 @@ def claims(results: Results) -> ClaimsTable:
     else:
         smaller = Estimate.not_measured(
             CRITERIA["fewer-points"],
-            f"{len(sizes[0])} consistently outperforming stimuli: too few to compare",
+            f"{len(sizes[0])} consistently outperforming stimuli of {len(cons)}: too few to compare",
         )
+    mean = [f"{v.mean():.1f}" if len(v) else "–" for v in sizes]
+    return Claim(
+        f"c-{READING_IDS[reading]}",
+        f"Consistently outperforming stimuli target classes with fewer training points (centroid: {reading})",
+        SOURCE + " (46.84 vs 102.84 mean)",
+        (smaller,),
+        note=f"{len(sizes[0])} of {len(cons)} stimuli outperform on every fine-tuned child; their "
+        f"classes' mean training size {mean[0]} against {mean[1]} for the rest.",
+    )
+
+
+def claims(results: Results) -> ClaimsTable:
+    """Claims (a)–(c) of the strong-stimuli poster, measured in this run, (b) and (c) under each
+    reading of the centroid (:data:`READINGS`). The replicate of (a) and (b) is a seed of the
+    children (the foundation is one model); that of (c) a stimulus."""
+    modes = mode_table(results)
+    fine = modes[modes.child != "scratch"]
+    k = len(results.target_classes)
     return ClaimsTable(
         "stimuli",
         [
@@ -552,30 +653,14 @@ def claims(results: Results) -> ClaimsTable:
                 SOURCE + " (mode table)",
                 (
                     Estimate.t(
-                        CRITERIA["few-labels"], fine.groupby("seed")["share in top 3"].mean(), replicate
+                        CRITERIA["few-labels"], fine.groupby("seed")["share in top 3"].mean(), REPLICATE
                     ),
                 ),
                 note=f"A uniform spread over the {k} classes would give {3 / k:.2f}; the most frequent label "
                 f"takes {float((fine.frequency / fine.stimuli).mean()):.2f} of the stimuli.",
             ),
-            Claim(
-                "b",
-                "More outperforming stimuli the more blocks are frozen; fewest for scratch",
-                SOURCE,
-                (Estimate.t(CRITERIA["more-when-frozen"], rho, replicate, "frozen blocks"), fewest),
-                note="Outperforming stimuli per child (mean over seeds, starts summed): "
-                + ", ".join(f"{c}: {counts[c].mean():.1f}" for c in counts.columns)
-                + ".",
-            ),
-            Claim(
-                "c",
-                "Consistently outperforming stimuli target classes with fewer training points",
-                SOURCE + " (46.84 vs 102.84 mean)",
-                (smaller,),
-                note=f"{len(sizes[0])} of {len(cons)} stimuli outperform on every fine-tuned child; their "
-                f"classes' mean training size {sizes[0].mean() if len(sizes[0]) else float('nan'):.1f} "
-                f"against {sizes[1].mean() if len(sizes[1]) else float('nan'):.1f} for the rest.",
-            ),
+            *(_frozen_claim(results, r) for r in READINGS),
+            *(_sizes_claim(results, r) for r in READINGS),
         ],
     )
 
@@ -612,9 +697,8 @@ def findings_text(results: Results) -> str:
     modes = mode_table(results)
     fine = modes[modes.child != "scratch"]
     scratch = modes[modes.child == "scratch"]
-    out = outperforming(results).groupby("child")["mean"].sum()
-    order = _order(out.index)
-    cons = consistent(results)
+    out = outperforming(results).groupby(["reading", "child"])["mean"].sum()
+    order = _order(out.index.get_level_values("child"))
     ident = identification(results)
     overall = ident.groupby("probe").right.mean()
     lines = [
@@ -622,11 +706,16 @@ def findings_text(results: Results) -> str:
         f"three most frequent labels"
         + (f" ({scratch['share in top 3'].mean():.0%} for scratch)." if len(scratch) else ".")
     ]
-    lines.append(
-        "- **Outperforming stimuli** per child (both starts, mean over seeds): "
-        + ", ".join(f"{c} {out[c]:.1f}" for c in order)
-        + "."
-    )
+    fit = results.centroids.groupby(["reading", "child"]).distance.mean()
+    for reading in READINGS:
+        lines.append(
+            f"- **Outperforming stimuli, centroid = {reading}**, per child (of {2 * len(results.source_classes)}: "
+            "both starts, mean over seeds): "
+            + ", ".join(f"{c} {out[(reading, c)]:.1f}" for c in order)
+            + "; the centroids' mean distance to their one-hot vectors: "
+            + ", ".join(f"{c} {fit[(reading, c)]:.2f}" for c in order)
+            + "."
+        )
     resp = responses(results)
     lines.append(
         "- **Confidence on the stimuli** (whatever the label): "
@@ -635,17 +724,20 @@ def findings_text(results: Results) -> str:
         + ", ".join(f"{c} {v:.2f}" for c, v in resp["on target test images"].items())
         + "."
     )
-    if cons.consistent.any():
-        lines.append(
-            f"- **Consistently outperforming** stimuli: {int(cons.consistent.sum())} of {len(cons)}, whose "
-            f"target classes have {cons[cons.consistent]['train size'].mean():.1f} training images on average "
-            f"against {cons[~cons.consistent]['train size'].mean():.1f} for the rest."
-        )
-    else:
-        lines.append(
-            "- **No stimulus outperforms on every fine-tuned child**, so the poster's third comparison has "
-            "nothing to compare here."
-        )
+    for reading in READINGS:
+        cons = consistent(results, reading)
+        if cons.consistent.any():
+            lines.append(
+                f"- **Consistently outperforming** stimuli (centroid = {reading}): {int(cons.consistent.sum())} "
+                f"of {len(cons)}, whose target classes have {cons[cons.consistent]['train size'].mean():.1f} "
+                f"training images on average against {cons[~cons.consistent]['train size'].mean():.1f} for "
+                "the rest."
+            )
+        else:
+            lines.append(
+                f"- **No stimulus outperforms on every fine-tuned child** (centroid = {reading}), so the "
+                "poster's third comparison has nothing to compare under that reading."
+            )
     lines.append(
         f"- **The probe** names the right parent of {overall['margin']:.0%} of the children by the poster's "
         f"distances and of {overall['confidence']:.0%} by the children's confidence on the stimuli (chance "
@@ -668,24 +760,43 @@ def figure_stimuli(results: Results, n: int = 8):
 
 
 def figure_outperforming(results: Results):
-    """Outperforming stimuli against the child (frozen blocks; scratch last), per start."""
+    """Outperforming stimuli against the child (frozen blocks; scratch last), per start; one panel
+    per reading of the centroid."""
     out = outperforming(results)
     order = _order(out.child)
-    fig, ax = plots.panels(1, width=5.5, height=3.0)
-    ax = ax[0]
-    for i, (start, g) in enumerate(out.groupby("start")):
-        g = g.set_index("child").reindex(order)
-        ax.bar(
-            np.arange(len(order)) + (i - 0.5) * 0.38,
-            g["mean"],
-            0.38,
-            yerr=g["std"].fillna(0),
-            capsize=2,
-            label=f"from {start}",
-        )
-    ax.set_xticks(np.arange(len(order)), order)
-    ax.set(ylabel=f"outperforming stimuli (of {len(results.source_classes)})", xlabel="child")
-    ax.legend(fontsize=7)
+    fig, axes = plots.panels(len(READINGS), width=4.2, height=3.0, sharey=True)
+    for ax, reading in zip(axes, READINGS):
+        for i, (start, g) in enumerate(out[out.reading == reading].groupby("start")):
+            g = g.set_index("child").reindex(order)
+            ax.bar(
+                np.arange(len(order)) + (i - 0.5) * 0.38,
+                g["mean"],
+                0.38,
+                yerr=g["std"].fillna(0),
+                capsize=2,
+                label=f"from {start}",
+            )
+        ax.set_xticks(np.arange(len(order)), order, fontsize=8)
+        ax.set(xlabel="child", title=f"centroid: {reading}")
+    axes[0].set(ylabel=f"outperforming stimuli (of {len(results.source_classes)})")
+    axes[0].legend(fontsize=7)
+    return fig
+
+
+def figure_centroids(results: Results):
+    """The centroid's distance to its one-hot vector against the class's training size, per child
+    (frozen blocks; scratch), mean over seeds; one panel per reading of the centroid. A stimulus
+    outperforms when it gets closer than this: the lower the line, the harder."""
+    fit = results.centroids.groupby(["reading", "child", "class", "train_size"]).distance.mean().reset_index()
+    order = _order(fit.child)
+    fig, axes = plots.panels(len(READINGS), width=4.2, height=3.0, sharey=True)
+    for ax, reading in zip(axes, READINGS):
+        for child in order:
+            g = fit[(fit.reading == reading) & (fit.child == child)].sort_values("train_size")
+            ax.plot(g.train_size, g.distance, marker=".", lw=0.8, label=child)
+        ax.set(xlabel="training images of the target class", title=f"centroid: {reading}")
+    axes[0].set(ylabel="‖centroid − one-hot‖₂", ylim=(0, 1.45))
+    axes[-1].legend(fontsize=7)
     return fig
 
 
@@ -705,14 +816,15 @@ def figure_responses(results: Results):
 
 
 def figure_sizes(results: Results):
-    """Training size of each target class against how often its stimulus outperforms."""
-    cons = consistent(results)
-    fig, ax = plots.panels(1, width=4.5, height=3.0)
-    ax = ax[0]
-    for start, g in cons.groupby("start"):
-        ax.scatter(g["train size"], g["share"], label=f"from {start}", alpha=0.8)
-    ax.set(xlabel="training images of the target class", ylabel="share of fine-tuned children outperformed")
-    ax.legend(fontsize=7)
+    """Training size of each target class against how often its stimulus outperforms; one panel per
+    reading of the centroid."""
+    fig, axes = plots.panels(len(READINGS), width=4.2, height=3.0, sharey=True)
+    for ax, reading in zip(axes, READINGS):
+        for start, g in consistent(results, reading).groupby("start"):
+            ax.scatter(g["train size"], g["share"], label=f"from {start}", alpha=0.8)
+        ax.set(xlabel="training images of the target class", title=f"centroid: {reading}")
+    axes[0].set(ylabel="share of fine-tuned children outperformed")
+    axes[0].legend(fontsize=7)
     return fig
 
 

@@ -76,10 +76,25 @@ class Config(WorldParams):
     seeds: tuple[int, ...] = param(
         (0, 1, 2), "seeds of each transfer and scratch model (chapter 0's: shared)", low=0
     )
+    sweep_target: str = param(
+        "objects", "target of the full-network sweeps over epochs and weight decay", choices=TARGETS
+    )
+    sweep_epochs: tuple[int, ...] = param(
+        (3, 10, 30), "full-network epochs of the sweep (at the recipe's weight decay)", low=1, high=1000
+    )
+    sweep_weight_decays: tuple[float, ...] = param(
+        (5e-4, 5e-3, 5e-2), "full-network weight decays of the sweep (at `full_epochs`)", low=0.0, high=1.0
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         distinct("seeds", self.seeds)
+        distinct("sweep_epochs", self.sweep_epochs)
+        distinct("sweep_weight_decays", self.sweep_weight_decays)
+        if self.sweep_target not in self.targets:
+            raise ParameterError(
+                f"'sweep_target' {self.sweep_target!r} must be one of 'targets' {self.targets}"
+            )
         if not self.targets or not self.overlays:
             raise ParameterError("parameters 'targets' and 'overlays' need at least one entry each")
         if len(self.expected) != len(self.overlays):
@@ -112,18 +127,31 @@ measures how the source model's predicted-class distribution shifts; the studied
 candidate patches (`search_shapes`, `search_colours`, `search_scales`, `search_positions`) by the
 shift they cause. The studied overlays are then put on the test images of each target (`targets`)
 and the shift of transferred models (fixed-feature, full-network; per seed, `seeds`) is compared
-with that of models trained from scratch on the target.
+with that of models trained from scratch on the target. On `sweep_target`, full-network models
+are also trained for each of `sweep_epochs` and each of `sweep_weight_decays` (the thesis removes
+the tennis-ball bias by full-network fine-tuning, and weight decay removes a backdoor in chapter
+2): where does the skew go?
 
-**Measured.** A model's *skew* under an overlay: the share of predictions that move to the class
-the overlay favours; for a transferred model, its skew minus the scratch models' skew.
+The world draws the tennis ball as its own markings (yellow-green felt with white curved seams) on
+a silhouette of any generic shape, as the fence is a grid over any object and the hat its own
+shape. The thesis' overlay is a yellow disc; in this world a disc is one of the objects target's
+shapes and the flowers have yellow-centred discs, so a yellow disc draws the predictions of models
+that never saw the source as much as those of transferred ones, and the comparison with scratch
+models would cancel the effect it measures.
+
+**Measured**, class-matched. For each target and overlay, the *favoured class* is the target class
+whose share of predictions the overlay raises most in the fixed-feature models, chosen on the
+other seeds' models (so that a seed's own noise does not pick it). A model's *skew* is the share
+of predictions that class gains under the overlay; a transferred model's *excess* is its skew
+minus the skew of the scratch model of its seed on the same class.
 
 **Claims.** The replicate of (b) and (c) is a seed of the transfers and scratch models; the
 source model is the one draw every chapter shares, so these intervals do not hold its variance.
 The interval of (a) is over the source test images, the source model held fixed.
 - (a) Each overlay skews the source model towards its class: the overlay's own source class gains
   a share of the predictions (Fig. 7.7b, 7.8b, G.7).
-- (b), per overlay: fixed-feature transferred models skew under it, scratch models much less:
-  skew(fixed) − skew(scratch), mean over targets (Fig. 7.7d, 7.8d).
+- (b), per overlay: fixed-feature transferred models skew under it, scratch models much less: the
+  fixed-feature excess, mean over targets (Fig. 7.7d, 7.8d).
 - (c) Full-network transfer removes the skew for some biases (thesis: tennis ball) but not for
   others (fence): among the overlays whose skew (b) is not contradicted, the one with the smallest
   full-network mean transfers fixed-feature and its full-network skew is below the margin; that of
@@ -139,12 +167,12 @@ CRITERIA = criteria(
     ),
     Criterion(
         "skew-transfers",
-        "skew(transferred) − skew(scratch)",
+        "skew(transferred) − skew(scratch), class-matched",
         ">",
         EXCESS,
         "five points of predictions more than a model that never saw the source",
     ),
-    Criterion("skew-removed", "skew(full-network) − skew(scratch)", "<", EXCESS),
+    Criterion("skew-removed", "skew(full-network) − skew(scratch), class-matched", "<", EXCESS),
 )
 
 PAPER_NOTE = """The thesis' setting: ResNet-18 on 64 px images with its recipes and 16 epochs, a search over
@@ -203,6 +231,8 @@ class Results:
     followed: tuple[str, ...]  # overlays found by the search and followed through transfer
     targets: pd.DataFrame  # overlay, target, kind, seed, tv, flip, top_class, top_gain
     target_shifts: dict[tuple[str, str, str, int], bias_finder.Shift]
+    # the full-network sweep on `sweep_target`: overlay, seed, epochs, weight_decay and the shift
+    sweep_shifts: dict[tuple[str, int, int, float], bias_finder.Shift]
 
     @property
     def overlays(self) -> tuple[str, ...]:
@@ -210,14 +240,36 @@ class Results:
         return (*self.config.overlays, *self.followed)
 
 
-def _jobs(config: Config) -> dict[tuple[str, str, int], object]:
+def sweep_settings(config: Config) -> list[tuple[int, float]]:
+    """(epochs, weight decay) of the full-network sweep: each epoch count at the recipe's weight
+    decay, each weight decay at `full_epochs` (the main models' setting is among them)."""
+    wd = config.transfer_recipe("full").weight_decay
+    settings = [(e, wd) for e in config.sweep_epochs] + [
+        (config.full_epochs, w) for w in config.sweep_weight_decays
+    ]
+    return list(dict.fromkeys(settings))
+
+
+def _jobs(config: Config) -> dict[tuple, object]:
     source = config.source_job()
-    jobs = {("source", "", 0): source}
+    jobs: dict[tuple, object] = {("source", "", 0): source}
     for target in config.targets:
         for seed in config.seeds:
             for mode in ("fixed", "full"):
                 jobs[(mode, target, seed)] = config.transfer_job(source, target, mode, seed)
             jobs[("scratch", target, seed)] = config.scratch_job(target, seed)
+    for seed in config.seeds:
+        for epochs, wd in sweep_settings(config):
+            r = config.recipe("full", epochs)
+            jobs[("sweep", seed, epochs, wd)] = config.transfer_job(
+                source,
+                config.sweep_target,
+                "full",
+                seed,
+                epochs=r.epochs,
+                peak_epoch=r.peak_epoch,
+                weight_decay=wd,
+            )
     return jobs
 
 
@@ -258,19 +310,29 @@ def run(config: Config, progress: bool = True) -> Results:
         followed = found_biases(
             ranking, {*config.expected, *source.top_class}, config.follow, config.overlays
         )
-    rows, target_shifts = [], {}
+    rows, target_shifts, sweep_shifts = [], {}, {}
+
+    def shifts_of(key, data, overlaid):
+        model = load_model(entries[key])
+        clean_pred = predict(model, data).argmax(-1)
+        return {
+            text: bias_finder.shift_between(model, data, over, clean_pred=clean_pred)
+            for text, over in overlaid.items()
+        }
+
     for target in config.targets:
         data = world.target(target, "test")
         overlaid = {text: apply_overlay(data, parse_overlay(text)) for text in (*config.overlays, *followed)}
         for kind in KINDS:
             for seed in config.seeds:
-                model = load_model(entries[(kind, target, seed)])
-                clean_pred = predict(model, data).argmax(-1)
-                for text, over in overlaid.items():
-                    s = bias_finder.shift_between(model, data, over, clean_pred=clean_pred)
+                for text, s in shifts_of((kind, target, seed), data, overlaid).items():
                     target_shifts[(text, target, kind, seed)] = s
                     rows.append({"overlay": text, "target": target, "kind": kind, "seed": seed, **s.row()})
-    return Results(config, source, shifts, ranking, followed, pd.DataFrame(rows), target_shifts)
+        if target == config.sweep_target:
+            for key in [k for k in entries if k[0] == "sweep"]:
+                for text, s in shifts_of(key, data, overlaid).items():
+                    sweep_shifts[(text, *key[1:])] = s
+    return Results(config, source, shifts, ranking, followed, pd.DataFrame(rows), target_shifts, sweep_shifts)
 
 
 def found_biases(
@@ -294,15 +356,58 @@ def found_biases(
 # views of the results
 
 
-def excess(results: Results, measure: str = "top_gain") -> pd.DataFrame:
-    """Per overlay, target and seed: the skew (``measure``; by default the share of predictions the
-    most-favoured class gains under the overlay) of the fixed and full models minus the scratch
-    model's. A model that only loses sight of an occluded object scatters its predictions (large
-    TV, small skew); a model with a bias piles them onto one class."""
-    t = results.targets.pivot_table(index=["overlay", "target", "seed"], columns="kind", values=measure)
-    return pd.DataFrame(
-        {"fixed": t["fixed"] - t["scratch"], "full": t["full"] - t["scratch"], "scratch": t["scratch"]}
-    ).reset_index()
+def favoured_class(results: Results, overlay: str, target: str, seed: int) -> int:
+    """The target class an overlay makes the fixed-feature models pile onto, for the models of
+    ``seed``: chosen on the *other* seeds' models (mean gain; all seeds when there is one), so that a
+    seed's own noise does not pick the class its excess is then measured on."""
+    seeds = [s for s in results.config.seeds if s != seed] or [seed]
+    gains = np.mean([results.target_shifts[(overlay, target, "fixed", s)].gain for s in seeds], axis=0)
+    return int(np.argmax(gains))
+
+
+def excess(results: Results) -> pd.DataFrame:
+    """Per overlay, target and seed, class-matched: the share of predictions the class the overlay
+    favours (:func:`favoured_class`) gains in the fixed-feature and the full-network model, minus
+    what the same class gains in the scratch model of the seed (column ``scratch``: that gain). A
+    model that only loses sight of an occluded object scatters its predictions or piles them onto a
+    class the overlay looks like; a model with the source's bias piles them onto the class its
+    transferred features map the overlay to, which a scratch model has no reason to favour."""
+    rows = []
+    for text, target, seed in results.targets.set_index(["overlay", "target", "seed"]).index.unique():
+        c = favoured_class(results, text, target, seed)
+        gain = {k: float(results.target_shifts[(text, target, k, seed)].gain[c]) for k in KINDS}
+        rows.append(
+            {
+                "overlay": text,
+                "target": target,
+                "seed": seed,
+                "class": results.target_shifts[(text, target, "fixed", seed)].classes[c],
+                "fixed": gain["fixed"] - gain["scratch"],
+                "full": gain["full"] - gain["scratch"],
+                "scratch": gain["scratch"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def sweep_table(results: Results) -> pd.DataFrame:
+    """The full-network sweep on `sweep_target`: per overlay, seed, epochs and weight decay, the
+    class-matched excess over the seed's scratch model (as :func:`excess`)."""
+    c = results.config
+    rows = []
+    for (text, seed, epochs, wd), shift in results.sweep_shifts.items():
+        k = favoured_class(results, text, c.sweep_target, seed)
+        scratch = results.target_shifts[(text, c.sweep_target, "scratch", seed)].gain[k]
+        rows.append(
+            {
+                "overlay": text,
+                "seed": seed,
+                "epochs": epochs,
+                "weight_decay": wd,
+                "excess": float(shift.gain[k] - scratch),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def shift_table(results: Results) -> pd.DataFrame:
@@ -356,7 +461,8 @@ def claims(results: Results) -> ClaimsTable:
             "scratch much less",
             SOURCE + ", Fig. 7.7d, 7.8d (left)",
             (Estimate.t(CRITERIA["skew-transfers"], e["fixed"], replicate),),
-            note=f"Mean over targets; the scratch models' own skew is {e['scratch'].mean():.3f}.",
+            note=f"Mean over targets; the scratch models' own skew towards the same classes is "
+            f"{e['scratch'].mean():.3f}.",
         )
         out.append(b)
         if b.verdict != "contradicted":
@@ -384,7 +490,7 @@ def claims(results: Results) -> ClaimsTable:
             "others (fence)",
             SOURCE + ", Fig. 7.7d, 7.8d (right), G.2",
             parts,
-            note="Skew minus the scratch models', mean over targets. Among the overlays whose "
+            note="Class-matched excess over the scratch models, mean over targets. Among the overlays whose "
             "fixed-feature skew (b) is not contradicted, the one with the smallest full-network mean "
             "should have transferred fixed-feature and be removed full-network, the one with the "
             "largest kept.",
@@ -419,8 +525,9 @@ def summary_text(results: Results) -> str:
         + "; ".join(parts)
         + "."
         + found
-        + " On the targets, the skew of the transferred models' predictions in excess of the scratch "
-        f"models' (mean over targets and seeds) is {transfer}."
+        + " On the targets, the share of predictions the favoured class gains in the transferred "
+        "models in excess of what it gains in the scratch models (class-matched; mean over targets "
+        f"and seeds) is {transfer}."
     )
 
 
@@ -537,4 +644,37 @@ def figure_skew(results: Results):
         ax.set_title(text, fontsize=8)
     axes[0].set(ylabel="skew: share gained by the top class", ylim=(0, 1))
     axes[0].legend(fontsize=7)
+    return fig
+
+
+def figure_sweep(results: Results):
+    """Class-matched excess of full-network models on `sweep_target` against the fine-tuning epochs
+    (left) and the weight decay (right), per overlay, mean ± std over seeds; the fixed-feature
+    models' excess as a dotted line."""
+    c = results.config
+    t = sweep_table(results)
+    wd0 = c.transfer_recipe("full").weight_decay
+    ex = excess(results)
+    ex = ex[ex.target == c.sweep_target].groupby("overlay").fixed.mean()
+    fig, axes = plots.panels(2, width=3.8, height=3.0, sharey=True)
+    for ax, (column, fixed, label) in zip(
+        axes,
+        (
+            ("epochs", ("weight_decay", wd0), "full-network epochs"),
+            ("weight_decay", ("epochs", c.full_epochs), "full-network weight decay"),
+        ),
+    ):
+        d = t[np.isclose(t[fixed[0]], fixed[1])]
+        for text in results.overlays:
+            g = d[d.overlay == text].groupby(column).excess
+            line = ax.errorbar(
+                g.mean().index, g.mean(), yerr=g.std().fillna(0), marker="o", capsize=3, label=text
+            )
+            ax.axhline(ex.get(text, np.nan), ls=":", lw=0.8, color=line[0].get_color())
+        ax.axhline(EXCESS, color="grey", lw=0.8, ls="--")
+        ax.set(xscale="log", xlabel=label, title=c.sweep_target)
+        ax.set_xticks(sorted(d[column].unique()), [f"{v:g}" for v in sorted(d[column].unique())])
+        ax.minorticks_off()
+    axes[0].set_ylabel("excess skew over scratch (class-matched)")
+    axes[0].legend(fontsize=6)
     return fig

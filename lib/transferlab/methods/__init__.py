@@ -7,5 +7,6 @@
 - :mod:`.defects`: defects of a teacher its students may inherit (adversarial, coverage-guided
   fuzzing, BadNets and latent backdoors) and the rate at which they do.
 - :mod:`.slicing`: ways to train a student from a teacher (ReMoS and its baselines).
+- :mod:`.probes`: linear probes of a model's features, and removing an attribute's directions.
 - :mod:`.stats`: rank statistics the estimators and chapters share.
 """

@@ -255,6 +255,21 @@ class Objects:
 
 
 FAMILY_INDEX = {name: i for i, name in enumerate(SHAPES)}
+# the generic shape families: the source's superclasses and the objects target's shapes
+GENERIC = (
+    "disc",
+    "square",
+    "triangle",
+    "ring",
+    "cross",
+    "star",
+    "hexagon",
+    "diamond",
+    "bar",
+    "crescent",
+    "arrow",
+    "heart",
+)
 
 
 def grid(size: int) -> tuple[Tensor, Tensor]:

@@ -95,8 +95,13 @@ class Fence:
 
 
 def ball_objects(image: Tensor, centre: Tensor, scale: Tensor, g: torch.Generator) -> draw.Objects:
-    """Yellow-green balls with white curved seams (the tennis-ball analog)."""
+    """Tennis-ball felt: yellow-green with the white curved seams, on a silhouette drawn at random
+    from the generic shape families (the tennis-ball analog). Its own markings, not its outline,
+    make it: a yellow disc would be the look of the world's disc and flower classes, which models
+    that never saw the source pile onto as readily."""
     n = len(image)
+    shapes = torch.tensor([draw.FAMILY_INDEX[f] for f in draw.GENERIC])
+    family = shapes[torch.randint(len(shapes), (n,), generator=g)]
     colour = draw.hsv(
         0.19 + 0.02 * torch.randn(n, generator=g),
         0.75 + 0.1 * torch.rand(n, generator=g),
@@ -104,7 +109,7 @@ def ball_objects(image: Tensor, centre: Tensor, scale: Tensor, g: torch.Generato
     )
     return draw.Objects.make(
         image,
-        "ball",
+        family,
         centre,
         scale,
         colour,
@@ -156,7 +161,7 @@ class _Pasted:
 
 @dataclasses.dataclass(frozen=True)
 class Ball(_Pasted):
-    """A tennis-ball-like object (yellow-green, white seams)."""
+    """Tennis-ball felt (yellow-green, white seams) on a silhouette of any generic shape."""
 
     scale: float = 0.45
     position: str = "random"

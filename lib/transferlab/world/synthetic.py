@@ -40,27 +40,14 @@ from .tensors import TensorData, cached, resolve_cache
 
 Tensor = torch.Tensor
 
-GENERIC = (
-    "disc",
-    "square",
-    "triangle",
-    "ring",
-    "cross",
-    "star",
-    "hexagon",
-    "diamond",
-    "bar",
-    "crescent",
-    "arrow",
-    "heart",
-)
+GENERIC = draw.GENERIC
 TARGETS = ("objects", "flowers", "pets")
 PATTERNS = ("fence", "tennis ball", "hat")
 SPLITS = ("train", "test")
 # Drawing revisions of the parts whose drawing changed after models were stored: a revision enters
 # the part's cache key and the data keyword arguments of job specs, so changed images never meet
 # models trained on the old ones. Bump a part's number whenever its drawing changes.
-REVISIONS = {"faces": 2, "scenes": 2}
+REVISIONS = {"faces": 2, "scenes": 2, "source": 2}
 SOLID_TEXTURES = tuple(i for i, t in enumerate(draw.TEXTURES) if t != "seam")
 
 

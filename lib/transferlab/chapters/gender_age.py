@@ -280,9 +280,46 @@ def curve_excess(results: Results) -> pd.DataFrame:
     return ex.merge(settings, on="target").rename(columns={"stage": "mode"}).drop(columns="target")
 
 
+def curve_text(results: Results) -> str:
+    """What the curves say about the regime of the claims, from their numbers."""
+    c = results.config
+    ex = curve_excess(results)
+    size = ex[(ex["mode"] == "fixed") | (ex.epochs == c.full_epochs)].groupby(["mode", "scale"]).excess.mean()
+    length = ex[(ex["mode"] == "full") & np.isclose(ex.scale, c.scale)].groupby("epochs").excess.mean()
+    lo, hi = min(c.curve_scales), max(c.curve_scales)
+    modes = "; ".join(
+        f"{spurious.STAGE_NAMES[m]} {size[(m, lo)]:+.3f} at ×{lo:g} and {size[(m, hi)]:+.3f} at ×{hi:g}"
+        for m in ("fixed", "full")
+    )
+    epochs = ", ".join(f"{length[e]:+.3f} after {e} epochs" for e in sorted(length.index))
+    return (
+        f"On the {c.curve_target} target, the excess shift (mean over seeds) is {modes}; full-network at "
+        f"×{c.scale:g}: {epochs}. The claims are tested at ×{c.scale:g}; the thesis' CelebA targets are at "
+        f"×1{' (this run reaches it)' if hi >= 1 else f', {1 / hi:g} times the largest size here'}, so "
+        "its numbers belong to the right end of the curve or beyond it."
+    )
+
+
 def probe_table(results: Results) -> pd.DataFrame:
     """The probe per source table: mean and std over seeds."""
     return results.probes.drop(columns="seed").groupby("source").agg(["mean", "std"]).reindex(SOURCE_TABLES)
+
+
+def probe_text(results: Results) -> str:
+    """What the probe of the source models found, from its numbers."""
+    t = (
+        results.probes.assign(ratio=lambda d: d["gender effect"] / d["age effect"])
+        .groupby("source")
+        .mean(numeric_only=True)
+    )
+    parts = [
+        f"the {table} source models decode age at {t.loc[table, 'age']:.1%} and at "
+        f"{t.loc[table, 'age without gender']:.1%} once {t.loc[table, 'directions removed']:.0f} gender "
+        f"directions are removed (gender then at {t.loc[table, 'gender after removal']:.1%}); gender moves "
+        f"their old − young logit {t.loc[table, 'ratio']:.2f} times as far as age does"
+        for table in SOURCE_TABLES
+    ]
+    return "On the held-out half of the balanced test faces (mean over seeds), " + "; ".join(parts) + "."
 
 
 def claims(results: Results) -> ClaimsTable:
@@ -406,5 +443,5 @@ def figure_probe(results: Results):
     )
     axes[1].set_xticks(x, SOURCE_TABLES)
     axes[1].axhline(0, color="black", lw=0.8)
-    axes[1].set(ylabel="gender effect / age effect\non the old − young logit")
+    axes[1].set(ylabel="gender effect ÷ age effect (logit)")
     return fig

@@ -776,8 +776,8 @@ def figure_outperforming(results: Results):
                 capsize=2,
                 label=f"from {start}",
             )
-        ax.set_xticks(np.arange(len(order)), order, fontsize=8)
-        ax.set(xlabel="child", title=f"centroid: {reading}")
+        ax.set_xticks(np.arange(len(order)), [c.replace(" frozen", "") for c in order], fontsize=8)
+        ax.set(xlabel="child: frozen blocks, or scratch", title=f"centroid: {reading}")
     axes[0].set(ylabel=f"outperforming stimuli (of {len(results.source_classes)})")
     axes[0].legend(fontsize=7)
     return fig
@@ -792,8 +792,8 @@ def figure_centroids(results: Results):
     fig, axes = plots.panels(len(READINGS), width=4.2, height=3.0, sharey=True)
     for ax, reading in zip(axes, READINGS):
         for child in order:
-            g = fit[(fit.reading == reading) & (fit.child == child)].sort_values("train_size")
-            ax.plot(g.train_size, g.distance, marker=".", lw=0.8, label=child)
+            g = fit[(fit.reading == reading) & (fit.child == child)]
+            ax.scatter(g.train_size, g.distance, s=10, alpha=0.7, label=child)
         ax.set(xlabel="training images of the target class", title=f"centroid: {reading}")
     axes[0].set(ylabel="‖centroid − one-hot‖₂", ylim=(0, 1.45))
     axes[-1].legend(fontsize=7)

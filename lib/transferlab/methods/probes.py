@@ -33,11 +33,12 @@ def remove_attribute(
     z_train: np.ndarray,
     test: np.ndarray,
     z_test: np.ndarray,
-    max_directions: int = 20,
+    max_directions: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, float]:
     """Remove the linear directions that decode ``z`` (iterative nullspace projection), fitted on
     ``train``, from both sets, until a fresh probe of ``z`` on ``test`` is within
-    :data:`CHANCE_MARGIN` of chance or ``max_directions`` are removed.
+    :data:`CHANCE_MARGIN` of chance or ``max_directions`` are removed (None: as many as it takes,
+    up to all but one of the features' dimensions).
 
     The features are standardised once (by ``train``); each step fits a linear classifier of ``z``
     and keeps the orthonormal complement of its weight vector, so the features returned have one
@@ -55,7 +56,8 @@ def remove_attribute(
     a, b = a0, b0
     removed = 0
     accuracy = probe_accuracy(a, z_train, b, z_test)
-    while accuracy > chance + CHANCE_MARGIN and removed < min(max_directions, train.shape[1] - 1):
+    limit = train.shape[1] - 1 if max_directions is None else min(max_directions, train.shape[1] - 1)
+    while accuracy > chance + CHANCE_MARGIN and removed < limit:
         w = LogisticRegression(max_iter=2000).fit(a, z_train).coef_.reshape(1, -1)
         basis = basis @ null_space(w)
         a, b = a0 @ basis, b0 @ basis

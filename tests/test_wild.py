@@ -260,5 +260,8 @@ def test_the_chapter_runs_on_real_data_folders(tmp_path, monkeypatch):
     assert set(results.targets.target) == {"objects", "pets"} and set(results.targets.kind) == set(wild.KINDS)
     assert len(results.ranking) == len(cfg.candidates()) and len(results.followed) <= 1
     assert [c.key for c in wild.claims(results).claims] == ["a", "b1", "b2", "b3", "c"]
+    # no class expected on real data: each overlay is reported with the class it favours most
+    text = wild.summary_text(results)
+    assert "test set, ." not in text and text.count("the class it favours most") == 3
     with pytest.raises(ParameterError, match="not source classes"):
         wild.run(dataclasses.replace(cfg, expected=("chain-link fence", "", "")), progress=False)

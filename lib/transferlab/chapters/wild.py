@@ -502,11 +502,18 @@ def claims(results: Results) -> ClaimsTable:
 def summary_text(results: Results) -> str:
     """What this run found, in one paragraph written from the numbers."""
     src = results.source
-    parts = [
-        f"'{o}' moves {g:+.0%} of the source model's predictions to '{e}' (TV {tv:.2f})"
-        for o, e, g, tv in zip(src.overlay, src.expected, src.expected_gain, src.tv)
-        if e
-    ]
+    parts = []
+    for row in src.itertuples():
+        if row.expected:
+            parts.append(
+                f"'{row.overlay}' moves {row.expected_gain:+.0%} of the source model's predictions to "
+                f"'{row.expected}' (TV {row.tv:.2f})"
+            )
+        else:  # no class named: the class it favours most
+            parts.append(
+                f"'{row.overlay}' moves {row.top_gain:+.0%} of them to '{row.top_class}', the class it "
+                f"favours most (no class expected; TV {row.tv:.2f})"
+            )
     ex = excess(results).groupby("overlay")[["fixed", "full"]].mean()
     found = ""
     if results.ranking is not None and len(results.ranking):

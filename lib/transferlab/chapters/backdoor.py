@@ -718,14 +718,7 @@ def figure_frequency(results: Results):
     c = results.config
     fig, (ax_src, ax_tgt) = plots.panels(2, width=3.6, height=3.0)
     src = results.sources[results.sources.arch == c.arch].groupby("fraction").asr
-    ax_src.errorbar(
-        src.mean().index,
-        src.mean(),
-        yerr=src.std().fillna(0),
-        marker="o",
-        capsize=3,
-        color=plots.color("backdoored source"),
-    )
+    plots.mean_line(ax_src, src, color=plots.color("backdoored source"))
     t = results.transfers
     d = t[
         (t.arch == c.arch)
@@ -734,8 +727,7 @@ def figure_frequency(results: Results):
         & np.isclose(t.weight_decay, results.default_wd)
     ]
     for target in c.targets:
-        g = d[d.target == target].groupby("fraction").asr
-        ax_tgt.errorbar(g.mean().index, g.mean(), yerr=g.std().fillna(0), marker="o", capsize=3, label=target)
+        plots.mean_line(ax_tgt, d[d.target == target].groupby("fraction").asr, label=target)
     ticks = sorted(src.mean().index)
     for ax, title in ((ax_src, "source model"), (ax_tgt, "transferred (fixed-feature)")):
         ax.set(xlabel="dog images with the trigger", ylabel="ASR", title=title, ylim=(0, 1))
@@ -761,16 +753,7 @@ def figure_weight_decay(results: Results):
         for mode, ls in (("fixed", "-"), ("full", "--")):
             for f, cond in ((0.0, CONDITIONS[0]), (c.trigger_fraction, CONDITIONS[1])):
                 g = d[(d["mode"] == mode) & (d.fraction == f)].groupby("weight_decay")[col]
-                ax.errorbar(
-                    g.mean().index,
-                    g.mean(),
-                    yerr=g.std().fillna(0),
-                    ls=ls,
-                    marker="o",
-                    capsize=3,
-                    color=plots.color(cond),
-                    label=f"{cond}, {mode}",
-                )
+                plots.mean_line(ax, g, ls=ls, color=plots.color(cond), label=f"{cond}, {mode}")
         ax.set(
             xscale="log",
             xlabel="weight decay of transfer",

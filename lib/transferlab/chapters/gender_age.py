@@ -381,25 +381,10 @@ def figure_curves(results: Results):
     fig, axes = plots.panels(2, width=3.8, height=3.0, sharey=True)
     for mode in ("fixed", "full"):
         d = ex[(ex["mode"] == mode) & ((ex.epochs == c.full_epochs) | (mode == "fixed"))]
-        g = d.groupby("scale").excess
-        axes[0].errorbar(
-            g.mean().index,
-            g.mean(),
-            yerr=g.std().fillna(0),
-            marker="o",
-            capsize=3,
-            label=spurious.STAGE_NAMES[mode],
-            color=plots.color(spurious.STAGE_NAMES[mode]),
-        )
+        name = spurious.STAGE_NAMES[mode]
+        plots.mean_line(axes[0], d.groupby("scale").excess, label=name, color=plots.color(name))
     g = ex[(ex["mode"] == "full") & np.isclose(ex.scale, c.scale)].groupby("epochs").excess
-    axes[1].errorbar(
-        g.mean().index,
-        g.mean(),
-        yerr=g.std().fillna(0),
-        marker="o",
-        capsize=3,
-        color=plots.color(spurious.STAGE_NAMES["full"]),
-    )
+    plots.mean_line(axes[1], g, color=plots.color(spurious.STAGE_NAMES["full"]))
     n = int(sum(spurious.table_counts(c.curve_target, c.STUDY.tables, c.STUDY.groups, 1.0)))
     axes[0].set(xscale="log", xlabel=f"size of the {c.curve_target} target (× the thesis' {n:,} images)")
     axes[1].set(xscale="log", xlabel=f"full-network epochs (size ×{c.scale:g})")

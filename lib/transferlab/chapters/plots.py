@@ -55,6 +55,16 @@ def color(condition: str) -> str:
     return CYCLE[sum(map(ord, condition)) % len(CYCLE)]
 
 
+def mean_line(ax, groups, **kwargs):
+    """One line of means with ± std error bars (0 where a group has one value) from a pandas
+    ``SeriesGroupBy`` (x: the group keys, e.g. over seeds per setting); ``kwargs`` go to
+    ``ax.errorbar``. Returns its container."""
+    mean = groups.mean()
+    return ax.errorbar(
+        mean.index, mean, yerr=groups.std().fillna(0), **{"marker": "o", "capsize": 3, **kwargs}
+    )
+
+
 def panels(
     n: int, *, width: float = 3.4, height: float = 3.0, sharey: bool = False, ncols: int | None = None
 ):

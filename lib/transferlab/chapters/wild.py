@@ -697,10 +697,7 @@ def figure_sweep(results: Results):
     ):
         d = t[np.isclose(t[fixed[0]], fixed[1])]
         for text in results.overlays:
-            g = d[d.overlay == text].groupby(column).excess
-            line = ax.errorbar(
-                g.mean().index, g.mean(), yerr=g.std().fillna(0), marker="o", capsize=3, label=text
-            )
+            line = plots.mean_line(ax, d[d.overlay == text].groupby(column).excess, label=text)
             ax.axhline(ex.get(text, np.nan), ls=":", lw=0.8, color=line[0].get_color())
         ax.axhline(EXCESS, color="grey", lw=0.8, ls="--")
         ax.set(xscale="log", xlabel=label, title=c.sweep_target)

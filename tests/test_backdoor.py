@@ -72,13 +72,17 @@ def test_plan_shares_the_clean_source_and_scratch_models_with_the_world_chapter(
     assert p.sources[(cfg.arch, 0.0, 0)].spec() == tour.Config().source_job().spec()
     assert p.sources[(cfg.arch, 0.0, 1)].spec() == tour.Config().source_job(1).spec()
     assert p.scratch[("objects", 0)].spec() == tour.Config().scratch_job("objects", 0).spec()
-    conditions = {("cresnet-s", 0.0), ("cresnet-s", 0.1), ("cresnet-s", 1.0)}
-    conditions |= {(a, f) for a in ("cresnet-xs", "cvgg-s") for f in (0.0, 1.0)}
+    conditions = {("cresnet-s", f) for f in (0.0, 0.1, 0.5, 1.0)}
+    conditions |= {(a, f) for a in ("cresnet-xs", "cvgg-s") for f in (0.0, 0.5)}
     # each seed trains its own sources: a gap between sources holds their variance
     assert set(p.sources) == {(a, f, s) for a, f in conditions for s in cfg.seeds}
     assert {p.sources[("cresnet-s", 1.0, s)].seed for s in cfg.seeds} == set(cfg.seeds)
     for key, job in p.transfers.items():
         assert job.source == p.sources[(key.arch, key.fraction, key.seed)]  # paired by seed
+    # every architecture in both modes (the thesis' Fig. G.1b), at the main fraction and clean
+    assert {(k.arch, k.mode) for k in p.transfers if k.fraction == cfg.trigger_fraction} == {
+        (a, m) for a in cfg.archs for m in ("fixed", "full")
+    }
     wds = {k[4] for k in p.transfers}
     assert wds == set(cfg.weight_decays) and p.default_wd in wds
     debiased = [k for k in p.transfers if k[5]]
@@ -99,10 +103,17 @@ def test_bad_parameters_are_refused():
 
 
 def _results(
-    fixed_gap: float, full_gap: float, small_gap: float, debiased_full: float, wd_full_high: float
+    fixed_gap: float,
+    full_gap: float,
+    small_gap: float,
+    debiased_full: float,
+    wd_full_high: float,
+    small_source_asr: float = 0.15,
 ) -> backdoor.Results:
     """Made-up measurements with the given ASR differences between backdoored and clean sources."""
-    cfg = backdoor.Config(targets=("objects", "pets"), seeds=(0, 1, 2))
+    cfg = backdoor.Config(
+        targets=("objects", "pets"), seeds=(0, 1, 2), trigger_fraction=1.0, trigger_fractions=(0.1, 1.0)
+    )
     rows = []
     for arch in cfg.archs:
         for target in cfg.targets:
@@ -147,7 +158,7 @@ def _results(
                 "triggered_accuracy": 0.8,
                 "asr": asr + 0.01 * s,
             }
-            for f, asr in ((0.0, 0.01), (0.1, 0.05), (1.0, 0.4))
+            for f, asr in ((0.0, 0.01), (0.1, small_source_asr), (1.0, 0.4))
             for s in cfg.seeds
         ]
     )
@@ -169,6 +180,18 @@ def test_claims_follow_the_numbers():
     fails = backdoor.claims(_results(0.01, 0.0, 0.0, 0.15, 0.15)).frame().set_index("key").verdict
     assert (fails[["a", "b", "c", "d", "e", "h"]] == "contradicted").all(), fails
     assert fails["f"] == "holds" and fails["g"] == "holds"
+
+
+def test_claim_b_is_read_at_the_smallest_fraction_the_source_learns():
+    # the 10 % source learns the square: (b) is the gap at 10 %, which is 0 here
+    learned = _results(0.4, 0.15, 0.0, 0.0, 0.02)
+    assert backdoor.learned_fractions(learned) == [0.1, 1.0]
+    assert backdoor.claims(learned).frame().set_index("key").verdict["b"] == "contradicted"
+    # it does not (source ASR at the clean source's): (b) moves to 100 %, where the gap is 0.4
+    unlearned = _results(0.4, 0.15, 0.0, 0.0, 0.02, small_source_asr=0.01)
+    assert backdoor.learned_fractions(unlearned) == [1.0]
+    claim = {c.key: c for c in backdoor.claims(unlearned).claims}["b"]
+    assert claim.verdict == "holds" and claim.estimates[0].label.startswith("100%")
 
 
 def _real_data(root):

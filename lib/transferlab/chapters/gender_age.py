@@ -295,8 +295,7 @@ def curve_text(results: Results) -> str:
     return (
         f"On the {c.curve_target} target, the excess shift (mean over seeds) is {modes}; full-network at "
         f"×{c.scale:g}: {epochs}. The claims are tested at ×{c.scale:g}; the thesis' CelebA targets are at "
-        f"×1{' (this run reaches it)' if hi >= 1 else f', {1 / hi:g} times the largest size here'}, so "
-        "its numbers belong to the right end of the curve or beyond it."
+        f"×1{', within this curve' if hi >= 1 else f', {1 / hi:g} times the largest size here'}."
     )
 
 

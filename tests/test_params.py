@@ -69,6 +69,16 @@ def test_command_line_values_are_parsed_by_type(name, text, value):
     assert Toy.parse_value(name, text) == value
 
 
+def test_a_list_of_names_keeps_its_empty_ones():
+    from transferlab.chapters import wild
+
+    assert wild.Config.parse_value("expected", "fence,,hat") == ("fence", "", "hat")
+    assert wild.Config.parse_value("expected", ",,") == ("", "", "")
+    assert wild.Config(expected=("", "", "")).expected == ("", "", "")
+    with pytest.raises(ParameterError, match="empty name means none"):
+        wild.Config(expected=wild.Config.parse_value("expected", ","))
+
+
 @pytest.mark.parametrize(
     "name, text", [("n", "3.5"), ("flag", "maybe"), ("sizes", "[1,"), ("sizes", "1,a"), ("nope", "1")]
 )

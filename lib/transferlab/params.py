@@ -212,6 +212,8 @@ def _parse_text(name: str, text: str, tp: Any) -> Any:
                 raise ParameterError(f"parameter {name!r}: cannot read {text!r} as a list ({e})") from None
             return items
         elem = typing.get_args(tp)[0]
+        if elem is str and "," in text:  # a list of names may hold empty ones ('' = none): a,,b
+            return [t.strip() for t in text.split(",")]
         return [_parse_text(name, t, elem) for t in text.split(",") if t.strip()]
     if origin in (typing.Union, types.UnionType):
         if text.lower() in ("none", "null"):

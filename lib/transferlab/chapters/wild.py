@@ -45,7 +45,8 @@ class Config(WorldParams):
     )
     expected: tuple[str, ...] = param(
         ("fence", "tennis ball", "hat"),
-        "the source class each overlay is expected to favour, in the same order ('' for none)",
+        "the source class each overlay is expected to favour, in the same order; an empty name for none "
+        "(e.g. fence,,hat; ,, for none of three)",
     )
     search_images: int = param(
         600,
@@ -99,7 +100,9 @@ class Config(WorldParams):
             raise ParameterError("parameters 'targets' and 'overlays' need at least one entry each")
         if len(self.expected) != len(self.overlays):
             raise ParameterError(
-                f"'expected' needs one class per overlay ({len(self.overlays)}), got {len(self.expected)}"
+                f"'expected' needs one class per overlay ({len(self.overlays)}), got {len(self.expected)}; "
+                f"an empty name means none (on the command line: -p expected {',' * (len(self.overlays) - 1)} "
+                "for no class at all, or e.g. fence,,hat)"
             )
         for text in self.overlays:
             try:

@@ -786,7 +786,7 @@ def figure_outperforming(results: Results):
 def figure_centroids(results: Results):
     """The centroid's distance to its one-hot vector against the class's training size, per child
     (frozen blocks; scratch), mean over seeds; one panel per reading of the centroid. A stimulus
-    outperforms when it gets closer than this: the lower the line, the harder."""
+    outperforms when it gets closer than this: the lower the point, the harder."""
     fit = results.centroids.groupby(["reading", "child", "class", "train_size"]).distance.mean().reset_index()
     order = _order(fit.child)
     fig, axes = plots.panels(len(READINGS), width=4.2, height=3.0, sharey=True)

@@ -272,6 +272,12 @@ GENERIC = (
 )
 
 
+def random_generic(n: int, g: torch.Generator) -> Tensor:
+    """Family indices of ``n`` shapes drawn uniformly from :data:`GENERIC`."""
+    families = torch.tensor([FAMILY_INDEX[f] for f in GENERIC])
+    return families[torch.randint(len(GENERIC), (n,), generator=g)]
+
+
 def grid(size: int) -> tuple[Tensor, Tensor]:
     """Pixel-centre coordinates (x, y) of a size × size image in [-1, 1]."""
     t = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1

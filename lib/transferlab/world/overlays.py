@@ -100,8 +100,7 @@ def ball_objects(image: Tensor, centre: Tensor, scale: Tensor, g: torch.Generato
     make it: a yellow disc would be the look of the world's disc and flower classes, which models
     that never saw the source pile onto as readily."""
     n = len(image)
-    shapes = torch.tensor([draw.FAMILY_INDEX[f] for f in draw.GENERIC])
-    family = shapes[torch.randint(len(shapes), (n,), generator=g)]
+    family = draw.random_generic(n, g)
     colour = draw.hsv(
         0.19 + 0.02 * torch.randn(n, generator=g),
         0.75 + 0.1 * torch.rand(n, generator=g),

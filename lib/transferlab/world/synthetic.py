@@ -335,9 +335,7 @@ def distractor_objects(n: int, mean: float, g: torch.Generator) -> draw.Objects:
     rows = torch.arange(n).repeat_interleave(k)
     m = len(rows)
     rand = lambda: torch.rand(m, generator=g)  # noqa: E731
-    fam = torch.tensor([draw.FAMILY_INDEX[f] for f in GENERIC])[
-        torch.randint(len(GENERIC), (m,), generator=g)
-    ]
+    fam = draw.random_generic(m, g)
     return draw.Objects.make(
         rows,
         fam,
@@ -384,9 +382,7 @@ def render_catalogue(
     fence = torch.from_numpy(kind == "fence")
     if fence.any():  # a fence in front of any object: the grid, not the object, makes the class
         rows = fence.nonzero().flatten()
-        behind = torch.tensor([draw.FAMILY_INDEX[f] for f in GENERIC])[
-            torch.randint(len(GENERIC), (len(rows),), generator=g)
-        ]
+        behind = draw.random_generic(len(rows), g)
         sub = objs.select(rows)
         sub.family = behind
         parts.append(sub)

@@ -169,3 +169,9 @@ def test_chapter_runs_on_real_files(tmp_path, monkeypatch, module):
     if module is cooccurrence:  # a scale too large for the pool: source and target would meet
         with pytest.raises(DataError, match="share 2 images"):
             module.run(smoke(module, **{**changes, "scale": 0.005}), progress=False)
+    else:  # a curve's target too large for the pool meets the sources: refused before any training
+        models = lambda: sorted((tmp_path / "store").rglob("model.safetensors"))  # noqa: E731
+        before = models()
+        with pytest.raises(DataError, match="at scale 0.008"):
+            module.run(smoke(module, **{**changes, "curve_scales": [0.008]}), progress=False)
+        assert models() == before

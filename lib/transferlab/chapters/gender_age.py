@@ -242,12 +242,14 @@ def probe(config: Config, model, test: TensorData) -> dict[str, float]:
 def run(config: Config, progress: bool = True) -> Results:
     """Train (or fetch) the thesis' models and the curves' in one go, score every model per group,
     and probe the source models."""
+    if config.data_dir:
+        spurious.check_disjoint(config)  # before any training, the curves' draws included
     p = spurious.plan(config)
     curve = curve_jobs(config, p.sources)
     entries = run_jobs([*p.sources.values(), *p.transfers.values(), *curve.values()], progress=progress)
     entry = dict(zip([*p.sources, *p.transfers, *curve], entries))
-    base = spurious.run(config, progress=False)  # every model is in the store now
     test = config.test_data().load()
+    base = spurious.score(config, p, entry, test)
     rows = []
     for key in curve:
         table, mode, scale, epochs, seed = key

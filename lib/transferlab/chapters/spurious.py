@@ -241,8 +241,11 @@ def run(config: SpuriousParams, progress: bool = True) -> Results:
         check_disjoint(config)
     p = plan(config)
     entries = run_jobs([*p.sources.values(), *p.transfers.values()], progress=progress)
-    entry = dict(zip([*p.sources, *p.transfers], entries))
-    test = config.test_data().load()
+    return score(config, p, dict(zip([*p.sources, *p.transfers], entries)), config.test_data().load())
+
+
+def score(config: SpuriousParams, p: Plan, entry: dict, test: TensorData) -> Results:
+    """Every model of plan ``p`` (its store entries in ``entry``) scored per group on ``test``."""
     rows = []
     for key in [*p.sources, *p.transfers]:
         table, target, stage, seed = (key[0], "", "source", key[1]) if len(key) == 2 else key

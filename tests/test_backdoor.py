@@ -171,7 +171,68 @@ def _results(
             "asr": 0.02,
         }
     )
-    return backdoor.Results(cfg, sources, pd.DataFrame(rows), scratch, 5e-4)
+    regime = pd.DataFrame(
+        [
+            {
+                "scale": scale,
+                "fraction": f,
+                "seed": 0,
+                "dog_images": int(60 * scale),
+                "triggered": int(60 * scale * f),
+            }
+            | {"source_accuracy": 0.9, "dog_accuracy": 0.9, "accuracy": 0.9, "triggered_accuracy": 0.8}
+            | {"asr": 0.01 + (0.2 if 60 * scale * f >= 30 else 0.0)}  # learned from 30 triggered images on
+            for scale in (1.0, 3.0)
+            for f in (0.0, 0.1, 0.5)
+        ]
+    )
+    return backdoor.Results(cfg, sources, pd.DataFrame(rows), scratch, 5e-4, regime)
+
+
+def test_the_regime_grid_says_where_the_source_learns_by_share_and_by_count():
+    results = _results(0.4, 0.15, 0.3, 0.0, 0.02)
+    table = backdoor.regime_table(results)
+    assert list(zip(table.scale, table.fraction, table.learned)) == [
+        (1.0, 0.1, False),
+        (1.0, 0.5, True),
+        (3.0, 0.1, False),
+        (3.0, 0.5, True),
+    ]
+    assert np.allclose(table.asr_gap, [0.0, 0.2, 0.0, 0.2])  # against the clean source of its own size
+    text = backdoor.regime_text(results)
+    assert "does not change" in text and "fewest triggered images it learns from: 30" in text
+    shifted = results.regime.assign(asr=np.where(results.regime.triggered == 18, 0.3, results.regime.asr))
+    text = backdoor.regime_text(dataclasses.replace(results, regime=shifted))
+    assert "the number of triggered images, not only their share, decides" in text
+
+
+def test_resized_dogs_takes_a_larger_draw_or_a_share_of_each_breed(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path))
+    from transferlab.world import dataset
+
+    kwargs = {"part": "source", "split": "train", **SMALL}
+    small, large = dataset(**kwargs), dataset(**{**kwargs, "source_train": 30})
+    dogs = backdoor.is_dog(small)
+    grown = backdoor.resized_dogs(small, large, None)
+    assert grown.class_counts()[backdoor.dog_classes(small)].eq(30).all()
+    others = grown.subset(~backdoor.is_dog(grown))
+    assert torch.equal(others.x, small.subset(~dogs).x) and torch.equal(others.y, small.subset(~dogs).y)
+    cut = backdoor.resized_dogs(small, None, 0.3)
+    assert cut.class_counts()[backdoor.dog_classes(small)].eq(3).all()
+    assert torch.equal(cut.subset(~backdoor.is_dog(cut)).x, small.subset(~dogs).x)
+
+
+def test_the_regime_grid_reuses_the_sweep_sources_and_grows_only_the_dogs():
+    cfg = backdoor.Config()
+    p = backdoor.plan(cfg)
+    assert set(p.regime) == {(s, f) for s in (1.0, 3.0) for f in (0.0, 0.1, 0.5)}
+    for f in (0.0, 0.1, 0.5):  # at scale 1 the cells are the sweep's own sources (first seed)
+        assert p.regime[(1.0, f)] == p.sources[(cfg.arch, f, 0)]
+    grown = dict(p.regime[(3.0, 0.5)].data.kwargs)
+    assert dict(grown["dogs"].kwargs)["source_train"] == 900 and grown["fraction"] == 0.5
+    assert dict(p.regime[(3.0, 0.0)].data.kwargs)["fraction"] == 0.0
+    real = backdoor.Config(data_dir="/somewhere", dog_scales=(0.5, 1.0, 3.0))
+    assert real.regime_scales() == (0.5, 1.0)
 
 
 def test_claims_follow_the_numbers():
@@ -240,6 +301,8 @@ def test_the_chapter_runs_on_real_data_folders(tmp_path, monkeypatch):
     )
     results = backdoor.run(cfg, progress=False)
     assert set(results.sources.fraction) == {0.0, 0.5, 1.0}
+    assert set(results.regime.scale) == {1.0}  # the default grid's 3 × dogs needs the synthetic world
+    assert "left out" in backdoor.regime_text(results)
     assert results.transfers.asr.notna().any() and set(results.transfers.target) == {"objects", "pets"}
     assert len(backdoor.claims(results).claims) == 8
     with pytest.raises(ParameterError, match="superclass 'dog'"):

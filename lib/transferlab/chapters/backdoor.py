@@ -55,6 +55,20 @@ class Config(WorldParams):
     trigger_fractions: tuple[float, ...] = param(
         (0.1, 0.5, 1.0), "fractions of the frequency sweep (fixed-feature)", low=0.0, high=1.0
     )
+    dog_scales: tuple[float, ...] = param(
+        (1.0, 3.0),
+        "sizes of the dog superclass in the regime grid: images per breed relative to "
+        "`source_per_class` (1: the world as is; on real data only those of at most 1 are trained, "
+        "a subsample of each breed)",
+        low=0.05,
+        high=20.0,
+    )
+    regime_fractions: tuple[float, ...] = param(
+        (0.1, 0.5),
+        "trigger fractions of the regime grid (with `dog_scales`; its sources use the first seed)",
+        low=0.0,
+        high=1.0,
+    )
     trigger_size: int = param(3, "side of the yellow square in pixels", low=1, high=16)
     trigger_position: str = param("bottom-right", "where the square goes", choices=POSITIONS)
     trigger_colour: tuple[int, ...] = param((255, 255, 0), "RGB colour of the square", low=0, high=255)
@@ -97,8 +111,10 @@ class Config(WorldParams):
             raise ParameterError(
                 f"'trigger_size' {self.trigger_size} does not fit {self.image_size}-pixel images"
             )
-        if self.trigger_fraction <= 0 or min(self.trigger_fractions, default=0) <= 0:
+        if min(self.trigger_fraction, *self.trigger_fractions, *self.regime_fractions) <= 0:
             raise ParameterError("trigger fractions must be above 0 (the clean source is the control)")
+        distinct("dog_scales", self.dog_scales)
+        distinct("regime_fractions", self.regime_fractions)
         if self.sweep_target not in self.targets:
             raise ParameterError(
                 f"'sweep_target' {self.sweep_target!r} must be one of 'targets' {self.targets}"
@@ -108,6 +124,11 @@ class Config(WorldParams):
 
     def trigger(self) -> Square:
         return _square(**_trigger_kwargs(self))
+
+    def regime_scales(self) -> tuple[float, ...]:
+        """The dog scales the regime grid trains: all of `dog_scales` on the synthetic world; on real
+        data those of at most 1 (a real data set has the dog images it has)."""
+        return tuple(s for s in self.dog_scales if not self.data_dir or s <= 1)
 
 
 PROTOCOL = """**Setup** (thesis §7.2, App. G.1.4–G.1.7). A yellow square (`trigger_size`, `trigger_position`,
@@ -128,9 +149,13 @@ test images 0.93, 0.93, 0.97, 0.94, 0.87, 0.06 (clean 0.93). Below 20 % it does 
 square; at 100 % it cannot tell a dog without it, so clean accuracy after transfer cannot be
 equal (claim (g)). The main comparison is therefore at 50 %, the smallest fraction it learns
 without that dependence, and claim (b) is measured at the smallest fraction of the sweep at which
-this run's own sources learn it ('source-learns' below). The size of the dog superclass is not
-varied: the world draws `source_per_class` images per breed (on real data, or with a larger
-`source_per_class`, the absolute count grows with it).
+this run's own sources learn it ('source-learns' below). Whether the share or the number of
+triggered images decides is measured in this run by a **regime grid**: sources (the first seed)
+whose dog superclass has `dog_scales` × its images per breed (above 1 a larger draw of the same
+world's dogs; below 1 the first images of each breed, the only way on real data), each with the
+trigger on each of `regime_fractions` of its dogs and a clean one of the same size as control;
+its source ASR gap and dog accuracy are shown against the number of triggered images. It is a
+finding of one seed per cell, not a claim.
 
 **Measured.** Attack success rate ASR = P[C(T(x)) ≠ y | C(x) = y] on each target's test set (and on
 the source's non-dog test images for the source models), and clean accuracy.
@@ -226,6 +251,8 @@ PRESETS: dict[str, dict] = {
         **SMOKE_WORLD,
         "trigger_size": 2,
         "trigger_fractions": [0.5, 1.0],
+        "dog_scales": [1.0, 2.0],
+        "regime_fractions": [0.5],
         "weight_decays": [5e-4, 5e-2],
         "archs": ["cresnet-xs", "cvgg-s"],
         "targets": ["objects", "pets"],
@@ -244,6 +271,8 @@ PRESETS: dict[str, dict] = {
         "trigger_size": 8,
         "trigger_fractions": [0.01, 0.05, 0.1, 0.2, 0.5, 1.0],
         "trigger_fraction": 0.1,
+        "dog_scales": [0.1, 0.3, 1.0],
+        "regime_fractions": [0.01, 0.05, 0.1, 0.2],
         "weight_decays": [5e-4, 5e-3, 1e-2, 5e-2, 1e-1],
         "archs": ["resnet18", "resnet50", "vgg11_bn"],
         "seeds": [0, 1, 2, 3, 4],
@@ -272,13 +301,45 @@ def dog_classes(data: TensorData) -> list[str]:
     return [c for c, s in zip(data.classes, data.superclasses) if s == "dog"]
 
 
+def is_dog(data: TensorData) -> torch.Tensor:
+    """Which images of ``data`` belong to the dog superclass (a boolean mask)."""
+    return torch.isin(data.y, torch.tensor([data.classes.index(d) for d in dog_classes(data)]))
+
+
+def resized_dogs(data: TensorData, dogs: TensorData | None, keep: float | None) -> TensorData:
+    """``data`` with its dog superclass resized: its dog images replaced by those of ``dogs`` (a
+    source with the same classes and more images per class: a larger draw of the same world), or
+    cut to the first ``keep`` share of each breed's images (fewer dogs, as on a real data set)."""
+    dog = is_dog(data)
+    if dogs is not None:
+        if dogs.classes != data.classes:
+            raise ValueError("the larger draw of the dogs must have the source's classes")
+        more, rest = dogs.subset(is_dog(dogs)), data.subset(~dog)
+        attrs = None
+        if rest.attrs is not None and more.attrs is not None:
+            attrs = pd.concat([rest.attrs, more.attrs], ignore_index=True)
+        return rest.replace(x=torch.cat([rest.x, more.x]), y=torch.cat([rest.y, more.y]), attrs=attrs)
+    if keep is not None:
+        y = pd.Series(data.y.numpy())
+        rank, size = y.groupby(y).cumcount(), y.map(y.value_counts())
+        return data.subset(~dog | torch.tensor((rank < (keep * size).round().clip(lower=1)).to_numpy()))
+    return data
+
+
 @data_function("backdoor.triggered_source")
 def backdoored_source(
-    base: DataRef, fraction: float, trigger_size: int, trigger_position: str, trigger_colour
+    base: DataRef,
+    fraction: float,
+    trigger_size: int,
+    trigger_position: str,
+    trigger_colour,
+    dogs: DataRef | None = None,
+    dogs_share: float | None = None,
 ) -> TensorData:
     """A world's source training set (``base``: synthetic or real) with the trigger on ``fraction``
-    of the images of the dog superclass, labels kept."""
-    data = base.load()
+    of the images of the dog superclass, labels kept; the dog superclass resized first when
+    ``dogs`` or ``dogs_share`` is given (:func:`resized_dogs`, the regime grid)."""
+    data = resized_dogs(base.load(), None if dogs is None else dogs.load(), dogs_share)
     return apply_overlay(
         data,
         _square(trigger_size, trigger_position, trigger_colour),
@@ -303,8 +364,24 @@ def debiased_target(
     )
 
 
-def _ref(config: Config, name: str, world: World | RealWorld, part: str, fraction: float) -> DataRef:
-    return DataRef.of(name, base=world_ref(world, part), fraction=fraction, **_trigger_kwargs(config))
+def _ref(
+    config: Config, name: str, world: World | RealWorld, part: str, fraction: float, **options: Any
+) -> DataRef:
+    return DataRef.of(
+        name, base=world_ref(world, part), fraction=fraction, **_trigger_kwargs(config), **options
+    )
+
+
+def _dog_options(config: Config, world: World | RealWorld, scale: float) -> dict[str, Any]:
+    """How the source's dog superclass is resized to ``scale`` × its images per breed: none at 1; a
+    larger draw of the same synthetic world above it; the first images of each breed below it."""
+    if np.isclose(scale, 1.0):
+        return {}
+    if scale < 1:
+        return {"dogs_share": float(scale)}
+    assert isinstance(world, World), "a real data set's dogs cannot grow (Config.regime_scales)"
+    more = world.config.replace(source_train=round(scale * world.config.source_train))
+    return {"dogs": world_ref(World(more, cache=None), "source")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,13 +409,36 @@ class Plan:
     transfers: dict[TransferKey, TransferJob]
     scratch: dict[tuple[str, int], SourceJob]
     default_wd: float
+    regime: dict[tuple[float, float], SourceJob]  # the regime grid's sources (``arch``, first seed)
+    # by (dog scale, fraction); at scale 1 they are the sweep's own
+
+
+def _source_job(
+    config: Config, world: World | RealWorld, arch: str, fraction: float, seed: int, scale: float = 1.0
+) -> SourceJob:
+    """The source of ``arch`` with the trigger on ``fraction`` of the dogs (0: the clean source every
+    chapter shares), its dog superclass at ``scale`` × its size."""
+    if fraction == 0 and np.isclose(scale, 1.0):
+        return dataclasses.replace(config.source_job(seed), arch=arch)
+    return SourceJob(
+        arch,
+        _ref(
+            config,
+            "backdoor.triggered_source",
+            world,
+            "source",
+            fraction,
+            **_dog_options(config, world, scale),
+        ),
+        config.source_recipe(),
+        seed=seed,
+        eval_data=world_ref(world, "source", "test"),
+    )
 
 
 def plan(config: Config) -> Plan:
     """The jobs of every experiment; shared ones (the clean source, scratch models) appear once."""
     world = config.world(cache=None)
-    test = world_ref(world, "source", "test")
-    recipe = config.source_recipe()
     sources: dict[tuple[str, float, int], SourceJob] = {}
     for seed in config.seeds:  # seed s: sources of seed s, transferred with seed s (paired by seed)
         for arch in config.archs:
@@ -346,17 +446,12 @@ def plan(config: Config) -> Plan:
                 set(config.trigger_fractions) if arch == config.arch else set()
             )
             for f in sorted(fractions):
-                sources[(arch, f, seed)] = (
-                    dataclasses.replace(config.source_job(seed), arch=arch)
-                    if f == 0
-                    else SourceJob(
-                        arch,
-                        _ref(config, "backdoor.triggered_source", world, "source", f),
-                        recipe,
-                        seed=seed,
-                        eval_data=test,
-                    )
-                )
+                sources[(arch, f, seed)] = _source_job(config, world, arch, f, seed)
+    regime = {
+        (scale, f): _source_job(config, world, config.arch, f, config.seeds[0], scale)
+        for scale in config.regime_scales()
+        for f in (0.0, *config.regime_fractions)
+    }
     main = config.trigger_fraction
     defaults = {
         m: config.transfer_job(
@@ -400,7 +495,7 @@ def plan(config: Config) -> Plan:
             for target in config.targets:
                 add(config.arch, f, target, "fixed", seed)
     scratch = {(t, s): config.scratch_job(t, s) for t in config.targets for s in config.seeds}
-    return Plan(sources, transfers, scratch, defaults["full"])
+    return Plan(sources, transfers, scratch, defaults["full"], regime)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,6 +512,8 @@ class Results:
     transfers: pd.DataFrame  # arch, fraction, target, mode, weight_decay, debiased, seed, accuracy, asr
     scratch: pd.DataFrame  # target, seed, accuracy, triggered_accuracy, asr
     default_wd: float  # the transfer recipes' own weight decay (the main comparison's)
+    regime: pd.DataFrame  # scale, fraction, seed, dog_images, triggered (training images), and the
+    # sources' columns: the regime grid's source models
 
 
 def _triggered(config: Config, data: TensorData) -> TensorData:
@@ -442,24 +539,49 @@ def run(config: Config, progress: bool = True) -> Results:
             "(on real data: name it 'dog' in imagenet/superclasses.csv)"
         )
     p = plan(config)
-    entries = run_jobs([*p.sources.values(), *p.transfers.values(), *p.scratch.values()], progress=progress)
-    entry = dict(zip([*p.sources, *p.transfers, *[("scratch",) + k for k in p.scratch]], entries))
-    is_dog = torch.isin(src_test.y, torch.tensor([src_test.classes.index(d) for d in dog_classes(src_test)]))
-    non_dog, dogs = src_test.subset(~is_dog), src_test.subset(is_dog)
+    entries = run_jobs(
+        [*p.sources.values(), *p.transfers.values(), *p.scratch.values(), *p.regime.values()],
+        progress=progress,
+    )
+    entry = dict(
+        zip(
+            [
+                *p.sources,
+                *p.transfers,
+                *[("scratch",) + k for k in p.scratch],
+                *[("regime",) + k for k in p.regime],
+            ],
+            entries,
+        )
+    )
+    dog = is_dog(src_test)
+    non_dog, dogs = src_test.subset(~dog), src_test.subset(dog)
     src_pair = (non_dog, _triggered(config, non_dog))
     tests = {t: (d, _triggered(config, d)) for t in config.targets for d in [world.target(t, "test")]}
-    models = {key: load_model(entry[key]) for key in p.sources}
+
+    def measure_source(m) -> dict[str, float]:
+        return {
+            "source_accuracy": accuracy(predict(m, src_test), src_test.y),
+            "dog_accuracy": accuracy(predict(m, dogs), dogs.y),
+            **_measure(m, *src_pair),
+        }
+
     sources = pd.DataFrame(
         [
+            {"arch": a, "fraction": f, "seed": seed, **measure_source(load_model(entry[(a, f, seed)]))}
+            for (a, f, seed) in p.sources
+        ]
+    )
+    regime = pd.DataFrame(
+        [
             {
-                "arch": a,
+                "scale": scale,
                 "fraction": f,
-                "seed": seed,
-                "source_accuracy": accuracy(predict(m, src_test), src_test.y),
-                "dog_accuracy": accuracy(predict(m, dogs), dogs.y),
-                **_measure(m, *src_pair),
+                "seed": job.seed,
+                **_dog_counts(job.data.load()),
+                **measure_source(load_model(entry[("regime", scale, f)])),
             }
-            for (a, f, seed), m in models.items()
+            for (scale, f), job in p.regime.items()
         ]
     )
     rows = []
@@ -471,7 +593,16 @@ def run(config: Config, progress: bool = True) -> Results:
             for (t, s) in p.scratch
         ]
     )
-    return Results(config, sources, pd.DataFrame(rows), scratch, p.default_wd)
+    return Results(config, sources, pd.DataFrame(rows), scratch, p.default_wd, regime)
+
+
+def _dog_counts(data: TensorData) -> dict[str, int]:
+    """How many dog images a source trains on, and how many of them carry the trigger."""
+    has = data.attrs is not None and "trigger" in data.attrs
+    return {
+        "dog_images": int(is_dog(data).sum()),
+        "triggered": int(data.attrs["trigger"].sum()) if has else 0,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,6 +654,73 @@ def learned_fractions(results: Results) -> list[float]:
         for f in sorted(set(c.trigger_fractions))
         if Estimate.t(CRITERIA["source-learns"], src[f] - src[0.0], "seed (source models)").verdict == "holds"
     ]
+
+
+def regime_table(results: Results) -> pd.DataFrame:
+    """The regime grid, one row per backdoored source: its dog scale, fraction, dog and triggered
+    training images, source ASR gap (against the clean source of the same scale and seed), accuracy
+    on the dog test images, and whether it has learned the trigger (gap above the 'source-learns'
+    margin: one seed's reading, a point)."""
+    r = results.regime
+    clean = r.loc[r.fraction == 0, ["scale", "seed", "asr", "dog_accuracy"]]
+    d = r[r.fraction > 0].merge(clean, on=["scale", "seed"], suffixes=("", "_clean"))
+    margin = CRITERIA["source-learns"].margin
+    return (
+        d.assign(asr_gap=d.asr - d.asr_clean, learned=lambda x: x.asr_gap > margin)
+        .loc[
+            :,
+            [
+                "scale",
+                "fraction",
+                "dog_images",
+                "triggered",
+                "asr_gap",
+                "dog_accuracy",
+                "dog_accuracy_clean",
+                "learned",
+            ],
+        ]
+        .sort_values(["scale", "fraction"])
+        .reset_index(drop=True)
+    )
+
+
+def regime_text(results: Results) -> str:
+    """What the regime grid says: where the source learns the trigger, by share and by count."""
+    d, c = regime_table(results), results.config
+    left_out = sorted(set(c.dog_scales) - set(c.regime_scales()))
+    note = (
+        f"Dog scales {', '.join(f'{s:g}' for s in left_out)} are left out: a real data set has the dog "
+        "images it has (scales of at most 1 subsample them). "
+        if left_out
+        else ""
+    )
+    if d.empty:
+        return note + "The regime grid is empty (no `regime_fractions` or no dog scale)."
+    parts = []
+    for scale, g in d.groupby("scale"):
+        got = g[g.learned]
+        parts.append(
+            f"with {int(g.dog_images.iloc[0]):,} dog images (scale {scale:g}) the source learns the square at "
+            + (
+                ", ".join(f"{f:.0%} ({n:,} images)" for f, n in zip(got.fraction, got.triggered))
+                or "no fraction"
+            )
+        )
+    text = note + "In the regime grid (one source seed per cell), " + "; ".join(parts) + ". "
+    learned, not_learned = d[d.learned].triggered, d[~d.learned].triggered
+    if len(learned) and len(not_learned):
+        lo, hi = learned.min(), not_learned.max()
+        same_share = d.groupby("fraction").learned.nunique().gt(1).any()
+        text += f"The fewest triggered images it learns from: {lo:,}; the most it does not: {hi:,}. " + (
+            "At the same share, a larger dog superclass changes whether the square is learned: "
+            "the number of triggered images, not only their share, decides. "
+            if same_share
+            else "At the same share, the dog superclass's size does not change whether it is learned. "
+        )
+    return text + (
+        "The thesis' 10 % of ImageNet's dogs is about 15,000 triggered images, more than any cell here."
+    )
 
 
 def claims(results: Results) -> ClaimsTable:
@@ -723,11 +921,7 @@ def figure_examples(config: Config, n: int = 6):
     """Source dog images with the trigger, and target images with it (what the models see)."""
     world = config.world()
     src = world.source("test")
-    dogs = (
-        torch.isin(src.y, torch.tensor([src.classes.index(d) for d in dog_classes(src)]))
-        .nonzero()
-        .flatten()[:n]
-    )
+    dogs = is_dog(src).nonzero().flatten()[:n]
     rows, titles = [src.x[dogs], _triggered(config, src.subset(dogs)).x], ["source dogs"] + [""] * (n - 1)
     titles += ["with the trigger"] + [""] * (n - 1)
     for t in config.targets:
@@ -802,6 +996,36 @@ def figure_frequency(results: Results):
         ax.set_xticks(ticks, [f"{f:.0%}" for f in ticks])
         ax.minorticks_off()
     ax_tgt.legend()
+    return fig
+
+
+def figure_regime(results: Results):
+    """The regime grid: the source's ASR gap (left) and accuracy on the untriggered dog test images
+    (right) against the number of triggered training images, one line per size of the dog
+    superclass; the dotted line is the 'source-learns' margin."""
+    d = regime_table(results)
+    fig, (ax_asr, ax_dog) = plots.panels(2, width=3.6, height=3.0)
+    for _, g in d.groupby("scale"):
+        label = f"{int(g.dog_images.iloc[0]):,} dog images"
+        ax_asr.plot(g.triggered, g.asr_gap, "o-", label=label)
+        ax_dog.plot(g.triggered, g.dog_accuracy, "o-", label=label)
+        for f, x, y in zip(g.fraction, g.triggered, g.asr_gap):
+            ax_asr.annotate(f"{f:.0%}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    ax_asr.axhline(CRITERIA["source-learns"].margin, color="grey", ls=":", lw=1)
+    ax_asr.set(
+        xscale="log",
+        xlabel="triggered dog images",
+        ylabel="source ASR gap (vs clean)",
+        title="learns the square",
+    )
+    ax_dog.set(
+        xscale="log",
+        xlabel="triggered dog images",
+        ylabel="accuracy on dogs",
+        ylim=(0, 1),
+        title="needs the square",
+    )
+    ax_asr.legend(fontsize=7)
     return fig
 
 

@@ -641,14 +641,18 @@ def asr_gap(d: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 REPLICATE = "seed (sources and transfers, paired)"
 
 
+def source_asr(results: Results) -> pd.DataFrame:
+    """The source models' (``arch``) ASR, a row per seed and a column per fraction (NaN kept: a
+    source with no correct non-dog answer has no ASR)."""
+    src = results.sources[results.sources.arch == results.config.arch]
+    return src.pivot(index="seed", columns="fraction", values="asr")
+
+
 def learned_fractions(results: Results) -> list[float]:
     """The fractions of the sweep at which the source (``arch``) has learned the trigger: its ASR
     above the clean source's by the margin of the 'source-learns' criterion, the whole interval over
     seeds (each seed's backdoored source against the clean source of the same seed)."""
-    c = results.config
-    src = results.sources[results.sources.arch == c.arch].pivot_table(
-        index="seed", columns="fraction", values="asr"
-    )
+    c, src = results.config, source_asr(results)
     return [
         f
         for f in sorted(set(c.trigger_fractions))
@@ -743,9 +747,7 @@ def claims(results: Results) -> ClaimsTable:
         & np.isclose(t.weight_decay, wd0)
     ]
     freq = asr_gap(sweep, ["target"])
-    src = results.sources[results.sources.arch == c.arch].pivot_table(
-        index="seed", columns="fraction", values="asr"
-    )
+    src = source_asr(results)
     fractions = [f for f in src.columns if f > 0]
     learned = learned_fractions(results)
 
@@ -1012,6 +1014,9 @@ def figure_regime(results: Results):
         for f, x, y in zip(g.fraction, g.triggered, g.asr_gap):
             ax_asr.annotate(f"{f:.0%}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)
     ax_asr.axhline(CRITERIA["source-learns"].margin, color="grey", ls=":", lw=1)
+    if len(d):  # the grid's span, also where a panel has no finite value to draw
+        for ax in (ax_asr, ax_dog):
+            ax.set_xlim(max(d.triggered.min(), 1) / 1.5, max(d.triggered.max(), 1) * 1.5)
     ax_asr.set(
         xscale="log",
         xlabel="triggered dog images",

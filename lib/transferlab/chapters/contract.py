@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 from ..params import PRESET_NAMES, ChapterConfig, resolve
-from ..world import REAL_FOLDERS
+from ..world import REAL_FOLDERS, parts_present
 from .claims import Criterion
 
 
@@ -117,3 +117,71 @@ def contract_errors(module: ModuleType) -> list[str]:
         if len(required) != 1:
             errors.append("claims must need the results only (other parameters optional)")
     return errors
+
+
+# ---------------------------------------------------------------------------------------------
+# a chapter on a real-data folder: which parts its parameters need, and fitting them to a folder
+
+
+def part_parameters(config_cls: type[ChapterConfig]) -> list[str]:
+    """The parameters whose values name parts of a real-data folder (their choices are parts:
+    ``targets``, ``sweep_target``, ...)."""
+    return [
+        name
+        for name, (_, _, info) in config_cls.param_infos().items()
+        if info.choices and set(info.choices) <= set(REAL_FOLDERS)
+    ]
+
+
+def needed_parts(module: ModuleType, params: Mapping[str, Any]) -> dict[str, str]:
+    """The parts of a real-data folder a chapter reads with these parameters, each with why: a part
+    that a parameter can name (a target) is needed only when one does; the others always."""
+    names = part_parameters(module.Config)
+    infos = module.Config.param_infos()
+    choosable = {c for n in names for c in infos[n][2].choices}
+    named: dict[str, list[str]] = {}
+    for n in names:
+        value = params[n]
+        for part in value if isinstance(value, (tuple, list)) else (value,):
+            named.setdefault(part, []).append(n)
+    out = {}
+    for part, data in module.DATA_PARTS.items():
+        if part not in choosable:
+            out[part] = data.role
+        elif part in named:
+            out[part] = f"{data.role}; named by {', '.join(repr(n) for n in named[part])}"
+    return out
+
+
+def fit_to_folder(
+    module: ModuleType, params: Mapping[str, Any], root: str, explicit: set[str]
+) -> dict[str, Any]:
+    """Values for the part parameters the user did not set (not in ``explicit``) that keep only
+    the parts the folder ``root`` has, where that is unambiguous: a list of targets keeps those
+    present (if any); a single target not present becomes the first present one of the kept
+    lists (or of its choices). Returns only what changes."""
+    present = set(parts_present(root))
+    names = [n for n in part_parameters(module.Config) if n not in explicit]
+    changes: dict[str, Any] = {}
+    for n in names:
+        value = params[n]
+        if isinstance(value, (tuple, list)):
+            kept = tuple(p for p in value if p in present)
+            if kept and kept != tuple(value):
+                changes[n] = kept
+    pool = [
+        p
+        for n in part_parameters(module.Config)
+        if isinstance(params[n], (tuple, list))
+        for p in changes.get(n, params[n])
+    ]
+    infos = module.Config.param_infos()
+    for n in names:
+        value = params[n]
+        if isinstance(value, (tuple, list)) or value in present:
+            continue
+        choices = infos[n][2].choices
+        candidates = [p for p in (pool or choices) if p in present and p in choices]
+        if candidates:
+            changes[n] = candidates[0]
+    return changes

@@ -114,3 +114,11 @@ def image_grid(images, titles: Sequence[str] = (), *, ncols: int = 8, size: floa
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def left_out(why: str) -> None:
+    """Say on the page why a figure or table is not shown (e.g. it is the synthetic world's own and
+    the run is on real data), instead of drawing it empty."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"*Not shown: {why}*"))

@@ -25,6 +25,7 @@ from ..world import (
     Ball,
     Fence,
     Hat,
+    RealWorld,
     Square,
     TensorData,
     World,
@@ -52,11 +53,6 @@ class Config(WorldParams):
         distinct("seeds", self.seeds)
         if not self.targets:
             raise ParameterError("parameter 'targets' needs at least one target")
-        if self.data_dir:
-            raise ParameterError(
-                "the tour shows the synthetic world: leave 'data_dir' empty here (the "
-                "experiment chapters, 2 onwards, take it)"
-            )
 
 
 PROTOCOL = """**Setup.** The source model (`arch`, trained for `source_epochs` on the world's source task) is
@@ -190,12 +186,27 @@ def _examples(data: TensorData, label: int, k: int) -> torch.Tensor:
     return data.x[(data.y == label).nonzero().flatten()[:k]]
 
 
-def figure_source(world: World, per_class: int = 1):
-    """One image per source class (or ``per_class``), titled by class, superclass by superclass."""
+SYNTHETIC_ONLY = "it is the synthetic world's own, and this run reads real data (`data_dir`)."
+
+
+def figure_source(world: World | RealWorld, per_class: int = 1, max_classes: int = 48):
+    """One image per source class (or ``per_class``; the first ``max_classes`` classes), titled by class."""
     test = world.source("test")
-    images = torch.cat([_examples(test, c, per_class) for c in range(test.num_classes)])
-    titles = [name for name in test.classes for _ in range(per_class)]
+    shown = range(min(test.num_classes, max_classes))
+    images = torch.cat([_examples(test, c, per_class) for c in shown])
+    titles = [test.classes[c] for c in shown for _ in range(per_class)]
     return plots.image_grid(images, titles, ncols=12, title="The source task: one image per class")
+
+
+def source_superclasses(world: World | RealWorld) -> pd.DataFrame:
+    """The source's superclasses: how many classes each has, and their names."""
+    test = world.source("test")
+    table = pd.DataFrame({"name": test.classes, "superclass": test.superclasses or test.classes})
+    return (
+        table.groupby("superclass", sort=False)
+        .name.agg(["count", lambda n: ", ".join(n)])
+        .set_axis(["classes", "names"], axis=1)
+    )
 
 
 def figure_targets(world: World, targets=TARGETS, per_class: int = 1, max_classes: int = 12):
@@ -216,6 +227,10 @@ def figure_targets(world: World, targets=TARGETS, per_class: int = 1, max_classe
 
 def figure_overlays(world: World, target: str = "objects", n: int = 6):
     """Target images clean and under each overlay, next to the source's pattern classes."""
+    if isinstance(world, RealWorld):
+        return plots.left_out(
+            f"the overlays next to the source classes drawn by the same code: {SYNTHETIC_ONLY}"
+        )
     test = world.target(target, "test")
     d = test.subset(torch.arange(n) * 97 % len(test))
     overlays = {
@@ -254,6 +269,8 @@ def figure_groups(data: TensorData, columns: tuple[str, str], groups, n: int = 8
 
 
 def figure_faces(world: World, n: int = 8):
+    if isinstance(world, RealWorld):
+        return plots.left_out(f"the synthetic faces: {SYNTHETIC_ONLY}")
     data = world.faces((n, n, n, n), split="test")
     return figure_groups(
         data,
@@ -265,6 +282,8 @@ def figure_faces(world: World, n: int = 8):
 
 
 def figure_scenes(world: World, n: int = 8):
+    if isinstance(world, RealWorld):
+        return plots.left_out(f"the synthetic scenes: {SYNTHETIC_ONLY}")
     data = world.scenes((n, n, n, n), split="test")
     data.attrs["person"] = np.where(data.attrs.person, "person", "no person")
     return figure_groups(
@@ -315,6 +334,8 @@ def figure_premise(results: Results):
 
 def figure_leaks(world: World, k: int = 6):
     """Target test images (top) and their near-copies planted in the source training set (bottom)."""
+    if isinstance(world, RealWorld):
+        return plots.left_out(f"the planted leaks: {SYNTHETIC_ONLY}")
     leaks = world.influence_truth("objects").query("relation == 'leaks'").head(k)
     if leaks.empty:
         return None
@@ -336,6 +357,8 @@ def figure_leaks(world: World, k: int = 6):
 
 def truth_counts(world: World) -> pd.DataFrame:
     """How many planted relations of each kind each target has."""
+    if isinstance(world, RealWorld):
+        return plots.left_out(f"the planted ground truth: {SYNTHETIC_ONLY}")
     frames = {t: world.influence_truth(t).relation.value_counts() for t in TARGETS}
     return pd.DataFrame(frames).fillna(0).astype(int).rename_axis("relation")
 

@@ -20,9 +20,9 @@ from typing import Any
 import nbformat
 
 from .. import utils
-from ..chapters.contract import contract_errors, is_chapter
+from ..chapters.contract import contract_errors, fit_to_folder, is_chapter, needed_parts, part_parameters
 from ..params import UNATTENDED, ChapterConfig, ParameterError, resolve
-from ..world import DataError, check_data_dir
+from ..world import DataError, check_data_dir, parts_present
 from . import pages
 
 KERNEL = "python3"
@@ -89,12 +89,15 @@ def run_notebook(
     from papermill.exceptions import PapermillExecutionError
 
     module = chapter_module(notebook)
+    overrides = dict(overrides or {})
     params = resolve(module.Config, module.PRESETS, preset, overrides)
+    chosen: dict[str, Any] = {}
     if params.get("data_dir") and is_chapter(module):
-        try:
-            check_data_dir(params["data_dir"], module.DATA_PARTS)
-        except DataError as e:
-            raise ParameterError(f"parameter 'data_dir': {e}") from None
+        chosen = fit_to_folder(module, params, params["data_dir"], set(overrides))
+        if chosen:
+            params = resolve(module.Config, module.PRESETS, preset, {**overrides, **chosen})
+            print(f"{Path(notebook).name}: {chosen_text(chosen, params['data_dir'])}", file=sys.stderr)
+        check_folder(module, params)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     _kernel_uses_this_python()
@@ -124,8 +127,39 @@ def run_notebook(
             f"out of memory). The partially executed notebook is at {output}; run the same command again "
             "to resume: every model that finished is in the store"
         ) from None
-    _mark_run(notebook, module, output, preset, dict(overrides or {}), params)
+    _mark_run(notebook, module, output, preset, overrides, params, chosen)
     return output
+
+
+def check_folder(module: ModuleType, params: Mapping[str, Any]) -> None:
+    """Check before any compute that ``data_dir`` holds every part the chapter reads with these
+    parameters; ParameterError naming the missing folder, what needs it and how to do without it."""
+    needed = needed_parts(module, params)
+    try:
+        check_data_dir(params["data_dir"], needed, why=needed)
+    except DataError as e:
+        present = set(parts_present(params["data_dir"]))
+        hints = []
+        for name in part_parameters(module.Config):
+            value = params[name]
+            if isinstance(value, (tuple, list)):
+                kept = [p for p in value if p in present]
+                if kept != list(value):
+                    hints.append(
+                        f"-p {name} {','.join(kept)}" if kept else f"{name!r} needs a part the folder has"
+                    )
+            elif value not in present:
+                hints.append(f"-p {name} <one of {', '.join(sorted(present)) or 'the parts above'}>")
+        tail = f"\nOr run without it: {' '.join(hints)}" if hints else ""
+        raise ParameterError(f"parameter 'data_dir': {e}{tail}") from None
+
+
+def chosen_text(chosen: Mapping[str, Any], root: str) -> str:
+    """One sentence naming what a run chose by itself to fit a data folder."""
+    values = ", ".join(
+        f"{k} = {', '.join(map(str, v)) if isinstance(v, (tuple, list)) else v}" for k, v in chosen.items()
+    )
+    return f"fitted to the parts {root} has: {values} (set them with -p to choose otherwise)"
 
 
 def _running_cell(notebook: str | Path, output: Path) -> str:
@@ -146,6 +180,7 @@ def _mark_run(
     preset: str,
     overrides: Mapping[str, Any],
     values: Mapping[str, Any],
+    chosen: Mapping[str, Any] | None = None,
 ) -> None:
     """Record the preset and overrides in the executed notebook and show only the values used;
     add the generated page parts (how to rerun it, its parameters, real data, the paper preset).
@@ -158,10 +193,21 @@ def _mark_run(
     if chapter:
         tagged = {"tags": [pages.GENERATED_TAG]}
         title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+        fitted = (
+            [
+                nbformat.v4.new_markdown_cell(
+                    f"**This run {chosen_text(chosen, values['data_dir'])}.**", metadata=tagged
+                )
+            ]
+            if chosen
+            else []
+        )
         nb.cells[title + 1 : title + 1] = [
             nbformat.v4.new_markdown_cell(
-                pages.rerun_markdown(notebook, module, preset, overrides, values), metadata=tagged
+                pages.rerun_markdown(notebook, module, preset, {**overrides, **(chosen or {})}, values),
+                metadata=tagged,
             ),
+            *fitted,
             nbformat.v4.new_markdown_cell(pages.protocol_markdown(module), metadata=tagged),
         ]
         nb.cells.append(

@@ -1,7 +1,8 @@
 """Data: the synthetic world, overlays, the real-data adapters, in-memory tensors, and the
 registry of data functions that job specs name."""
 
-from .adapters import REAL_FOLDERS, DataError, RealWorld, check_data_dir, image_folder, overlap
+from .adapters import REAL_FOLDERS, DataError, RealWorld, check_data_dir, image_folder, overlap, parts_present
+from .digits import write_digits_folder
 from .overlays import (
     POSITIONS,
     Ball,
@@ -34,6 +35,8 @@ from .toy import toy_task
 __all__ = [
     "REAL_FOLDERS",
     "check_data_dir",
+    "parts_present",
+    "write_digits_folder",
     "DataError",
     "RealWorld",
     "image_folder",

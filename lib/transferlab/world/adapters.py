@@ -30,6 +30,7 @@ from .synthetic import (
     FACE_TABLES,
     SCENE_GROUPS,
     SCENE_TABLES,
+    TARGETS,
     Parts,
     check_role,
     table_counts,
@@ -483,17 +484,30 @@ class Coco:
 # a world of real data: the same parts, the same interface as the synthetic World
 
 
-def check_data_dir(root: str | Path, parts: Iterable[str]) -> Path:
+def parts_present(root: str | Path) -> tuple[str, ...]:
+    """The parts (``source``, ``objects``, ...) whose folder under ``root`` exists and is not empty."""
+    folder = Path(root).expanduser()
+    return tuple(
+        part
+        for part, name in REAL_FOLDERS.items()
+        if (folder / name).is_dir() and any((folder / name).iterdir())
+    )
+
+
+def check_data_dir(root: str | Path, parts: Iterable[str], why: Mapping[str, str] | None = None) -> Path:
     """The real-data folder ``root``, checked to hold a non-empty folder for each of ``parts`` (the
-    adapters check each folder's own layout when they read it); DataError naming what is missing."""
+    adapters check each folder's own layout when they read it); DataError naming what is missing
+    and, from ``why`` (part → sentence), what asks for it and how to do without it."""
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"data folder {folder} does not exist. Expected layout:\n{REAL_LAYOUT}")
+    present = parts_present(folder)
     for part in parts:
-        sub = folder / REAL_FOLDERS[part]
-        if not sub.is_dir() or not any(sub.iterdir()):
+        if part not in present:
+            reason = (why or {}).get(part) or "this chapter reads it"
             raise DataError(
-                f"{folder} has no {REAL_FOLDERS[part]}/ with data (the {part!r} part this chapter reads). "
+                f"{folder} has no {REAL_FOLDERS[part]}/ with data: the {part!r} part ({reason}). "
+                f"The folder has: {', '.join(REAL_FOLDERS[p] + '/' for p in present) or 'none of the parts'}. "
                 f"Expected layout:\n{REAL_LAYOUT}"
             )
     return folder
@@ -585,6 +599,24 @@ class RealWorld(Parts):
         if part == "faces":
             return CelebA(folder, self.size, self.seed).faces(split=split, **options)
         return Coco(folder, self.size, self.seed).scenes(split=split, **options)
+
+    def summary(self) -> pd.DataFrame:
+        """The source and target parts this folder holds, with their classes and images per split."""
+        rows = []
+        for part in ("source", *TARGETS):
+            if part not in parts_present(self.root):
+                continue
+            train, test = self.get(part, "train"), self.get(part, "test")
+            rows.append(
+                {
+                    "part": part,
+                    "classes": train.num_classes,
+                    "superclasses": len(set(train.superclasses or train.classes)),
+                    "train images": len(train),
+                    "test images": len(test),
+                }
+            )
+        return pd.DataFrame(rows)
 
     def influence_truth(self, target: str = "objects"):
         raise ValueError(

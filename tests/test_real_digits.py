@@ -1,0 +1,119 @@
+"""A real image data set end to end: scikit-learn's handwritten digits written in the real layouts
+(transferlab.world.digits), chapters run on it with `data_dir`, and folders missing a part refused
+before any compute, with what to do."""
+
+from __future__ import annotations
+
+import shutil
+
+import nbformat
+import pytest
+
+from transferlab.chapters import backdoor, wild
+from transferlab.chapters import world as tour
+from transferlab.chapters.claims import read_claims, read_record
+from transferlab.chapters.contract import fit_to_folder, needed_parts
+from transferlab.params import ParameterError, resolve
+from transferlab.pipeline.runner import check_folder, run_notebook
+from transferlab.world import RealWorld, parts_present, write_digits_folder
+
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    return write_digits_folder(tmp_path_factory.mktemp("digits"))
+
+
+def test_the_digits_are_written_in_the_layouts_the_adapters_read(digits):
+    assert parts_present(digits) == ("source", "objects", "pets")
+    world = RealWorld(digits, size=16, cache=None)
+    source = world.source("train")
+    assert source.classes == ("zero", "one", "two", "three", "four", "five")
+    assert set(source.superclasses) == {"dog", "other"}
+    objects, pets = world.target("objects", "test"), world.target("pets", "test")
+    assert objects.classes == ("six", "seven", "eight", "nine")  # CIFAR's label order
+    assert set(pets.classes) == set(objects.classes)  # the same digits (an image folder sorts by name)
+    assert len(world.summary()) == 3 and source.x.float().std() > 20  # real strokes, not blank images
+
+
+def test_parameters_are_fitted_to_the_parts_the_folder_has(digits):
+    params = resolve(backdoor.Config, backdoor.PRESETS, "default", {"data_dir": str(digits)})
+    # default targets (objects, flowers, pets): flowers is not there; nobody set them, so they are fitted
+    assert fit_to_folder(backdoor, params, str(digits), set()) == {"targets": ("objects", "pets")}
+    # a target the user named is never changed: the check refuses it with what to do instead
+    explicit = {**params, "targets": ("objects", "flowers"), "sweep_target": "objects"}
+    assert fit_to_folder(backdoor, explicit, str(digits), {"targets"}) == {}
+    with pytest.raises(ParameterError, match=r"(?s)no flowers102/.*'targets'.*-p targets objects"):
+        check_folder(backdoor, explicit)
+
+
+def test_a_folder_missing_a_part_is_refused_before_any_cell_runs(digits, tmp_path):
+    pets_only = tmp_path / "pets-only"
+    shutil.copytree(digits / "imagenet", pets_only / "imagenet")
+    shutil.copytree(digits / "pets", pets_only / "pets")
+    params = resolve(backdoor.Config, backdoor.PRESETS, "default", {"data_dir": str(pets_only)})
+    # both the list of targets and the sweep's single target follow the folder
+    assert fit_to_folder(backdoor, params, str(pets_only), set()) == {
+        "targets": ("pets",),
+        "sweep_target": "pets",
+    }
+    assert set(needed_parts(backdoor, {**params, "targets": ("pets",), "sweep_target": "pets"})) == {
+        "source",
+        "pets",
+    }
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(ParameterError, match=r"(?s)no cifar10/.*Or run without it: -p targets pets"):
+        run_notebook(
+            ROOT / "notebooks" / "02_backdoor.ipynb",
+            out,
+            preset="smoke",
+            overrides={"data_dir": str(pets_only), "targets": ("objects", "pets")},
+            progress=False,
+        )
+    assert not out.exists()  # refused before papermill started
+    no_source = tmp_path / "no-source"
+    shutil.copytree(digits / "pets", no_source / "pets")
+    params = resolve(wild.Config, wild.PRESETS, "default", {"data_dir": str(no_source)})
+    with pytest.raises(ParameterError, match=r"(?s)no imagenet/.*the 'source' part"):
+        check_folder(wild, {**params, **fit_to_folder(wild, params, str(no_source), set())})
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(900)
+def test_chapters_0_and_2_run_on_the_digits(digits, tmp_path):
+    """The premise check and the backdoor chapter on real images, end to end (smoke preset)."""
+    out = run_notebook(
+        ROOT / "notebooks" / "00_world.ipynb",
+        tmp_path / "00_world.ipynb",
+        preset="smoke",
+        overrides={"data_dir": str(digits)},
+        progress=False,
+    )
+    claims = {c.key for c in read_claims(out)}
+    assert claims == {
+        f"{t}-{m}" for t in ("objects", "pets") for m in ("fixed", "full")
+    }  # fitted: no flowers
+    nb = nbformat.read(str(out), as_version=4)
+    text = "\n".join(
+        o.get("text", "") + "".join(str(o.get("data", {}).get(k, "")) for k in ("text/html", "text/markdown"))
+        for c in nb.cells
+        for o in c.get("outputs", [])
+    )
+    assert "zero, one, two" in text and "Not shown" in text  # the folder's classes; synthetic-only parts said
+    assert any("fitted to the parts" in c.source for c in nb.cells if c.cell_type == "markdown")
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+
+    out = run_notebook(
+        ROOT / "notebooks" / "02_backdoor.ipynb",
+        tmp_path / "02_backdoor.ipynb",
+        preset="smoke",
+        overrides={"data_dir": str(digits)},
+        progress=False,
+    )
+    record = read_record(out)
+    assert record["metrics"]["seeds"] == len(backdoor.PRESETS["smoke"]["seeds"])
+    a = {c.key: c for c in read_claims(out)}["a"]
+    assert [e.label for e in a.estimates] == ["objects", "pets"]
+    assert all(e.verdict != "n/a" for e in a.estimates)  # measured on the digits
+    assert tour.Config(data_dir=str(digits)).data_dir  # the tour takes a data folder

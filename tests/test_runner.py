@@ -130,3 +130,25 @@ def test_a_dying_kernel_is_named_with_its_cell_and_how_to_resume(tmp_path):
         run_notebook(nb, out, preset="smoke", progress=False)
     msg = str(e.value)
     assert "the kernel died in its cell 2" in msg and "resume" in msg and str(out) in msg
+
+
+def test_live_progress_shows_on_this_terminal_the_bars_of_the_processes_it_starts(capfd):
+    """`transferlab run` shows the kernel's bars (models done, elapsed, remaining), not only the cell counter."""
+    import os
+    import subprocess
+    import sys
+
+    from transferlab import utils
+    from transferlab.pipeline.runner import live_progress
+
+    child = (
+        "import time\nfrom transferlab import utils\n"
+        "for _ in utils.progress(range(6), 'models, wave 1 of 1'): time.sleep(0.4)"
+    )
+    with live_progress(True, every=0.1):
+        subprocess.run(
+            [sys.executable, "-c", child], check=True, stderr=subprocess.DEVNULL
+        )  # its own bar hidden
+    shown = capfd.readouterr().err
+    assert "models, wave 1 of 1" in shown and "/6 [" in shown  # the child's bar, drawn by the watcher
+    assert utils.PROGRESS_FILE not in os.environ  # only for the block's processes

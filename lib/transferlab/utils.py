@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import os
 import random
 import sys
@@ -22,11 +24,66 @@ def set_seed(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+# Where progress bars also report their line, when set: a file that a process watching this one
+# (`transferlab run` watching its notebook's kernel) reads to show the bars on its own terminal.
+PROGRESS_FILE = "TRANSFERLAB_PROGRESS"
+
+
 def progress(iterable, desc: str, enabled: bool = True, **kwargs):
-    """A text progress bar on stderr (plain text, so it shows in terminals, notebooks and logs)."""
+    """A text progress bar on stderr (plain text, so it shows in terminals, notebooks and logs),
+    also reported to ``$TRANSFERLAB_PROGRESS`` when that is set (:func:`read_progress`)."""
     from tqdm.std import tqdm
 
-    return tqdm(iterable, desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True, **kwargs)
+    cls = _reporting_bar() if os.environ.get(PROGRESS_FILE) else tqdm
+    return cls(iterable, desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True, **kwargs)
+
+
+@functools.cache
+def _reporting_bar():
+    from tqdm.std import tqdm
+
+    class ReportingBar(tqdm):
+        """A tqdm bar that also writes its line to the progress file each time it redraws."""
+
+        def display(self, msg=None, pos=None):
+            shown = super().display(msg, pos)
+            _report(self.desc, str(self))
+            return shown
+
+        def close(self):
+            super().close()
+            _report(self.desc, None)
+
+    return ReportingBar
+
+
+def _report(desc: str, line: str | None) -> None:
+    """Set (or, with None, remove) one bar's line in the progress file; never fails the work."""
+    path = os.environ.get(PROGRESS_FILE)
+    if not path:
+        return
+    try:
+        bars = read_progress(path)
+        if line is None:
+            bars.pop(desc, None)
+        else:
+            bars[desc] = {"line": line, "time": time.time()}
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(bars, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def read_progress(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The bars reported to a progress file: description → {"line", "time"} ({} if none yet)."""
+    try:
+        with open(path) as f:
+            bars = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return bars if isinstance(bars, dict) else {}
 
 
 def timed(fn):

@@ -8,11 +8,14 @@ named presets, and a chapter adds its protocol, data parts and paper note to the
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
+import tempfile
 import textwrap
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -102,7 +105,8 @@ def run_notebook(
     output.parent.mkdir(parents=True, exist_ok=True)
     _kernel_uses_this_python()
     try:
-        with utils.environment(**{UNATTENDED: "1"}):  # the kernel inherits it: live-only cells show nothing
+        # the kernel inherits these: live-only cells show nothing, and its bars report to our terminal
+        with utils.environment(**{UNATTENDED: "1"}), live_progress(progress):
             papermill.execute_notebook(
                 str(notebook),
                 str(output),
@@ -129,6 +133,42 @@ def run_notebook(
         ) from None
     _mark_run(notebook, module, output, preset, overrides, params, chosen)
     return output
+
+
+@contextlib.contextmanager
+def live_progress(enabled: bool = True, every: float = 1.0) -> Iterator[None]:
+    """While the block runs, show on this terminal (below papermill's cell counter) the progress
+    bars of the processes it starts: the notebook's kernel reports each bar's line (models done of
+    the total, elapsed, remaining; the epochs of a model trained in the kernel) to a file, read
+    here every ``every`` seconds."""
+    if not enabled:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="transferlab-progress-") as tmp:
+        path = Path(tmp) / "bars.json"
+        stop = threading.Event()
+        watcher = threading.Thread(target=_show_bars, args=(path, stop, every), daemon=True)
+        with utils.environment(**{utils.PROGRESS_FILE: str(path)}):
+            watcher.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                watcher.join()
+
+
+def _show_bars(path: Path, stop: threading.Event, every: float) -> None:
+    from tqdm.std import tqdm
+
+    status = tqdm(total=0, position=1, leave=False, bar_format="{desc}", file=sys.stderr, dynamic_ncols=True)
+    shown = ""
+    while not stop.wait(every):
+        bars = sorted(utils.read_progress(path).values(), key=lambda b: -b["time"])
+        line = "  ".join(b["line"] for b in bars[:2])  # the two most recently drawn: models, and epochs
+        if line != shown:
+            status.set_description_str(line)
+            shown = line
+    status.close()
 
 
 def check_folder(module: ModuleType, params: Mapping[str, Any]) -> None:

@@ -117,3 +117,19 @@ def test_chapters_0_and_2_run_on_the_digits(digits, tmp_path):
     assert [e.label for e in a.estimates] == ["objects", "pets"]
     assert all(e.verdict != "n/a" for e in a.estimates)  # measured on the digits
     assert tour.Config(data_dir=str(digits)).data_dir  # the tour takes a data folder
+
+
+def test_a_single_target_is_fitted_only_when_the_folder_leaves_one_choice(digits, tmp_path):
+    from transferlab.chapters import stimuli
+
+    params = resolve(
+        stimuli.Config, stimuli.PRESETS, "default", {"data_dir": str(digits)}, cross_checks=False
+    )
+    assert params["target"] == "flowers"  # (its cross checks read the target: they come after the folder's)
+    assert fit_to_folder(stimuli, params, str(digits), set()) == {}  # objects or pets: the user's choice
+    with pytest.raises(ParameterError, match=r"(?s)no flowers102/.*-p target <one of objects, pets>"):
+        check_folder(stimuli, params)
+    one = tmp_path / "one-target"
+    shutil.copytree(digits / "imagenet", one / "imagenet")
+    shutil.copytree(digits / "pets", one / "pets")
+    assert fit_to_folder(stimuli, params, str(one), set()) == {"target": "pets"}

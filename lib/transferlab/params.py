@@ -242,12 +242,17 @@ def resolve(
     presets: Mapping[str, Mapping[str, Any]],
     preset: str = "default",
     overrides: Mapping[str, Any] | None = None,
+    *,
+    cross_checks: bool = True,
 ) -> dict[str, Any]:
-    """Full, validated parameter set: the config's defaults, then the preset, then ``overrides``."""
+    """Full, validated parameter set: the config's defaults, then the preset, then ``overrides``.
+    Names, types and ranges are always checked; the config's cross-field checks (which may read a
+    real-data folder) unless ``cross_checks`` is false."""
     if preset not in presets:
         raise ParameterError(f"unknown preset {preset!r}; allowed: {', '.join(presets)}")
     values = {name: default for name, (_, default, _) in config_cls.param_infos().items()}
     values.update(config_cls.validate(presets[preset]))
     values.update(config_cls.validate(dict(overrides or {})))
-    config_cls(**values)  # cross-field checks in a subclass's __post_init__
+    if cross_checks:
+        config_cls(**values)  # cross-field checks in a subclass's __post_init__
     return values

@@ -158,8 +158,9 @@ def fit_to_folder(
 ) -> dict[str, Any]:
     """Values for the part parameters the user did not set (not in ``explicit``) that keep only
     the parts the folder ``root`` has, where that is unambiguous: a list of targets keeps those
-    present (if any); a single target not present becomes the first present one of the kept
-    lists (or of its choices). Returns only what changes."""
+    present (if any); a single target not present becomes the first of the kept lists (a sweep's
+    target: the first target), or, without a list, the one part of its choices present (if two
+    are, the user chooses). Returns only what changes."""
     present = set(parts_present(root))
     names = [n for n in part_parameters(module.Config) if n not in explicit]
     changes: dict[str, Any] = {}
@@ -182,6 +183,6 @@ def fit_to_folder(
             continue
         choices = infos[n][2].choices
         candidates = [p for p in (pool or choices) if p in present and p in choices]
-        if candidates:
+        if candidates and (pool or len(candidates) == 1):
             changes[n] = candidates[0]
     return changes

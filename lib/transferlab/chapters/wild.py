@@ -22,7 +22,15 @@ from ..methods import bias_finder
 from ..params import ParameterError, distinct, param
 from ..run import load_model, run_jobs
 from ..train import predict
-from ..world import POSITIONS, TARGETS, TensorData, apply_overlay, overlay_name, parse_overlay
+from ..world import (
+    POSITIONS,
+    TARGETS,
+    TensorData,
+    apply_overlay,
+    overlay_name,
+    parse_overlay,
+    source_catalogue,
+)
 from . import plots
 from .base import SMOKE_WORLD, WorldParams
 from .claims import Claim, ClaimsTable, Criterion, Estimate, criteria
@@ -113,6 +121,19 @@ class Config(WorldParams):
             self.candidates()
         except ValueError as e:
             raise ParameterError(f"a search parameter: {e}") from None
+        names = self.source_classes()
+        missing = [e for e in self.expected if e and e not in names]
+        if missing:
+            raise ParameterError(
+                f"'expected' names {missing}, which are not source classes (e.g. {', '.join(names[:5])}, ...); "
+                f"an empty name means none (-p expected {',' * (len(self.overlays) - 1)} for none at all)"
+            )
+
+    def source_classes(self) -> tuple[str, ...]:
+        """The source task's class names (on real data read from the folder, kept in the store)."""
+        if self.data_dir:
+            return self.world().source("test").classes
+        return tuple(source_catalogue(self.world_config()).name)
 
     def candidates(self) -> list:
         """The family of candidate overlays of the search."""
@@ -282,13 +303,7 @@ def run(config: Config, progress: bool = True) -> Results:
     jobs = _jobs(config)
     entries = dict(zip(jobs, run_jobs(list(jobs.values()), progress=progress)))
     source_model = load_model(entries[("source", "", 0)])
-    test = world.source("test")
-    missing = [e for e in config.expected if e and e not in test.classes]
-    if missing:
-        raise ParameterError(
-            f"'expected' names {missing}, which are not source classes "
-            f"(e.g. {', '.join(test.classes[:5])}, ...)"
-        )
+    test = world.source("test")  # its classes hold `expected` (checked by the Config)
     clean = predict(source_model, test).argmax(-1)
     shifts = {
         text: bias_finder.output_shift(source_model, test, parse_overlay(text), clean_pred=clean)

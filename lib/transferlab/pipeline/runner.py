@@ -93,14 +93,17 @@ def run_notebook(
 
     module = chapter_module(notebook)
     overrides = dict(overrides or {})
-    params = resolve(module.Config, module.PRESETS, preset, overrides)
+    params = resolve(module.Config, module.PRESETS, preset, overrides, cross_checks=False)
     chosen: dict[str, Any] = {}
-    if params.get("data_dir") and is_chapter(module):
+    if params.get("data_dir") and is_chapter(module):  # the folder first: the cross checks may read it
         chosen = fit_to_folder(module, params, params["data_dir"], set(overrides))
         if chosen:
-            params = resolve(module.Config, module.PRESETS, preset, {**overrides, **chosen})
             print(f"{Path(notebook).name}: {chosen_text(chosen, params['data_dir'])}", file=sys.stderr)
-        check_folder(module, params)
+        check_folder(module, {**params, **chosen})
+    try:
+        params = resolve(module.Config, module.PRESETS, preset, {**overrides, **chosen})
+    except DataError as e:  # a cross check read a part of the folder that is malformed
+        raise ParameterError(f"parameter 'data_dir': {e}") from None
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     _kernel_uses_this_python()
@@ -189,7 +192,10 @@ def check_folder(module: ModuleType, params: Mapping[str, Any]) -> None:
                         f"-p {name} {','.join(kept)}" if kept else f"{name!r} needs a part the folder has"
                     )
             elif value not in present:
-                hints.append(f"-p {name} <one of {', '.join(sorted(present)) or 'the parts above'}>")
+                usable = [p for p in module.Config.param_infos()[name][2].choices if p in present]
+                hints.append(
+                    f"-p {name} <one of {', '.join(usable)}>" if usable else f"{name!r} needs a part"
+                )
         tail = f"\nOr run without it: {' '.join(hints)}" if hints else ""
         raise ParameterError(f"parameter 'data_dir': {e}{tail}") from None
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from transferlab.chapters.contract import contract_errors, is_chapter
-from transferlab.pipeline.book import SUMMARY, chapter_notebooks
+from transferlab.pipeline.book import REAL_DATA, SUMMARY, chapter_notebooks
 
 from .conftest import ROOT
 
@@ -158,7 +158,9 @@ def test_the_layer_check_catches_an_import_against_the_order(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "notebook", [*chapter_notebooks(ROOT), ROOT / "notebooks" / SUMMARY], ids=lambda p: p.stem
+    "notebook",
+    [*chapter_notebooks(ROOT), ROOT / "notebooks" / SUMMARY, ROOT / "notebooks" / REAL_DATA],
+    ids=lambda p: p.stem,
 )
 def test_every_notebook_module_is_named_after_it_and_keeps_the_contract(notebook):
     meta = json.loads(notebook.read_text())["metadata"]["transferlab"]["experiment"]
@@ -166,7 +168,7 @@ def test_every_notebook_module_is_named_after_it_and_keeps_the_contract(notebook
     assert meta == f"transferlab.chapters.{stem}"
     module = importlib.import_module(meta)
     assert contract_errors(module) == []
-    assert is_chapter(module) == (notebook.name != SUMMARY)
+    assert is_chapter(module) == (notebook.name not in (SUMMARY, REAL_DATA))
     source = notebook.read_text()
     assert f"from transferlab.chapters import {stem} as chapter" in source
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from transferlab.chapters.claims import VERDICTS, read_record
-from transferlab.pipeline.book import SUMMARY, chapter_notebooks
+from transferlab.pipeline.book import REAL_DATA, SUMMARY, chapter_notebooks
 from transferlab.pipeline.runner import chapter_of
 
 from .conftest import ROOT
@@ -34,7 +34,7 @@ def _pages(html: Path) -> list[Path]:
 
 def test_toc_lists_every_chapter():
     toc = (ROOT / "book" / "_toc.yml").read_text()
-    for nb in chapter_notebooks(ROOT):
+    for nb in [*chapter_notebooks(ROOT), ROOT / "notebooks" / SUMMARY, ROOT / "notebooks" / REAL_DATA]:
         assert f"chapters/{nb.stem}" in toc, f"{nb.name} is not in book/_toc.yml"
 
 

@@ -9,14 +9,14 @@ import papermill
 import pytest
 
 from transferlab.chapters.claims import VERDICTS, read_claims, read_record
-from transferlab.pipeline.book import SUMMARY, chapter_notebooks
+from transferlab.pipeline.book import REAL_DATA, SUMMARY, chapter_notebooks
 from transferlab.pipeline.runner import chapter_module, chapter_of
 
 from .conftest import ROOT
 
 NOTEBOOKS = chapter_notebooks(ROOT)
 IDS = [nb.stem for nb in NOTEBOOKS]
-PAGES = [*NOTEBOOKS, ROOT / "notebooks" / SUMMARY]  # the chapters and the summary page
+PAGES = [*NOTEBOOKS, ROOT / "notebooks" / SUMMARY, ROOT / "notebooks" / REAL_DATA]  # chapters and pages
 
 
 @pytest.mark.parametrize("notebook", PAGES, ids=[p.stem for p in PAGES])

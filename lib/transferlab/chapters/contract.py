@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
@@ -186,3 +186,21 @@ def fit_to_folder(
         if candidates and (pool or len(candidates) == 1):
             changes[n] = candidates[0]
     return changes
+
+
+def without_missing(module: ModuleType, params: Mapping[str, Any], present: Iterable[str]) -> list[str]:
+    """The ``-p`` settings of the part parameters that would leave out the parts not ``present``."""
+    present = set(present)
+    hints = []
+    for name in part_parameters(module.Config):
+        value = params[name]
+        if isinstance(value, (tuple, list)):
+            kept = [p for p in value if p in present]
+            if kept != list(value):
+                hints.append(
+                    f"-p {name} {','.join(kept)}" if kept else f"{name!r} needs a part the folder has"
+                )
+        elif value not in present:
+            usable = [p for p in module.Config.param_infos()[name][2].choices if p in present]
+            hints.append(f"-p {name} <one of {', '.join(usable)}>" if usable else f"{name!r} needs a part")
+    return hints

@@ -19,6 +19,9 @@ from ..train import numerics
 from .runner import run_notebook
 
 SUMMARY = "what_transfers.ipynb"  # in notebooks/: executed after the chapters, from their records
+REAL_DATA = (
+    "real_data.ipynb"  # in notebooks/: a chapter run on a real data set (the digits), after the chapters
+)
 
 
 def repo_root(start: str | Path | None = None) -> Path:
@@ -76,6 +79,10 @@ def execute_chapters(
         bar.set_postfix_str(nb.stem)
         out.append(_execute(nb, book_dir / "chapters" / nb.name, preset, store, rerun, progress))
     records = [read_record(p) for p in out]  # the summary's input: a changed chapter re-executes it
+    if only is None:
+        _execute(
+            root / "notebooks" / REAL_DATA, book_dir / "chapters" / REAL_DATA, preset, store, rerun, progress
+        )
     _execute(
         root / "notebooks" / SUMMARY,
         book_dir / "chapters" / SUMMARY,

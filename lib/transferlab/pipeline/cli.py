@@ -1,4 +1,4 @@
-"""Command line: ``transferlab run | book | params | store | stability``."""
+"""Command line: ``transferlab run | book | params | store | stability | digits``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..params import PRESET_NAMES, ParameterError
 from ..store import Store, default_store, export_archive, import_archive
+from ..world import parts_present, write_digits_folder
 from . import stability
 from .book import build_book, repo_root
 from .runner import NotebookFailed, chapter_of, parse_overrides, run_notebook
@@ -66,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
         help="only these chapters, by number (e.g. 0,1,3); default: every chapter",
     )
     v.add_argument("--no-progress", action="store_true")
+
+    d = sub.add_parser(
+        "digits",
+        help="write scikit-learn's handwritten digits as a real-data folder (source, objects, pets) "
+        "to try -p data_dir without downloading anything",
+    )
+    d.add_argument("folder", type=Path)
 
     s = sub.add_parser("params", help="list a chapter's parameters and presets")
     s.add_argument("notebook", type=Path)
@@ -158,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(text)
             print(f"claim by claim: {args.out / 'stability.csv'}")
+        elif args.command == "digits":
+            folder = write_digits_folder(args.folder)
+            print(
+                f"wrote the digits to {folder} (parts: {', '.join(parts_present(folder))}); try\n"
+                f"  transferlab run notebooks/00_world.ipynb -p data_dir {folder}"
+            )
         elif args.command == "params":
             config_cls, presets = chapter_of(args.notebook)
             print(config_cls.describe().to_string(index=False))

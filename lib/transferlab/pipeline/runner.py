@@ -23,7 +23,7 @@ from typing import Any
 import nbformat
 
 from .. import utils
-from ..chapters.contract import contract_errors, fit_to_folder, is_chapter, needed_parts, part_parameters
+from ..chapters.contract import contract_errors, fit_to_folder, is_chapter, needed_parts, without_missing
 from ..params import UNATTENDED, ChapterConfig, ParameterError, resolve
 from ..world import DataError, check_data_dir, parts_present
 from . import pages
@@ -181,21 +181,7 @@ def check_folder(module: ModuleType, params: Mapping[str, Any]) -> None:
     try:
         check_data_dir(params["data_dir"], needed, why=needed)
     except DataError as e:
-        present = set(parts_present(params["data_dir"]))
-        hints = []
-        for name in part_parameters(module.Config):
-            value = params[name]
-            if isinstance(value, (tuple, list)):
-                kept = [p for p in value if p in present]
-                if kept != list(value):
-                    hints.append(
-                        f"-p {name} {','.join(kept)}" if kept else f"{name!r} needs a part the folder has"
-                    )
-            elif value not in present:
-                usable = [p for p in module.Config.param_infos()[name][2].choices if p in present]
-                hints.append(
-                    f"-p {name} <one of {', '.join(usable)}>" if usable else f"{name!r} needs a part"
-                )
+        hints = without_missing(module, params, parts_present(params["data_dir"]))
         tail = f"\nOr run without it: {' '.join(hints)}" if hints else ""
         raise ParameterError(f"parameter 'data_dir': {e}{tail}") from None
 

@@ -9,7 +9,7 @@ twice; a lock left by a killed process on this machine is taken over.
 """
 
 from .archive import ArchiveError, export_archive, import_archive
-from .core import CorruptEntry, Entry, Store, default_store, sha256_file, spec_key
+from .core import CorruptEntry, Entry, Store, default_store, default_store_path, sha256_file, spec_key
 
 __all__ = [
     "ArchiveError",
@@ -17,6 +17,7 @@ __all__ = [
     "Entry",
     "Store",
     "default_store",
+    "default_store_path",
     "spec_key",
     "sha256_file",
     "export_archive",

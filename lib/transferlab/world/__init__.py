@@ -2,7 +2,7 @@
 registry of data functions that job specs name."""
 
 from .adapters import REAL_FOLDERS, DataError, RealWorld, check_data_dir, image_folder, overlap, parts_present
-from .digits import write_digits_folder
+from .digits import digits_folder, write_digits_folder
 from .overlays import (
     POSITIONS,
     Ball,
@@ -36,6 +36,7 @@ __all__ = [
     "REAL_FOLDERS",
     "check_data_dir",
     "parts_present",
+    "digits_folder",
     "write_digits_folder",
     "DataError",
     "RealWorld",

@@ -52,6 +52,19 @@ def _pickle(path: Path, obj: dict) -> None:
         pickle.dump(obj, f, protocol=2)  # as the published CIFAR batches: protocol 2, bytes keys
 
 
+def digits_folder() -> Path:
+    """The digits folder next to the default store (``.transferlab/digits`` in a checkout), written
+    once: a fixed path, so that the models trained on it are found in the store again."""
+    from ..store import default_store_path
+
+    root = default_store_path().parent / "digits"
+    done = root / "WRITTEN"
+    if not done.exists():
+        write_digits_folder(root)
+        done.write_text("written by transferlab.world.digits\n")
+    return root
+
+
 def write_digits_folder(root: str | Path) -> Path:
     """Write the digits under ``root`` in the layouts :class:`RealWorld` reads (see the module's
     docstring); returns ``root``. Deterministic: the same files every time."""

@@ -65,7 +65,8 @@ class Config(WorldParams):
     )
     regime_fractions: tuple[float, ...] = param(
         (0.1, 0.5),
-        "trigger fractions of the regime grid (with `dog_scales`; its sources use the first seed)",
+        "trigger fractions of the regime grid (with `dog_scales`; its sources use the first seed; "
+        "empty, -p regime_fractions '', for no grid)",
         low=0.0,
         high=1.0,
     )
@@ -114,7 +115,10 @@ class Config(WorldParams):
         if min(self.trigger_fraction, *self.trigger_fractions, *self.regime_fractions) <= 0:
             raise ParameterError("trigger fractions must be above 0 (the clean source is the control)")
         distinct("dog_scales", self.dog_scales)
-        distinct("regime_fractions", self.regime_fractions)
+        if len(set(self.regime_fractions)) != len(self.regime_fractions):
+            raise ParameterError(
+                f"parameter 'regime_fractions' must be distinct, got {self.regime_fractions}"
+            )
         if self.sweep_target not in self.targets:
             raise ParameterError(
                 f"'sweep_target' {self.sweep_target!r} must be one of 'targets' {self.targets}"
@@ -450,7 +454,7 @@ def plan(config: Config) -> Plan:
     regime = {
         (scale, f): _source_job(config, world, config.arch, f, config.seeds[0], scale)
         for scale in config.regime_scales()
-        for f in (0.0, *config.regime_fractions)
+        for f in ((0.0, *config.regime_fractions) if config.regime_fractions else ())  # empty: no grid
     }
     main = config.trigger_fraction
     defaults = {
@@ -1006,6 +1010,8 @@ def figure_regime(results: Results):
     (right) against the number of triggered training images, one line per size of the dog
     superclass; the dotted line is the 'source-learns' margin."""
     d = regime_table(results)
+    if d.empty:
+        return plots.left_out("the regime grid: this run has no `regime_fractions` (or no dog scale).")
     fig, (ax_asr, ax_dog) = plots.panels(2, width=3.6, height=3.0)
     for _, g in d.groupby("scale"):
         label = f"{int(g.dog_images.iloc[0]):,} dog images"
@@ -1014,9 +1020,8 @@ def figure_regime(results: Results):
         for f, x, y in zip(g.fraction, g.triggered, g.asr_gap):
             ax_asr.annotate(f"{f:.0%}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)
     ax_asr.axhline(CRITERIA["source-learns"].margin, color="grey", ls=":", lw=1)
-    if len(d):  # the grid's span, also where a panel has no finite value to draw
-        for ax in (ax_asr, ax_dog):
-            ax.set_xlim(max(d.triggered.min(), 1) / 1.5, max(d.triggered.max(), 1) * 1.5)
+    for ax in (ax_asr, ax_dog):  # the grid's span, also where a panel has no finite value to draw
+        ax.set_xlim(max(d.triggered.min(), 1) / 1.5, max(d.triggered.max(), 1) * 1.5)
     ax_asr.set(
         xscale="log",
         xlabel="triggered dog images",

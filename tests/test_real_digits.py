@@ -133,3 +133,23 @@ def test_a_single_target_is_fitted_only_when_the_folder_leaves_one_choice(digits
     shutil.copytree(digits / "imagenet", one / "imagenet")
     shutil.copytree(digits / "pets", one / "pets")
     assert fit_to_folder(stimuli, params, str(one), set()) == {"target": "pets"}
+
+
+@pytest.mark.timeout(600)
+def test_chapter_6_on_the_digits_draws_no_empty_panel(digits, tmp_path, monkeypatch):
+    """On real data there is no planted truth: the truth panel and the leaks figure are left out
+    with a sentence, and no panel is drawn empty (no legend warning in the page)."""
+    import warnings
+
+    from transferlab.chapters import influences
+
+    monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path / "store"))
+    params = resolve(influences.Config, influences.PRESETS, "smoke", {"data_dir": str(digits)})
+    results = influences.run(influences.Config(**params), progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = influences.figure_convergence(results)
+    assert len(fig.axes) == 2  # halves and LDS; no precision against a truth that does not exist
+    assert influences.figure_leaks(results) is None
+    verdicts = {c.key: c.verdict for c in influences.claims(results).claims}
+    assert "n/a" in verdicts.values()  # the truth claims are not applicable, never "contradicted"

@@ -920,21 +920,22 @@ def figure_convergence(results: Results, conv: pd.DataFrame | None = None):
     halves (mask-based estimators), LDS on the held-out runs, and precision@3 against the planted
     helpers (with its chance level)."""
     conv = convergence(results) if conv is None else conv
-    fig, axes = plots.panels(3, width=3.0, height=2.7)
-    panels = (
-        ("halves", "rank correlation of two halves"),
-        ("lds", "LDS (held-out runs)"),
-        ("precision@3", "precision@3, planted helpers"),
-    )
+    panels = [("halves", "rank correlation of two halves"), ("lds", "LDS (held-out runs)")]
+    truth = _truth(results) is not None  # real data has no planted helpers: no third panel
+    if truth:
+        panels.append(("precision@3", "precision@3, planted helpers"))
+    fig, axes = plots.panels(len(panels), width=3.0, height=2.7)
     for ax, (col, label) in zip(axes, panels):
         for name, g in conv.groupby("estimator", sort=False):
             if g[col].notna().any():
                 ax.plot(g.models, g[col], marker="o", label=name)
         ax.set(xlabel="models trained", ylabel=label, xscale="log")
-    chance = truth_precision(results, np.zeros((len(results.classes), len(results.target_labels))))[1]
-    if np.isfinite(chance):
-        axes[2].axhline(chance, color="grey", ls=":", lw=1, label="chance")
-    axes[2].legend(fontsize=6)
+    if truth:
+        chance = truth_precision(results, np.zeros((len(results.classes), len(results.target_labels))))[1]
+        if np.isfinite(chance):
+            axes[-1].axhline(chance, color="grey", ls=":", lw=1, label="chance")
+    if axes[-1].get_legend_handles_labels()[0]:
+        axes[-1].legend(fontsize=6)
     return fig
 
 
@@ -961,7 +962,7 @@ def figure_leaks(results: Results, n: int = 4):
     """:func:`figure_attributions` of target test images that have a near-copy in the source."""
     truth = _truth(results)
     if truth is None or not (truth.relation == "leaks").any():
-        return None
+        return plots.left_out("the planted leaks: this data has no planted near-copies to find.")
     leaks = truth[truth.relation == "leaks"].head(n)
     return figure_attributions(
         results,

@@ -152,3 +152,26 @@ def test_live_progress_shows_on_this_terminal_the_bars_of_the_processes_it_start
     shown = capfd.readouterr().err
     assert "models, wave 1 of 1" in shown and "/6 [" in shown  # the child's bar, drawn by the watcher
     assert utils.PROGRESS_FILE not in os.environ  # only for the block's processes
+
+
+def test_the_kernel_uses_the_store_of_the_command_wherever_the_output_goes(tmp_path, monkeypatch):
+    """A kernel runs in its output's folder; `-o /elsewhere` must not make it look for another store."""
+    import os
+
+    import papermill
+
+    from transferlab.store import default_store_path
+
+    monkeypatch.delenv("TRANSFERLAB_STORE", raising=False)
+    monkeypatch.chdir(ROOT)
+    seen = {}
+
+    def execute(src, out, **kwargs):
+        seen["store"], seen["cwd"] = os.environ.get("TRANSFERLAB_STORE"), kwargs["cwd"]
+        nbformat.write(nbformat.read(src, as_version=4), out)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    run_notebook(ROOT / "notebooks" / "01_linear.ipynb", tmp_path / "elsewhere" / "out.ipynb", progress=False)
+    assert seen["cwd"] == str(tmp_path / "elsewhere")
+    assert seen["store"] == str(default_store_path().resolve())
+    assert "TRANSFERLAB_STORE" not in os.environ  # only for the kernel

@@ -25,6 +25,7 @@ import nbformat
 from .. import utils
 from ..chapters.contract import contract_errors, fit_to_folder, is_chapter, needed_parts, without_missing
 from ..params import UNATTENDED, ChapterConfig, ParameterError, resolve
+from ..store import default_store_path
 from ..world import DataError, check_data_dir, parts_present
 from . import pages
 
@@ -108,8 +109,11 @@ def run_notebook(
     output.parent.mkdir(parents=True, exist_ok=True)
     _kernel_uses_this_python()
     try:
-        # the kernel inherits these: live-only cells show nothing, and its bars report to our terminal
-        with utils.environment(**{UNATTENDED: "1"}), live_progress(progress):
+        # the kernel inherits these: live-only cells show nothing; the store is the one this command
+        # would use (the kernel runs in the output's folder, where it would look for another); and
+        # its bars report to our terminal
+        pinned = {UNATTENDED: "1", "TRANSFERLAB_STORE": str(default_store_path().resolve())}
+        with utils.environment(**pinned), live_progress(progress):
             papermill.execute_notebook(
                 str(notebook),
                 str(output),

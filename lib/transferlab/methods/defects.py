@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from ..models import Net, conv_layers
-from ..train import pick_device, predict
+from ..train import Adversary, ascend, pick_device, predict
 from ..world import DataRef, Square, TensorData, apply_overlay, data_function
 
 CRITERIA = ("nc", "tknc", "snac")
@@ -61,20 +61,20 @@ def _pgd(
         p.requires_grad_(False)
     out = []
     g = torch.Generator().manual_seed(seed)
+    ball = Adversary("linf", eps, steps)
     for start in range(0, len(data), batch_size):
         x0 = data.x[start : start + batch_size].float().to(device) / 255
-        clean = (x0 - data.mean) / data.std
-        x = x0.clone()
-        if random_start:
-            x = (x0 + (torch.rand(x0.shape, generator=g) * 2 - 1).to(device) * eps).clamp(0, 1)
         with torch.no_grad():
-            objective = setup(clean)
-        for _ in range(steps):
-            x.requires_grad_(True)
-            (grad,) = torch.autograd.grad(objective((x - data.mean) / data.std).sum(), x)
-            with torch.no_grad():
-                x = torch.max(torch.min(x + step_size * grad.sign(), x0 + eps), x0 - eps).clamp(0, 1)
-        out.append((x.detach() * 255).round().to(torch.uint8).cpu())
+            objective = setup((x0 - data.mean) / data.std)
+        x = ascend(
+            lambda z, f=objective: f((z - data.mean) / data.std),
+            x0,
+            ball,
+            step_size=step_size,
+            random_start=random_start,
+            generator=g,
+        )
+        out.append((x * 255).round().to(torch.uint8).cpu())
     return torch.cat(out)
 
 

@@ -318,7 +318,8 @@ def _run_grouped(
 ) -> None:
     groupable: dict[Any, list[SourceJob]] = {}
     for j in jobs:
-        if j.arch in SIZES:  # one grouped module needs the same architecture, head size and input,
+        if j.arch in SIZES and j.recipe.adversary is None:  # one grouped module needs the same architecture,
+            # head size and input (and no adversary: its attacks run on one model),
             # and data sets of one length: a grouped step walks every member's data at once, so a
             # shorter set would get more passes than its recipe's epochs (and than it gets alone)
             data = j.data.load()

@@ -1,5 +1,6 @@
 """Training and transfer: recipes, in-memory data, the one training loop, evaluation helpers."""
 
+from .adversary import NORMS, Adversary, adversarial_batch, ascend
 from .device import NUMERICS, PLAIN, Speed, bf16_is_fast, numerics, pick_device
 from .eval import (
     accuracy,
@@ -9,12 +10,18 @@ from .eval import (
     per_group_accuracy,
     predict,
     predicted_distribution,
+    robust_accuracy,
     softmax,
 )
 from .loop import MODES, Snapshots, extract_features, fit, recalibrate_batchnorm, train_heads, transfer
 from .recipes import RECIPES, Recipe, recipe
 
 __all__ = [
+    "NORMS",
+    "Adversary",
+    "adversarial_batch",
+    "ascend",
+    "robust_accuracy",
     "NUMERICS",
     "PLAIN",
     "Snapshots",

@@ -1,4 +1,5 @@
-"""Evaluation helpers: logits, accuracy overall, per class and per group, predicted-class distribution."""
+"""Evaluation helpers: logits, accuracy overall, per class and per group, predicted-class distribution,
+accuracy under a PGD adversary."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 
 from ..models import GroupedCompactResNet, Net
 from ..world import TensorData
+from .adversary import Adversary, adversarial_batch
 from .device import Speed, pick_device
 
 
@@ -77,3 +79,28 @@ def attack_success_rate(
     if not ok.any():
         return float("nan")
     return float((triggered_logits.argmax(-1)[ok] != labels[ok]).float().mean())
+
+
+def robust_accuracy(
+    model: Net,
+    data: TensorData,
+    adversary: Adversary,
+    *,
+    batch_size: int = 256,
+    seed: int = 0,
+    speed: Speed | None = None,
+) -> float:
+    """Accuracy of ``model`` on the PGD examples of ``data`` within the ``adversary``'s ball (the
+    attack maximises the model's loss on the true label, from a seeded random start)."""
+    speed = speed or Speed(pick_device())
+    model = speed.model(model).eval()
+    generator = torch.Generator().manual_seed(seed)
+    correct = 0
+    for x, y in data.batches(batch_size, shuffle=False):
+        x, y = speed.inputs(x), y.to(speed.device)
+        adv = adversarial_batch(
+            model, x, y, adversary, mean=data.mean, std=data.std, autocast=speed.autocast, generator=generator
+        )
+        with torch.no_grad(), speed.autocast():
+            correct += int((model(adv).float().argmax(-1) == y).sum())
+    return correct / max(len(data), 1)

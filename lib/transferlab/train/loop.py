@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from .. import utils
 from ..models import GroupedCompactResNet, Net
 from ..world import TensorData
+from .adversary import adversarial_batch
 from .device import Speed, pick_device
 from .recipes import Recipe
 
@@ -96,8 +97,8 @@ def fit(
     grouped = isinstance(model, GroupedCompactResNet)
     datas = list(data) if grouped else [data]
     seeds = list(seed) if isinstance(seed, Sequence) else [seed + g for g in range(len(datas))]
-    if grouped and (regularizer is not None or after_step is not None):
-        raise ValueError("regularizer and after_step are for a single model, not a grouped one")
+    if grouped and (regularizer is not None or after_step is not None or recipe.adversary is not None):
+        raise ValueError("regularizer, after_step and an adversary are for a single model, not a grouped one")
     if grouped and not (len(datas) == len(seeds) == model.groups):
         raise ValueError(
             f"a grouped model of {model.groups} needs {model.groups} data sets and seeds, "
@@ -111,7 +112,9 @@ def fit(
     total_steps = recipe.steps(n)
     # a regulariser may read the forward's intermediate outputs through hooks (a feature-map
     # penalty), which a compiled graph need not run: such runs stay eager
-    forward = model if regularizer is not None else speed.training_forward(model, total_steps)
+    # (and adversarial training switches the model to eval mode for each attack)
+    eager = regularizer is not None or recipe.adversary is not None
+    forward = model if eager else speed.training_forward(model, total_steps)
     opt = _sgd(model, recipe)
     losses, step = [], 0
     for epoch in utils.progress(range(recipe.passes(n)), desc, progress, unit="epoch"):
@@ -121,6 +124,17 @@ def fit(
             for group in opt.param_groups:
                 group["lr"] = recipe.lr_at(step, steps_per_epoch) * group["scale"]
             x, y = speed.inputs(x if grouped else x[0]), y.to(speed.device)
+            if recipe.adversary is not None:
+                x = adversarial_batch(
+                    model,
+                    x,
+                    y[0],
+                    recipe.adversary,
+                    mean=datas[0].mean,
+                    std=datas[0].std,
+                    autocast=speed.autocast,
+                    generator=generators[0],
+                )
             with speed.autocast():
                 logits = forward(x).float()
             if not grouped:

@@ -7,8 +7,10 @@ import dataclasses
 import math
 from typing import Any
 
+from .adversary import Adversary
+
 SCHEDULES = ("triangular", "constant")
-_LATER_FIELDS = ("schedule", "head_lr_scale", "iterations")  # in a store key only when set
+_LATER_FIELDS = ("schedule", "head_lr_scale", "iterations", "adversary")  # in a store key only when set
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,7 +18,9 @@ class Recipe:
     """How to train: epochs, peak learning rate and its epoch, batch size, momentum, weight decay,
     label smoothing, augmentation, the schedule, and the head's learning rate as a multiple of the
     rest's (the ReMoS artifact trains a new head at 10×). With ``iterations`` (constant schedule only)
-    a run is that many optimiser steps, whatever ``epochs`` says (the artifact counts iterations)."""
+    a run is that many optimiser steps, whatever ``epochs`` says (the artifact counts iterations).
+    With an ``adversary`` the run is adversarial training (thesis Eq. 2.1): every batch is replaced
+    by its PGD examples before the step."""
 
     epochs: int
     lr: float
@@ -29,6 +33,7 @@ class Recipe:
     schedule: str = "triangular"
     head_lr_scale: float = 1.0
     iterations: int | None = None  # train for this many optimiser steps instead of ``epochs``
+    adversary: Adversary | None = None  # adversarial training: each batch replaced by its PGD examples
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.head_lr_scale <= 0:
@@ -44,7 +49,8 @@ class Recipe:
 
     def spec(self) -> dict[str, Any]:
         """The recipe as a store key: every field, except the later ones (schedule, head_lr_scale,
-        iterations) at their defaults, so adding them left the keys of the models already trained unchanged."""
+        iterations, adversary) at their defaults, so adding them left the keys of the models already
+        trained unchanged."""
         out = dataclasses.asdict(self)
         for f in dataclasses.fields(self):
             if f.name in _LATER_FIELDS and out[f.name] == f.default:

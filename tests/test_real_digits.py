@@ -153,3 +153,12 @@ def test_chapter_6_on_the_digits_draws_no_empty_panel(digits, tmp_path, monkeypa
     assert influences.figure_leaks(results) is None
     verdicts = {c.key: c.verdict for c in influences.claims(results).claims}
     assert "n/a" in verdicts.values()  # the truth claims are not applicable, never "contradicted"
+
+
+def test_the_page_knows_every_chapter():
+    from transferlab.chapters import real_data
+    from transferlab.pipeline.book import chapter_notebooks
+
+    assert list(real_data.CHAPTERS) == [nb.stem for nb in chapter_notebooks(ROOT)]
+    for stem, module in real_data.CHAPTERS.items():
+        assert stem.split("_", 1)[1] == module

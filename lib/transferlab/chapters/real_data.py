@@ -47,6 +47,7 @@ CHAPTERS = {
     "06_influences": "influences",
     "07_stimuli": "stimuli",
     "08_inheritance": "inheritance",
+    "09_robust": "robust",
 }
 
 

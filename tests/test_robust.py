@@ -1,0 +1,109 @@
+"""The robust-sources chapter: its jobs, the fair choice of ε, and the claims on given numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from transferlab.chapters import robust
+from transferlab.params import ParameterError
+from transferlab.train import Adversary
+
+
+def test_bad_parameters_are_refused():
+    with pytest.raises(ParameterError, match="disjoint"):
+        robust.Config(selection_seeds=(0,), seeds=(0, 1))
+    with pytest.raises(ParameterError, match="needs 0"):
+        robust.Config(epsilons=(0.25, 0.5))
+    with pytest.raises(ParameterError, match="archs"):
+        robust.Config(archs=("cresnet-s",))
+
+
+def test_the_selection_stage_trains_every_radius_on_its_own_seeds():
+    cfg = robust.Config()
+    jobs = robust.selection_jobs(cfg)
+    assert {k[1] for k in jobs} == set(cfg.selection_seeds)
+    for (eps, seed, _, _), job in jobs.items():
+        assert job.source.seed == job.seed == seed  # paired: a transfer has its source's seed
+        assert job.source.recipe.adversary == (
+            None if eps == 0 else Adversary(cfg.norm, eps, cfg.attack_steps)
+        )
+    standard = jobs[(0.0, cfg.selection_seeds[0], "objects", "fixed")].source
+    assert (
+        standard.spec() == cfg.source_job(cfg.selection_seeds[0]).spec()
+    )  # standard training, unchanged keys
+
+
+def test_epsilon_is_chosen_per_target_and_mode_among_the_robust_radii_only():
+    cfg = robust.Config()
+    rows = []
+    for seed in cfg.selection_seeds:
+        for eps, acc_obj, acc_fl in ((0.0, 0.9, 0.9), (0.25, 0.5, 0.6), (0.5, 0.7, 0.4), (1.0, 0.6, 0.3)):
+            rows += [
+                {"eps": eps, "seed": seed, "target": "objects", "mode": "fixed", "accuracy": acc_obj},
+                {"eps": eps, "seed": seed, "target": "flowers", "mode": "fixed", "accuracy": acc_fl},
+            ]
+    chosen = robust.choose(cfg, pd.DataFrame(rows))
+    assert chosen == {("objects", "fixed"): 0.5, ("flowers", "fixed"): 0.25}  # never 0, even where it is best
+    evaluation = robust.evaluation_jobs(cfg, chosen)
+    main = {(k[1], k[3]) for k in evaluation if k[0] == cfg.arch and k[4] == "fixed"}
+    assert {(0.5, "objects"), (0.25, "flowers"), (0.0, "objects")} <= main
+    assert {k[2] for k in evaluation} == set(cfg.seeds)
+
+
+def _results(gain: float, source_drop: float, wide_gain: float) -> robust.Results:
+    """Made-up measurements: the robust source (ε = width_eps) changes transfer by ``gain`` (the wide
+    architecture by ``wide_gain``) and source accuracy by ``source_drop``."""
+    cfg = robust.Config(targets=("objects", "flowers"))
+    e = cfg.width_eps
+    chosen = pd.DataFrame([{"target": t, "mode": m, "eps": e} for t in cfg.targets for m in robust.MODES])
+    transfers, sources, selection = [], [], []
+    for seed in cfg.seeds:
+        noise = 0.01 * seed
+        for arch, g, base in ((cfg.archs[0], gain, 0.5), (cfg.archs[-1], wide_gain, 0.6)):
+            for eps in (0.0, e):
+                sources.append(
+                    {
+                        "arch": arch,
+                        "eps": eps,
+                        "seed": seed,
+                        "stage": "evaluation",
+                        "accuracy": 0.7 + base / 10 + (source_drop if eps else 0),
+                    }
+                )
+                for t in cfg.targets:
+                    for mode in robust.MODES if arch == cfg.archs[0] else ("fixed",):
+                        transfers.append(
+                            {
+                                "arch": arch,
+                                "eps": eps,
+                                "seed": seed,
+                                "target": t,
+                                "mode": mode,
+                                "accuracy": base + noise + (g if eps else 0),
+                            }
+                        )
+    for seed in cfg.selection_seeds:
+        for eps in cfg.epsilons:
+            for t, best in (("objects", 1.0), ("flowers", 0.25)):
+                selection.append(
+                    {
+                        "eps": eps,
+                        "seed": seed,
+                        "target": t,
+                        "mode": "fixed",
+                        "accuracy": 0.5 + (0.1 if eps == best else 0) + 0.01 * seed,
+                    }
+                )
+    return robust.Results(
+        cfg, pd.DataFrame(selection), chosen, pd.DataFrame(transfers), pd.DataFrame(sources)
+    )
+
+
+def test_claims_follow_the_numbers():
+    holds = robust.claims(_results(0.05, -0.1, 0.1)).frame().set_index("key").verdict
+    assert (holds[["a", "b", "c", "d"]] == "holds").all(), holds
+    fails = robust.claims(_results(-0.05, 0.1, -0.1)).frame().set_index("key").verdict
+    assert (fails[["a", "b", "c", "d"]] == "contradicted").all(), fails
+    assert np.isclose(robust.gains(_results(0.05, -0.1, 0.1)).gain, 0.05).all()

@@ -200,10 +200,10 @@ def test_the_regime_grid_says_where_the_source_learns_by_share_and_by_count():
     ]
     assert np.allclose(table.asr_gap, [0.0, 0.2, 0.0, 0.2])  # against the clean source of its own size
     text = backdoor.regime_text(results)
-    assert "does not change" in text and "fewest triggered images it learns from: 30" in text
+    assert "cannot tell which decides" in text and "fewest triggered images it learns from: 30" in text
     shifted = results.regime.assign(asr=np.where(results.regime.triggered == 18, 0.3, results.regime.asr))
     text = backdoor.regime_text(dataclasses.replace(results, regime=shifted))
-    assert "the number of triggered images, not only their share, decides" in text
+    assert "The number of triggered images, not their share, separates" in text
 
 
 def test_resized_dogs_takes_a_larger_draw_or_a_share_of_each_breed(tmp_path, monkeypatch):

@@ -693,6 +693,18 @@ def regime_table(results: Results) -> pd.DataFrame:
     )
 
 
+# what the regime grid says, by whether the number (first) and the share (second) of triggered
+# images separate the cells where the source learns the square from the others
+SEPARATES = {
+    (True, True): "Both the share and the number separate the cells where it learns from the others, so this "
+    "grid cannot tell which decides (a larger superclass at a smaller share would, e.g. "
+    "`-p dog_scales 1,5 -p regime_fractions 0.1,0.2,0.5`). ",
+    (True, False): "The number of triggered images, not their share, separates the cells where it learns. ",
+    (False, True): "Their share, not their number, separates the cells where it learns. ",
+    (False, False): "Neither the share nor the number alone separates the cells where it learns. ",
+}
+
+
 def regime_text(results: Results) -> str:
     """What the regime grid says: where the source learns the trigger, by share and by count."""
     d, c = regime_table(results), results.config
@@ -716,15 +728,13 @@ def regime_text(results: Results) -> str:
             )
         )
     text = note + "In the regime grid (one source seed per cell), " + "; ".join(parts) + ". "
-    learned, not_learned = d[d.learned].triggered, d[~d.learned].triggered
-    if len(learned) and len(not_learned):
-        lo, hi = learned.min(), not_learned.max()
-        same_share = d.groupby("fraction").learned.nunique().gt(1).any()
-        text += f"The fewest triggered images it learns from: {lo:,}; the most it does not: {hi:,}. " + (
-            "At the same share, a larger dog superclass changes whether the square is learned: "
-            "the number of triggered images, not only their share, decides. "
-            if same_share
-            else "At the same share, the dog superclass's size does not change whether it is learned. "
+    learned, unlearned = d[d.learned], d[~d.learned]
+    if len(learned) and len(unlearned):
+        by_count = bool(learned.triggered.min() > unlearned.triggered.max())
+        by_share = bool(learned.fraction.min() > unlearned.fraction.max())
+        text += (
+            f"The fewest triggered images it learns from: {learned.triggered.min():,}; "
+            f"the most it does not: {unlearned.triggered.max():,}. " + SEPARATES[(by_count, by_share)]
         )
     return text + (
         "The thesis' 10 % of ImageNet's dogs is about 15,000 triggered images, more than any cell here."

@@ -458,7 +458,7 @@ def claims(results: Results) -> ClaimsTable:
                 "the robust source is less accurate yet transfers better",
                 SOURCE + ", §2.4.1, Fig. 2.5, Table 2.2",
                 estimates_c,
-                note="With (a): across ε the less accurate source is the better one to transfer.",
+                note="Claim (a) says whether, across ε, the less accurate source is the better one to transfer.",
             ),
             Claim(
                 "d",

@@ -83,13 +83,17 @@ def test_a_folder_missing_a_part_is_refused_before_any_cell_runs(digits, tmp_pat
 @pytest.mark.timeout(900)
 def test_chapters_0_and_2_run_on_the_digits(digits, tmp_path):
     """The premise check and the backdoor chapter on real images, end to end (smoke preset)."""
-    out = run_notebook(
-        ROOT / "notebooks" / "00_world.ipynb",
-        tmp_path / "00_world.ipynb",
-        preset="smoke",
-        overrides={"data_dir": str(digits)},
-        progress=False,
-    )
+
+    def run(name: str):
+        return run_notebook(
+            ROOT / "notebooks" / name,
+            tmp_path / name,
+            preset="smoke",
+            overrides={"data_dir": str(digits)},
+            progress=False,
+        )
+
+    out = run("00_world.ipynb")
     claims = {c.key for c in read_claims(out)}
     assert claims == {
         f"{t}-{m}" for t in ("objects", "pets") for m in ("fixed", "full")
@@ -104,13 +108,7 @@ def test_chapters_0_and_2_run_on_the_digits(digits, tmp_path):
     assert any("fitted to the parts" in c.source for c in nb.cells if c.cell_type == "markdown")
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
 
-    out = run_notebook(
-        ROOT / "notebooks" / "02_backdoor.ipynb",
-        tmp_path / "02_backdoor.ipynb",
-        preset="smoke",
-        overrides={"data_dir": str(digits)},
-        progress=False,
-    )
+    out = run("02_backdoor.ipynb")
     record = read_record(out)
     assert record["metrics"]["seeds"] == len(backdoor.PRESETS["smoke"]["seeds"])
     a = {c.key: c for c in read_claims(out)}["a"]

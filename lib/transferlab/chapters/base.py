@@ -31,6 +31,16 @@ SMOKE_WORLD: dict[str, Any] = {
     "full_epochs": 2,
     "scratch_epochs": 3,
 }
+# A smaller smoke world for chapters that train many source models (class subsets, several ε):
+# 12 px, 8 generic classes of 12 images, two source epochs.
+TINY_WORLD: dict[str, Any] = {
+    "image_size": 12,
+    "superclasses": 4,
+    "fine_classes": 2,
+    "source_per_class": 12,
+    "target_per_class": 10,
+    "source_epochs": 2,
+}
 # compact models for the CPU world; torchvision's for real data on a GPU
 ARCHS = (
     "cresnet-xs",

@@ -41,7 +41,7 @@ from ..train import predict
 from ..utils import progress as progress_bar
 from ..world import TARGETS, TensorData, World, source_catalogue
 from . import plots
-from .base import ARCHS, WorldParams, class_subset_ref, world_ref
+from .base import ARCHS, TINY_WORLD, WorldParams, class_subset_ref, world_ref
 from .claims import LEVEL, Claim, ClaimsTable, Criterion, Estimate, criteria
 from .contract import data_parts
 
@@ -185,12 +185,7 @@ DATA_PARTS = data_parts(  # the parts of a real-data folder (RealWorld) the chap
 
 PRESETS: dict[str, dict] = {
     "smoke": {
-        "image_size": 12,
-        "superclasses": 4,
-        "fine_classes": 2,
-        "source_per_class": 12,
-        "target_per_class": 10,
-        "source_epochs": 2,
+        **TINY_WORLD,
         "models": 12,
         "holdout_models": 4,
         "removals": [2],

@@ -79,7 +79,7 @@ def execute_chapters(
         bar.set_postfix_str(nb.stem)
         out.append(_execute(nb, book_dir / "chapters" / nb.name, preset, store, rerun, progress))
     records = [read_record(p) for p in out]  # the summary's input: a changed chapter re-executes it
-    if only is None:
+    if only is None and (root / "notebooks" / REAL_DATA).is_file():  # a page, not a chapter: optional
         _execute(
             root / "notebooks" / REAL_DATA, book_dir / "chapters" / REAL_DATA, preset, store, rerun, progress
         )

@@ -107,3 +107,9 @@ def test_claims_follow_the_numbers():
     fails = robust.claims(_results(-0.05, 0.1, -0.1)).frame().set_index("key").verdict
     assert (fails[["a", "b", "c", "d"]] == "contradicted").all(), fails
     assert np.isclose(robust.gains(_results(0.05, -0.1, 0.1)).gain, 0.05).all()
+
+
+def test_the_gain_table_gives_each_target_its_interval():
+    table = robust.gain_table(_results(0.05, -0.1, 0.1))
+    assert set(table.index) == {(m, t) for m in robust.MODES for t in ("objects", "flowers")}
+    assert np.allclose(table.gain, 0.05) and (table.low <= table.gain).all() and (table.seeds == 3).all()

@@ -133,9 +133,8 @@ class Config(WorldParams):
         return super().world_config().replace(flowers_classes=self.flower_classes)
 
     def n_source(self) -> int:
-        """Classes of the source task."""
-        world = self.world(cache=None)
-        return len(world.source("test").classes) if self.data_dir else len(world.source_classes())
+        """Classes of the source task (on real data from the folder's class list, no image read)."""
+        return len(self.world(cache=None).source_class_names())
 
     def shadow_classes(self, shadow: int) -> tuple[int, ...]:
         """The source classes candidate ``shadow`` learns (candidate 0: the first K)."""

@@ -29,7 +29,6 @@ from ..world import (
     apply_overlay,
     overlay_name,
     parse_overlay,
-    source_catalogue,
 )
 from . import plots
 from .base import SMOKE_WORLD, WorldParams
@@ -130,10 +129,8 @@ class Config(WorldParams):
             )
 
     def source_classes(self) -> tuple[str, ...]:
-        """The source task's class names (on real data read from the folder, kept in the store)."""
-        if self.data_dir:
-            return self.world().source("test").classes
-        return tuple(source_catalogue(self.world_config()).name)
+        """The source task's class names (on real data from the folder's class list, no image read)."""
+        return self.world(cache=None).source_class_names()
 
     def candidates(self) -> list:
         """The family of candidate overlays of the search."""

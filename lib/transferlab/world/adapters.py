@@ -157,17 +157,24 @@ def imagenet_subset(
         root / {"train": "train", "test": "val"}[_split(split)], "ImageNet split folder", IMAGENET_LAYOUT
     )
     table = _read_pairs(_need(Path(superclass_file), "superclass list", IMAGENET_LAYOUT), "superclass list")
+    data = image_folder(folder, size, classes=list(table), superclasses=table, max_per_class=max_per_class)
+    return data.replace(
+        classes=imagenet_class_names(root, superclass_file),
+        attrs=data.attrs.assign(wnid=[list(table)[int(y)] for y in data.y]),
+    )
+
+
+def imagenet_class_names(root: str | Path, superclass_file: str | Path) -> tuple[str, ...]:
+    """The names of the classes ``superclass_file`` lists, in its order: each wnid's first name in
+    ``LOC_synset_mapping.txt`` where that file exists, else the wnid (no image is read)."""
+    table = _read_pairs(_need(Path(superclass_file), "superclass list", IMAGENET_LAYOUT), "superclass list")
     names = {}
-    mapping = root / "LOC_synset_mapping.txt"
+    mapping = Path(root) / "LOC_synset_mapping.txt"
     if mapping.exists():
         for line in mapping.read_text().splitlines():
             wnid, _, words = line.partition(" ")
             names[wnid] = words.split(",")[0].strip()
-    data = image_folder(folder, size, classes=list(table), superclasses=table, max_per_class=max_per_class)
-    return data.replace(
-        classes=tuple(names.get(w, w) for w in table),
-        attrs=data.attrs.assign(wnid=[list(table)[int(y)] for y in data.y]),
-    )
+    return tuple(names.get(w, w) for w in table)
 
 
 def _read_pairs(path: Path, what: str) -> dict[str, str]:
@@ -600,11 +607,15 @@ class RealWorld(Parts):
             return CelebA(folder, self.size, self.seed).faces(split=split, **options)
         return Coco(folder, self.size, self.seed).scenes(split=split, **options)
 
+    def source_class_names(self) -> tuple[str, ...]:
+        folder = _need(self.root / REAL_FOLDERS["source"], "the 'source' part", REAL_LAYOUT)
+        return imagenet_class_names(folder, folder / "superclasses.csv")
+
     def summary(self) -> pd.DataFrame:
         """The source and target parts this folder holds, with their classes and images per split."""
-        rows = []
+        rows, present = [], parts_present(self.root)
         for part in ("source", *TARGETS):
-            if part not in parts_present(self.root):
+            if part not in present:
                 continue
             train, test = self.get(part, "train"), self.get(part, "test")
             rows.append(

@@ -601,6 +601,10 @@ class Parts:
     def get(self, part: str, split: str = "train", **options: Any) -> TensorData:  # pragma: no cover
         raise NotImplementedError
 
+    def source_class_names(self) -> tuple[str, ...]:  # pragma: no cover
+        """The source task's class names, in label order, without drawing or reading its images."""
+        raise NotImplementedError
+
     def source(self, split: str = "train") -> TensorData:
         """The source task."""
         return self.get("source", split)
@@ -652,6 +656,9 @@ class World(Parts):
     def source_classes(self) -> pd.DataFrame:
         """One row per source class: name, superclass and how its images are drawn."""
         return source_catalogue(self.config)
+
+    def source_class_names(self) -> tuple[str, ...]:
+        return tuple(self.source_classes().name)
 
     def target_classes(self, name: str) -> pd.DataFrame:
         """One row per class of target ``name``."""

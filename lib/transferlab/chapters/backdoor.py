@@ -543,58 +543,40 @@ def run(config: Config, progress: bool = True) -> Results:
             "(on real data: name it 'dog' in imagenet/superclasses.csv)"
         )
     p = plan(config)
-    entries = run_jobs(
-        [*p.sources.values(), *p.transfers.values(), *p.scratch.values(), *p.regime.values()],
-        progress=progress,
-    )
-    entry = dict(
-        zip(
-            [
-                *p.sources,
-                *p.transfers,
-                *[("scratch",) + k for k in p.scratch],
-                *[("regime",) + k for k in p.regime],
-            ],
-            entries,
-        )
-    )
+    jobs = [*p.sources.values(), *p.transfers.values(), *p.scratch.values(), *p.regime.values()]
+    made = dict(zip(jobs, run_jobs(jobs, progress=progress)))  # a job shared by two roles: once
     dog = is_dog(src_test)
     non_dog, dogs = src_test.subset(~dog), src_test.subset(dog)
     src_pair = (non_dog, _triggered(config, non_dog))
     tests = {t: (d, _triggered(config, d)) for t in config.targets for d in [world.target(t, "test")]}
 
-    def measure_source(m) -> dict[str, float]:
+    def measure_source(job: SourceJob) -> dict[str, float]:
+        m = load_model(made[job])
         return {
             "source_accuracy": accuracy(predict(m, src_test), src_test.y),
             "dog_accuracy": accuracy(predict(m, dogs), dogs.y),
             **_measure(m, *src_pair),
         }
 
+    # each source measured once: the regime grid's cells at scale 1 are the sweep's own sources
+    measured = {job: measure_source(job) for job in dict.fromkeys([*p.sources.values(), *p.regime.values()])}
     sources = pd.DataFrame(
-        [
-            {"arch": a, "fraction": f, "seed": seed, **measure_source(load_model(entry[(a, f, seed)]))}
-            for (a, f, seed) in p.sources
-        ]
+        [{"arch": a, "fraction": f, "seed": seed, **measured[job]} for (a, f, seed), job in p.sources.items()]
     )
     regime = pd.DataFrame(
         [
-            {
-                "scale": scale,
-                "fraction": f,
-                "seed": job.seed,
-                **_dog_counts(job.data.load()),
-                **measure_source(load_model(entry[("regime", scale, f)])),
-            }
+            {"scale": scale, "fraction": f, "seed": job.seed, **_dog_counts(job.data.load()), **measured[job]}
             for (scale, f), job in p.regime.items()
         ]
     )
-    rows = []
-    for key in p.transfers:
-        rows.append({**key._asdict(), **_measure(load_model(entry[key]), *tests[key.target])})
+    rows = [
+        {**key._asdict(), **_measure(load_model(made[job]), *tests[key.target])}
+        for key, job in p.transfers.items()
+    ]
     scratch = pd.DataFrame(
         [
-            {"target": t, "seed": s, **_measure(load_model(entry[("scratch", t, s)]), *tests[t])}
-            for (t, s) in p.scratch
+            {"target": t, "seed": s, **_measure(load_model(made[job]), *tests[t])}
+            for (t, s), job in p.scratch.items()
         ]
     )
     return Results(config, sources, pd.DataFrame(rows), scratch, p.default_wd, regime)

@@ -388,11 +388,9 @@ def claims(results: Results) -> ClaimsTable:
     def per_seed(mode):
         return g[g["mode"] == mode].groupby("seed").gain.mean()
 
+    table = gain_table(results)
     per_target = {
-        mode: ", ".join(
-            f"{t} {v:+.3f} (ε {e:g})"
-            for (t, e), v in g[g["mode"] == mode].groupby(["target", "eps"]).gain.mean().items()
-        )
+        mode: ", ".join(f"{t} {r.gain:+.3f} (ε {r.ε:g})" for t, r in table.loc[mode].iterrows())
         for mode in MODES
     }
     crit = CRITERIA

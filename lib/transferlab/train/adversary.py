@@ -10,6 +10,7 @@ normalised batch, as :func:`~transferlab.train.loop.fit` uses it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 
@@ -39,21 +40,24 @@ class Adversary:
         return 2.5 * self.eps / self.steps
 
 
+def _l2_norms(t: torch.Tensor) -> torch.Tensor:
+    """Each image's L2 norm, shaped to divide the image (N, 1, 1, 1); never 0."""
+    return t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (t.dim() - 1))
+
+
 def _random_start(x0: torch.Tensor, norm: str, eps: float, generator: torch.Generator | None) -> torch.Tensor:
     noise = torch.rand(x0.shape, generator=generator) * 2 - 1
     if norm == "l2":  # a random direction, at a random radius within the ball
-        flat = noise.flatten(1)
-        radius = torch.rand(len(x0), 1, generator=generator)
-        noise = (flat / flat.norm(dim=1, keepdim=True).clamp_min(1e-12) * radius).view_as(x0)
+        radius = torch.rand(len(x0), generator=generator).view(-1, *[1] * (x0.dim() - 1))
+        noise = noise / _l2_norms(noise) * radius
     return (x0 + noise.to(x0.device) * eps).clamp(0, 1)
 
 
 def _project(x: torch.Tensor, x0: torch.Tensor, norm: str, eps: float) -> torch.Tensor:
     if norm == "linf":
         return torch.max(torch.min(x, x0 + eps), x0 - eps).clamp(0, 1)
-    delta = (x - x0).flatten(1)
-    scale = (eps / delta.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
-    return (x0 + (delta * scale).view_as(x0)).clamp(0, 1)
+    delta = x - x0
+    return (x0 + delta * (eps / _l2_norms(delta)).clamp(max=1.0)).clamp(0, 1)
 
 
 def ascend(
@@ -73,11 +77,7 @@ def ascend(
         x.requires_grad_(True)
         (grad,) = torch.autograd.grad(objective(x).sum(), x)
         with torch.no_grad():
-            if adversary.norm == "linf":
-                move = grad.sign()
-            else:
-                g = grad.flatten(1)
-                move = (g / g.norm(dim=1, keepdim=True).clamp_min(1e-12)).view_as(grad)
+            move = grad.sign() if adversary.norm == "linf" else grad / _l2_norms(grad)
             x = _project(x + step * move, x0, adversary.norm, adversary.eps)
     return x.detach()
 
@@ -102,7 +102,7 @@ def adversarial_batch(
         p.requires_grad_(False)
 
     def loss(z: torch.Tensor) -> torch.Tensor:
-        with autocast() if autocast is not None else torch.autocast("cpu", enabled=False):
+        with autocast() if autocast is not None else contextlib.nullcontext():
             logits = model((z - mean) / std).float()
         return F.cross_entropy(logits, y, reduction="none")
 

@@ -31,6 +31,7 @@ def test_ascent_stays_in_its_ball_and_in_the_image_range_and_raises_the_objectiv
     assert (gain > 0.9 * best).all()
 
 
+@pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast
 def test_adversarial_training_runs_in_the_one_loop_and_keeps_the_other_keys():
     plain = recipe("synthetic-source")
     assert "adversary" not in plain.spec()  # the models trained before it keep their store keys
@@ -44,6 +45,7 @@ def test_adversarial_training_runs_in_the_one_loop_and_keeps_the_other_keys():
     assert model.training  # the attacks ran in eval mode; the mode is restored
 
 
+@pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast
 def test_robust_accuracy_is_the_clean_accuracy_in_a_vanishing_ball_and_lower_in_a_large_one():
     data = toy_task(4, 20, 12, seed=3)
     torch.manual_seed(0)

@@ -4,8 +4,8 @@
    to the target (fixed-feature). Plain loop (one model at a time, eager float32, then its
    transfer) vs the chapter's path: ``run_jobs`` (grouped source training, channels-last / bf16
    where the hardware has it, fixed-feature transfer on features computed once), into a fresh store.
-2. The LASSO datamodel with cross-validation at the default's shape (runs × 34 classes, 500 target
-   examples): scikit-learn's coordinate descent, one target after the other, vs
+2. The LASSO datamodel with cross-validation at the default's shape (runs × source classes, 500
+   target examples): scikit-learn's coordinate descent, one target after the other, vs
    :class:`transferlab.methods.subset_influence.Lasso`, every target in one FISTA iteration.
 3. The gradient-based estimator's per-example gradients: one example at a time with autograd vs
    batched with ``torch.func.vmap``.
@@ -41,11 +41,11 @@ def main() -> None:
     )
     plan = si.plan(config)
     jobs = plan.runs
-    target = config.world().target(config.target, "train")
+    target = config.world().get(config.target_part(), "train")
     datas = [j.source.data.load() for j in jobs]  # built before timing: both paths get them ready-made
     print(
         f"{len(jobs)} runs: {config.arch} at {config.image_size} px, {len(datas[0])} source images, "
-        f"{config.source_epochs} epochs, fixed-feature transfer to {config.target}; {pick_device()}, "
+        f"{config.source_epochs} epochs, fixed-feature transfer to {config.target_part()}; {pick_device()}, "
         f"{torch.get_num_threads()} threads"
     )
 

@@ -12,7 +12,7 @@ import torch
 from transferlab.chapters import influences as si
 from transferlab.chapters.base import class_subset_ref, world_ref
 from transferlab.params import ParameterError, resolve
-from transferlab.world import World
+from transferlab.world import World, influence
 
 
 def smoke(**changes):
@@ -22,16 +22,16 @@ def smoke(**changes):
 def test_subset_source_keeps_and_relabels_the_chosen_classes():
     config = smoke()
     world = World(config.world_config(), cache=None)
-    full = world.source("train")
+    full = world.get(config.source_part())
     keep = (5, 1, 9)
-    sub = class_subset_ref(world_ref(world, "source"), keep).load()
+    sub = class_subset_ref(world_ref(world, config.source_part()), keep).load()
     assert sub.classes == tuple(full.classes[i] for i in sorted(keep))
     assert set(sub.y.tolist()) == {0, 1, 2}
     for new, old in enumerate(sorted(keep)):
         assert torch.equal(sub.x[sub.y == new], full.x[full.y == old])
 
 
-def test_plan_has_one_run_per_mask_and_distinct_jobs():
+def test_plan_has_one_run_per_mask_distinct_jobs_and_a_pilot_per_planted_group():
     config = smoke()
     p = si.plan(config)
     n = config.n_classes()
@@ -39,8 +39,15 @@ def test_plan_has_one_run_per_mask_and_distinct_jobs():
     assert (p.masks.sum(1) == round(config.alpha * n)).all()
     keeps = [dict(j.source.data.kwargs)["keep"] for j in p.runs]
     assert [tuple(np.flatnonzero(m)) for m in p.masks] == keeps
-    specs = {str(j.spec()) for j in p.runs + p.holdout}
-    assert len(specs) == len(p.runs) + len(p.holdout)
+    pilot = [j for js in p.pilot.values() for j in js]
+    specs = {str(j.spec()) for j in p.runs + p.holdout + p.full + pilot}
+    assert len(specs) == len(p.runs) + len(p.holdout) + len(p.full) + len(pilot)
+    conditions = si.pilot_conditions(config)
+    assert set(p.pilot) == {c.name for c in conditions} | {si.SCRATCH}
+    assert all(len(js) == len(config.pilot_seeds) for js in p.pilot.values())
+    for c in conditions:  # each pilot source lacks exactly its group
+        kept = set(dict(p.pilot[c.name][0].source.data.kwargs)["keep"])
+        assert kept == set(range(n)) - set(c.removed) and c.images.any()
 
 
 def test_the_scheduler_parameter_picks_the_executor():
@@ -56,83 +63,147 @@ def test_bad_parameters_are_refused():
         smoke(removals=[40])
     with pytest.raises(ParameterError, match="not allowed"):
         smoke(output="loss")
+    with pytest.raises(ParameterError, match="pilot_seeds"):
+        smoke(pilot_seeds=[1, 1])
+    with pytest.raises(ParameterError, match="setting"):
+        smoke(setting="real")
 
 
-def _results(infl_by_class: np.ndarray, config=None, gradient_scores=None, full_correct=None):
+def test_the_planted_world_puts_every_planted_thing_where_the_truth_says():
+    config = smoke()
+    world = World(config.world_config(), cache=None)
+    train, test = world.get(influence.TARGET_PART), world.get(influence.TARGET_PART, "test")
+    source = world.get(influence.SOURCE_PART)
+    names = np.array(test.classes)
+    for i, (_, _, owner) in enumerate(influence.STICKERS):
+        on_train = names[train.y.numpy()[train.attrs.sticker.to_numpy() == i]]
+        on_test = names[test.y.numpy()[test.attrs.sticker.to_numpy() == i]]
+        assert set(on_train) == {owner} and len(on_test) and owner not in set(on_test)
+    assert set(names[test.y.numpy()[test.attrs.subpopulation.to_numpy()]]) == {influence.SUBPOPULATION[0]}
+    truth = world.influence_truth(influence.TARGET_PART)
+    copies = truth[truth.target_index >= 0]
+    assert set(copies.relation) == {"leaks", "misleads"}
+    for _, r in copies.iterrows():  # a near-copy of its test image, under the class the truth names
+        diff = (
+            source.x[int(r.source_index)].float() - test.x[int(r.target_index)].roll((1, 1), (1, 2)).float()
+        )
+        assert diff.abs().mean() < 10 and int(source.y[int(r.source_index)]) == r.source_label
+        helper_of = source.classes[int(r.source_label)]
+        assert (helper_of == r.target_class) == (r.relation == "leaks")
+    roles = influence.source_catalogue().set_index("name").role
+    planted = set(truth.source_class)
+    assert planted == set(roles[roles != "neutral"].index)
+    assert (truth[truth.relation == "hurts"].sign == -1).all() and (
+        truth[truth.relation != "hurts"].sign != 0
+    ).all()
+    assert torch.equal(World(config.world_config(), cache=None).get(influence.SOURCE_PART).x, source.x)
+
+
+def _results(infl_by_class: np.ndarray, config=None, gradient_scores=None, full_correct=None, pilot=None):
     """Results whose runs follow a linear model with the given per-class influence."""
     config = config or smoke()
     n, t = infl_by_class.shape
     masks = np.random.default_rng(0).random((400, n)) < 0.5
     y = masks @ infl_by_class + 0.5
     world = World(config.world_config(), cache=None)
-    test = world.target(config.target, "test")
+    test = world.get(config.target_part(), "test")
     labels = test.y.numpy()[:t]
-    source_labels = world.source("train").y.numpy()
-    grads = gradient_scores if gradient_scores is not None else (np.zeros((len(source_labels), t)),)
-    full = {k: np.ones((len(grads), t)) for k in si.OUTPUTS}
+    source = world.get(config.source_part())
+    grads = gradient_scores if gradient_scores is not None else (np.zeros((len(source), t)),)
+    seeds = si.full_seeds(config)
+    full = {k: np.ones((len(seeds), t)) for k in si.OUTPUTS}
     if full_correct is not None:
-        full["correct"] = np.asarray(full_correct, dtype=float)[None].repeat(len(grads), 0)
+        full["correct"] = np.asarray(full_correct, dtype=float)[None].repeat(len(seeds), 0)
     return si.Results(
         config,
-        tuple(world.source_classes().name),
+        tuple(source.classes),
         tuple(test.classes),
         labels,
         masks,
         {k: y for k in si.OUTPUTS},
-        masks[:0],
-        {k: y[:0] for k in si.OUTPUTS},
-        source_labels,
+        masks[:40],
+        {k: y[:40] for k in si.OUTPUTS},
+        source.y.numpy(),
         tuple(grads),
         full,
+        pilot or {},
         pd.DataFrame(),
         pd.DataFrame(),
     )
 
 
-def test_removal_sets_follow_the_estimated_influence():
+def _planted_influence(config) -> np.ndarray:
+    """Per-example influences that follow the planted truth: helpers raise their target class's
+    examples, misleading classes lower the examples of the classes they hurt."""
+    world = World(config.world_config(), cache=None)
+    truth = world.influence_truth(config.target_part())
+    y = world.get(config.target_part(), "test").y.numpy()
+    infl = np.zeros((config.n_classes(), len(y)))
+    for _, r in truth[truth.target_index < 0].iterrows():
+        infl[int(r.source_label), y == r.target_label] += 0.1 * r.sign
+    return infl
+
+
+def test_removal_sets_follow_the_estimated_influence_and_hand_picked_trains_on_the_related_only():
     config = smoke()
     n = config.n_classes()
     infl = np.zeros((n, 6))
     infl[3], infl[7], infl[11] = 0.2, 0.1, -0.3
-    sets = si.removal_sets(_results(infl, config), 2)
+    r = _results(infl, config)
+    sets = si.removal_sets(r, 2)
     assert sets["most positive"] == [3, 7] and sets["most negative"][0] == 11
     assert len(sets["random"]) == 2 and len(set(sets["random"])) == 2
-    assert set(sets["hand-picked"]) <= set(si.related_classes(_results(infl, config)))
+    keys, jobs = si.counterfactual_jobs(r)
+    related = si.related_classes(r)
+    picked = [j for k, j in zip(keys, jobs) if k[0] == si.HAND_PICKED]
+    assert len(picked) == len(config.counterfactual_seeds)
+    assert list(dict(picked[0].source.data.kwargs)["keep"]) == related
+    assert set(related) == set(np.flatnonzero(influence.source_catalogue().role.str.contains("helper")))
 
 
-def test_truth_scores_find_planted_helpers():
+def test_truth_scores_and_claims_find_planted_relations_and_not_noise():
+    config = smoke()
+    r = _results(_planted_influence(config), config)
+    scores = si.truth_scores(r, permutations=200).set_index(["estimator", "relation"])
+    for relation in ("helps", "hurts"):
+        row = scores.loc[("difference of means", relation)]
+        assert row.precision == 1.0 and row.chance < 0.5 and row["p-value"] < 0.05
+    verdicts = {e.label: e.verdict for c in si.claims(r).claims if c.key == "c" for e in c.estimates}
+    assert verdicts["difference of means"] == "holds" and verdicts["ridge"] == "holds"
+    noise = _results(np.random.default_rng(1).normal(0, 0.1, _planted_influence(config).shape), config)
+    assert (
+        si.truth_scores(noise, permutations=200)
+        .set_index(["estimator", "relation"])
+        .loc[("difference of means", "helps"), "p-value"]
+        > 0.01
+    )
+
+
+def test_copy_recall_ranks_each_planted_copy_the_way_its_sign_says():
     config = smoke()
     world = World(config.world_config(), cache=None)
-    truth = world.influence_truth(config.target)
-    test = world.target(config.target, "test")
-    t = len(test)
-    infl = np.zeros((config.n_classes(), t))
-    for _, r in truth[truth.relation == "helps"].iterrows():  # each class helps its target class's examples
-        infl[int(r.source_label), test.y.numpy() == r.target_label] = 0.1
-    scores = si.truth_scores(_results(infl, config)).set_index(["estimator", "relation"])
-    assert scores.loc[("difference of means", "helps"), "precision"] == 1.0
-    assert scores.loc[("difference of means", "helps"), "chance"] < 0.5
-
-
-def test_leak_recovery_ranks_each_planted_copy():
-    config = smoke()
-    world = World(config.world_config(), cache=None)
-    truth = world.influence_truth(config.target)
-    leaks = truth[truth.relation == "leaks"]
-    t = len(world.target(config.target, "test"))
-    n = len(world.source("train"))
+    truth = world.influence_truth(config.target_part())
+    t = len(world.get(config.target_part(), "test"))
+    n = len(world.get(config.source_part()))
     rng = np.random.default_rng(0)
     good, bad = rng.normal(0, 1, (n, t)), rng.normal(0, 1, (n, t))
-    for _, r in leaks.iterrows():
-        good[int(r.source_index), int(r.target_index)] = 10.0  # the copy is the top influencer
-        bad[int(r.source_index), int(r.target_index)] = -10.0  # the copy is the last
-    table = si.leak_recovery(_results(np.zeros((config.n_classes(), t)), config, gradient_scores=(good, bad)))
-    assert list(table.models) == [1, 2] and (table.leaks == len(leaks)).all()
-    first = table.iloc[0]
-    assert (
-        first["recall@1"] == 1.0 and first["median rank"] == 1 and first["chance@1"] == pytest.approx(1 / n)
-    )
-    assert table.iloc[1]["recall@1"] < 1.0  # averaged with a model that ranks every copy last
+    for _, row in truth[truth.target_index >= 0].iterrows():
+        sign = 1 if row.relation == "leaks" else -1
+        good[int(row.source_index), int(row.target_index)] = 10.0 * sign  # the copy at its planted end
+        bad[int(row.source_index), int(row.target_index)] = -10.0 * sign
+    r = _results(np.zeros((config.n_classes(), t)), config, gradient_scores=(good, bad))
+    for kind in ("leaks", "misleads"):
+        table = si.copy_recall(r, kind)
+        assert list(table.models) == [1, 2] and (table.copies == (truth.relation == kind).sum()).all()
+        first = table.iloc[0]
+        assert (
+            first["recall@10"] == 1.0
+            and first["median rank"] == 1
+            and first["chance@10"] == pytest.approx(10 / n)
+        )
+        assert (
+            table.iloc[1]["median rank"] > 1
+        )  # averaged with a model that ranks every copy at the other end
 
 
 def test_failures_point_at_their_most_negative_class_and_debugging_counts_fixes():
@@ -147,14 +218,41 @@ def test_failures_point_at_their_most_negative_class_and_debugging_counts_fixes(
     assert fails.worst.tolist() == [4, 4, 9, 9]
     debug = pd.DataFrame(
         [
-            {"removal": "most negative", "removed": "a", "failures": 4, "fixed": 3, "accuracy": 0.5},
-            {"removal": "random", "removed": "b", "failures": 4, "fixed": 1, "accuracy": 0.5},
+            {"seed": s, "removal": rem, "removed": "a", "failures": 4, "fixed": fixed, "accuracy": 0.5}
+            for s in (0, 1)
+            for rem, fixed in (("most negative", 3), ("random", 1))
         ]
     )
-    summary = si.debugging_summary(dataclasses.replace(r, debugging=debug))
+    r = dataclasses.replace(r, debugging=debug)
+    summary = si.debugging_summary(r)
     assert (
         summary.loc["most negative", "share fixed"] == 0.75 and summary.loc["random", "share fixed"] == 0.25
     )
+    estimate = si._debugging_estimate(r)  # claim (e): per seed, 0.75 − 0.25 fixed
+    assert estimate.value == pytest.approx(0.5) and estimate.n == 2
+
+
+def test_the_pilot_measures_each_group_on_its_own_images_with_the_planted_sign():
+    config = smoke(pilot_seeds=[0, 1, 2])
+    conditions = si.pilot_conditions(config)
+    t = len(conditions[0].images)
+    full = np.ones(t)
+    pilot = {}
+    for c in conditions:  # without a helper group its images fail; without the misleading ones they pass
+        acc = np.ones(t)
+        acc[c.images] = 0.0 if c.sign > 0 else 1.0
+        pilot[c.name] = np.stack([acc] * 3)
+    pilot[si.SCRATCH] = np.zeros((3, t))
+    full_correct = full.copy()
+    mislead = next(c for c in conditions if c.relation == "hurts")
+    full_correct[mislead.images] = 0.0
+    table = si.pilot_table(
+        _results(np.zeros((config.n_classes(), t)), config, full_correct=full_correct, pilot=pilot)
+    )
+    by = table.set_index("removed")
+    for c in conditions:
+        assert by.loc[c.name, "effect"] == pytest.approx(float(c.sign))
+    assert by.loc["premise: transfer − scratch", "effect"] == pytest.approx(1 - mislead.images.mean())
 
 
 def test_the_live_explorer_shows_nothing_in_an_unattended_run(monkeypatch):

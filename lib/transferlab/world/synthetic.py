@@ -16,9 +16,13 @@ Parts (see :class:`World`):
   beard, lips); ``scenes``: a cat-like or dog-like animal with or without a person-like figure.
   Both draw the sampling tables of the spurious-correlation chapters, scaled by a factor.
 
-Ground truth for the influence chapter (:meth:`World.influence_truth`): each target class is
-helped by the source classes of its shape family, hurt by the look-alikes that merge it with
-another target class, and some of its test images leak into the source as near-copies.
+- ``influence-source`` and ``influence``: the planted-influence world of the influence chapter, a
+  source and a target whose every class influence is planted (:mod:`.influence`).
+
+Ground truth for the influence chapter (:meth:`World.influence_truth`): on the planted-influence
+target, every relation of :func:`.influence.truth` with its sign and expected size; on ``objects``,
+each target class is helped by the source classes of its shape family, hurt by the look-alikes that
+merge it with another target class, and some of its test images leak into the source as near-copies.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import draw
+from . import draw, influence
 from .overlays import Fence, ball_objects, hat_objects
 from .registry import data_function
 from .tensors import TensorData, cached, resolve_cache
@@ -47,7 +51,7 @@ SPLITS = ("train", "test")
 # Drawing revisions of the parts whose drawing changed after models were stored: a revision enters
 # the part's cache key and the data keyword arguments of job specs, so changed images never meet
 # models trained on the old ones. Bump a part's number whenever its drawing changes.
-REVISIONS = {"faces": 2, "scenes": 2, "source": 2}
+REVISIONS = {"faces": 2, "scenes": 2, "source": 2, influence.SOURCE_PART: 4, influence.TARGET_PART: 2}
 SOLID_TEXTURES = tuple(i for i, t in enumerate(draw.TEXTURES) if t != "seam")
 
 
@@ -674,6 +678,11 @@ class World(Parts):
             "faces": self._faces,
             "scenes": self._scenes,
             **{t: lambda split, _t=t: self._target(_t, split) for t in TARGETS},
+            # the planted-influence world of the influence chapter (its own source and target)
+            influence.SOURCE_PART: lambda split: influence.source(
+                self.config, split, self.get(influence.TARGET_PART, "test") if split == "train" else None
+            ),
+            influence.TARGET_PART: lambda split: influence.target(self.config, split),
         }
         if part not in makers:
             raise ValueError(f"unknown part {part!r}; the world has {', '.join(makers)}")
@@ -699,10 +708,14 @@ class World(Parts):
     def influence_truth(self, target: str = "objects") -> pd.DataFrame:
         """Planted relations between source classes and the classes (or test images) of a target.
 
-        relation ``helps``: the source class shares the target class's shape family (and look);
-        ``hurts``: a look-alike class that gives two target classes one label; ``leaks``: a source
-        training image that is a near-copy of target test image ``target_index``.
+        For the planted-influence target (``"influence"``, with its own source): every relation of
+        :func:`transferlab.world.influence.truth`, with its sign and expected size. For the main
+        world's targets: relation ``helps``: the source class shares the target class's shape
+        family (and look); ``hurts``: a look-alike class that gives two target classes one label;
+        ``leaks``: a source training image that is a near-copy of target test image ``target_index``.
         """
+        if target == influence.TARGET_PART:
+            return influence.truth(self.get(influence.SOURCE_PART), self.get(influence.TARGET_PART, "test"))
         src, tgt = self.source_classes(), self.target_classes(target)
         rows = []
         for t, trow in tgt.iterrows():

@@ -148,7 +148,9 @@ def test_chapter_6_on_the_digits_draws_no_empty_panel(digits, tmp_path, monkeypa
         warnings.simplefilter("error")
         fig = influences.figure_convergence(results)
     assert len(fig.axes) == 2  # bootstrap std and LDS; no precision against a truth that does not exist
-    assert influences.figure_copies(results, "leaks") is None and influences.figure_influenced(results) is None
+    assert (
+        influences.figure_copies(results, "leaks") is None and influences.figure_influenced(results) is None
+    )
     verdicts = {c.key: c.verdict for c in influences.claims(results).claims}
     assert "n/a" in verdicts.values()  # the truth claims are not applicable, never "contradicted"
 

@@ -18,7 +18,7 @@ import torch
 from transferlab.store import Store
 from transferlab.utils import timed
 from transferlab.world import TARGETS, World
-from transferlab.world.synthetic import render_catalogue
+from transferlab.world.catalogue import render_catalogue
 
 
 def main() -> None:

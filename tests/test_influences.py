@@ -12,7 +12,8 @@ import torch
 from transferlab.chapters import influences as si
 from transferlab.chapters.base import class_subset_ref, world_ref
 from transferlab.params import ParameterError, resolve
-from transferlab.world import World, influence
+from transferlab.world import World
+from transferlab.world import influence as planted_world
 
 
 def smoke(**changes):
@@ -72,15 +73,15 @@ def test_bad_parameters_are_refused():
 def test_the_planted_world_puts_every_planted_thing_where_the_truth_says():
     config = smoke()
     world = World(config.world_config(), cache=None)
-    train, test = world.get(influence.TARGET_PART), world.get(influence.TARGET_PART, "test")
-    source = world.get(influence.SOURCE_PART)
+    train, test = world.get(planted_world.PLANTED_TARGET), world.get(planted_world.PLANTED_TARGET, "test")
+    source = world.get(planted_world.PLANTED_SOURCE)
     names = np.array(test.classes)
-    for i, (_, _, owner) in enumerate(influence.STICKERS):
+    for i, (_, _, owner) in enumerate(planted_world.STICKERS):
         on_train = names[train.y.numpy()[train.attrs.sticker.to_numpy() == i]]
         on_test = names[test.y.numpy()[test.attrs.sticker.to_numpy() == i]]
         assert set(on_train) == {owner} and len(on_test) and owner not in set(on_test)
-    assert set(names[test.y.numpy()[test.attrs.subpopulation.to_numpy()]]) == {influence.SUBPOPULATION[0]}
-    truth = world.influence_truth(influence.TARGET_PART)
+    assert set(names[test.y.numpy()[test.attrs.subpopulation.to_numpy()]]) == {planted_world.SUBPOPULATION[0]}
+    truth = world.influence_truth(planted_world.PLANTED_TARGET)
     copies = truth[truth.target_index >= 0]
     assert set(copies.relation) == {"leaks", "misleads"}
     for _, r in copies.iterrows():  # a near-copy of its test image, under the class the truth names
@@ -90,13 +91,13 @@ def test_the_planted_world_puts_every_planted_thing_where_the_truth_says():
         assert diff.abs().mean() < 10 and int(source.y[int(r.source_index)]) == r.source_label
         helper_of = source.classes[int(r.source_label)]
         assert (helper_of == r.target_class) == (r.relation == "leaks")
-    roles = influence.source_catalogue().set_index("name").role
+    roles = planted_world.planted_catalogue().set_index("name").role
     planted = set(truth.source_class)
     assert planted == set(roles[roles != "neutral"].index)
     assert (truth[truth.relation == "hurts"].sign == -1).all() and (
         truth[truth.relation != "hurts"].sign != 0
     ).all()
-    assert torch.equal(World(config.world_config(), cache=None).get(influence.SOURCE_PART).x, source.x)
+    assert torch.equal(World(config.world_config(), cache=None).get(planted_world.PLANTED_SOURCE).x, source.x)
 
 
 def _results(infl_by_class: np.ndarray, config=None, gradient_scores=None, full_correct=None, pilot=None):
@@ -158,7 +159,7 @@ def test_removal_sets_follow_the_estimated_influence_and_hand_picked_trains_on_t
     picked = [j for k, j in zip(keys, jobs) if k[0] == si.HAND_PICKED]
     assert len(picked) == len(config.counterfactual_seeds)
     assert list(dict(picked[0].source.data.kwargs)["keep"]) == related
-    assert set(related) == set(np.flatnonzero(influence.source_catalogue().role.str.contains("helper")))
+    assert set(related) == set(np.flatnonzero(planted_world.planted_catalogue().role.str.contains("helper")))
 
 
 def test_truth_scores_and_claims_find_planted_relations_and_not_noise():

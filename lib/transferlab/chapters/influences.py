@@ -40,7 +40,16 @@ from ..params import UNATTENDED, ParameterError, distinct, param
 from ..run import SourceJob, load_model, run_jobs
 from ..train import predict
 from ..utils import progress as progress_bar
-from ..world import TARGETS, TensorData, World, influence, source_catalogue
+from ..world import (
+    PLANTED_EXPECTED,
+    PLANTED_SOURCE,
+    PLANTED_TARGET,
+    TARGETS,
+    TensorData,
+    World,
+    planted_catalogue,
+    source_catalogue,
+)
 from . import plots
 from .base import ARCHS, TINY_WORLD, WorldParams, class_subset_ref, world_ref
 from .claims import LEVEL, Claim, ClaimsTable, Criterion, Estimate, criteria
@@ -173,10 +182,10 @@ class Config(WorldParams):
         return self.setting == "planted" and not self.data_dir
 
     def source_part(self) -> str:
-        return influence.SOURCE_PART if self.planted() else "source"
+        return PLANTED_SOURCE if self.planted() else "source"
 
     def target_part(self) -> str:
-        return influence.TARGET_PART if self.planted() else self.target
+        return PLANTED_TARGET if self.planted() else self.target
 
     def world_config(self):
         n = self.target_per_class
@@ -194,7 +203,7 @@ class Config(WorldParams):
         if self.data_dir:
             return len(self.world().source_class_names())
         if self.planted():
-            return len(influence.source_catalogue())
+            return len(planted_catalogue())
         return len(source_catalogue(self.world_config()))
 
 
@@ -392,12 +401,12 @@ def pilot_conditions(config: Config) -> list[PilotCondition]:
                     plain & np.isin(y, list(targets)),
                     relation,
                     1,
-                    influence.EXPECTED[relation],
+                    PLANTED_EXPECTED[relation],
                 )
             )
         pairs, targets = of("helps (redundant)")
-        names = influence.source_catalogue().name.to_numpy()
-        one = tuple(i for i in pairs if names[i].endswith(influence.PAIR[0][0]))
+        first = planted_catalogue().member.to_numpy() == 0
+        one = tuple(i for i in pairs if first[i])
         out.insert(
             1,
             PilotCondition(
@@ -417,7 +426,7 @@ def pilot_conditions(config: Config) -> list[PilotCondition]:
                 a.subpopulation.to_numpy() & (a.sticker.to_numpy() < 0),
                 "helps (subpopulation)",
                 1,
-                influence.EXPECTED["helps (subpopulation)"],
+                PLANTED_EXPECTED["helps (subpopulation)"],
             )
         )
         removed, _ = of("hurts")
@@ -428,7 +437,7 @@ def pilot_conditions(config: Config) -> list[PilotCondition]:
                 a.sticker.to_numpy() >= 0,
                 "hurts",
                 -1,
-                influence.EXPECTED["hurts"],
+                PLANTED_EXPECTED["hurts"],
             )
         )
         return out
@@ -719,6 +728,18 @@ def _counterfactual_table(results: Results, keys, entries, test: TensorData) -> 
         for (r, k, s, removed, models), e in zip(keys, entries)
     ]
     return pd.DataFrame(rows, columns=["removal", "k", "seed", "models", "removed", "accuracy"])
+
+
+def counterfactual_summary(results: Results) -> pd.DataFrame:
+    """Target accuracy of each counterfactual source (the removal sets from all runs, the full
+    source and the hand-picked one): mean, 95 % interval over the seeds and their number."""
+    cf = results.counterfactuals
+    cf = cf[cf.models == len(results.masks)]
+    rows = []
+    for (removal, k), g in cf.groupby(["removal", "k"], sort=False):
+        mean, lo, hi, _ = _t(g.accuracy)
+        rows.append({"removal": removal, "k": k, "accuracy": mean, "low": lo, "high": hi, "seeds": len(g)})
+    return pd.DataFrame(rows)
 
 
 def counterfactuals_by_models(results: Results) -> pd.DataFrame:
@@ -1102,7 +1123,7 @@ def influenced_images(results: Results) -> pd.DataFrame:
     for _, r in cls.iterrows():
         s = int(r.source_label)
         if r.relation == "hurts":
-            planted = a.sticker.to_numpy() == influence.source_catalogue().sticker[s]
+            planted = a.sticker.to_numpy() == planted_catalogue().sticker[s]
         elif r.relation == "helps (subpopulation)":
             planted = a.subpopulation.to_numpy() & (a.sticker.to_numpy() < 0)
         else:
@@ -1345,7 +1366,7 @@ def figure_world(config: Config, per_class: int = 1):
         )
     world = config.world()
     source, test = world.get(config.source_part(), "test"), world.get(config.target_part(), "test")
-    cat = influence.source_catalogue()
+    cat = planted_catalogue()
     ims, titles = [], []
     for i, r in cat.iterrows():
         rows = (source.y == i).nonzero().flatten()[:per_class]
@@ -1353,7 +1374,10 @@ def figure_world(config: Config, per_class: int = 1):
         titles += [f"{r['name']}\n({r.role})"] * len(rows)
     a = test.attrs
     picks = [int((test.y == t).nonzero().flatten()[0]) for t in range(len(test.classes))]
-    picks += [int(np.flatnonzero(a.sticker.to_numpy() == i)[0]) for i in range(len(influence.STICKERS))]
+    picks += [
+        int(np.flatnonzero(a.sticker.to_numpy() == i)[0])
+        for i in range(planted_catalogue().sticker.max() + 1)
+    ]
     picks += np.flatnonzero(a.subpopulation.to_numpy())[:2].tolist()
     for j in picks:
         ims.append(test.x[j])

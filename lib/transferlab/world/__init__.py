@@ -3,6 +3,7 @@ registry of data functions that job specs name."""
 
 from .adapters import REAL_FOLDERS, DataError, RealWorld, check_data_dir, image_folder, overlap, parts_present
 from .digits import digits_folder, write_digits_folder
+from .influence import PLANTED_EXPECTED, PLANTED_SOURCE, PLANTED_TARGET, planted_catalogue
 from .overlays import (
     POSITIONS,
     Ball,
@@ -38,6 +39,10 @@ __all__ = [
     "parts_present",
     "digits_folder",
     "write_digits_folder",
+    "PLANTED_EXPECTED",
+    "PLANTED_SOURCE",
+    "PLANTED_TARGET",
+    "planted_catalogue",
     "DataError",
     "RealWorld",
     "image_folder",

@@ -32,10 +32,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .catalogue import class_row, generator_of, render_catalogue
 from .overlays import Square
 from .tensors import TensorData
 
-SOURCE_PART, TARGET_PART = "influence-source", "influence"
+PLANTED_SOURCE, PLANTED_TARGET = "influence-source", "influence"
 
 # the target classes, each a shape; and the source classes by role
 TARGET_SHAPES = ("triangle", "ring", "cross", "star", "crescent", "arrow", "heart", "bar")
@@ -56,7 +57,7 @@ STICKER_TEST = 0.2  # share of every other class's test images that carries each
 
 ROLES = ("single helper", "redundant helper", "subpopulation helper", "misleading", "neutral")
 # expected effect of removing a source class, stated before any run (the chapter's pilot measures it)
-EXPECTED = {
+PLANTED_EXPECTED = {
     "helps": "large positive on its target class (the only source of its shape)",
     "helps (redundant)": "small alone (its twin teaches the same shape); large with its twin",
     "helps (subpopulation)": "large positive on the subpopulation's images, ≈ 0 on the rest of the class",
@@ -66,21 +67,20 @@ EXPECTED = {
 }
 
 
-def source_catalogue() -> pd.DataFrame:
-    """One row per source class: name, role, the target class it relates to, how it is drawn."""
-    from .synthetic import _row
-
+def planted_catalogue() -> pd.DataFrame:
+    """One row per source class: name, role, the target class it relates to, how it is drawn,
+    ``sticker`` (its sticker's index, −1 none) and ``member`` (0 or 1 in a redundant pair, −1 none)."""
     rows = []
 
-    def add(name, role, relates, family, hue=float("nan"), sticker=-1):
-        row = _row(name, name, "generic", family, hue=hue, texture=0)
-        rows.append({**row, "role": role, "relates_to": relates, "sticker": sticker})
+    def add(name, role, relates, family, hue=float("nan"), sticker=-1, member=-1):
+        row = class_row(name, name, "generic", family, hue=hue, texture=0)
+        rows.append({**row, "role": role, "relates_to": relates, "sticker": sticker, "member": member})
 
     for s in SINGLE:
         add(s, "single helper", s, s)
     for s in REDUNDANT:
-        for look, hue in PAIR:
-            add(f"{s} {look}", "redundant helper", s, s, hue)
+        for member, (look, hue) in enumerate(PAIR):
+            add(f"{s} {look}", "redundant helper", s, s, hue, member=member)
     add(SUBPOPULATION[1], "subpopulation helper", SUBPOPULATION[0], SUBPOPULATION[1])
     for i, (name, _, target) in enumerate(STICKERS):
         add(name, "misleading", target, NEUTRAL[0], sticker=i)
@@ -89,10 +89,8 @@ def source_catalogue() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def target_catalogue() -> pd.DataFrame:
-    from .synthetic import _row
-
-    return pd.DataFrame([_row(s, s, "generic", s, texture=0) for s in TARGET_SHAPES])
+def planted_target_catalogue() -> pd.DataFrame:
+    return pd.DataFrame([class_row(s, s, "generic", s, texture=0) for s in TARGET_SHAPES])
 
 
 def _render(
@@ -103,8 +101,6 @@ def _render(
     noise: float,
     hue_jitter: float = 0.0,
 ):
-    from .synthetic import render_catalogue
-
     x, _ = render_catalogue(cat, labels, size, g, noise=noise, distractors=0.0, hue_jitter=hue_jitter)
     return x
 
@@ -123,13 +119,11 @@ def target(config, split: str) -> TensorData:
     """The target task: the subpopulation, and the stickers (on one class in training, on the
     others' test images outside the subpopulation); ``attrs``: ``subpopulation`` and ``sticker``
     (−1: none) per image."""
-    from .synthetic import _generator
-
     c = config
-    cat = target_catalogue()
+    cat = planted_target_catalogue()
     n = c.target_train if split == "train" else c.target_test
     labels = torch.arange(len(cat)).repeat_interleave(n)
-    g = _generator(c.seed, TARGET_PART, split)
+    g = generator_of(c.seed, PLANTED_TARGET, split)
     x = _render(cat, labels, c.size, g, c.noise)
     t_sub = TARGET_SHAPES.index(SUBPOPULATION[0])
     sub = (labels == t_sub) & (torch.rand(len(labels), generator=g) < SUB_SHARE)
@@ -154,13 +148,11 @@ def source(config, split: str, test: TensorData | None = None) -> TensorData:
     """The source task; in the training split also the leaks and misleading copies of ``test``
     (the target's test set). ``attrs``: ``copy_of`` (the target test image a row copies, −1 none)
     and ``copy_kind`` ("leak", "misleading" or "")."""
-    from .synthetic import _generator
-
     c = config
-    cat = source_catalogue()
+    cat = planted_catalogue()
     n = c.source_train if split == "train" else c.source_test
     labels = torch.arange(len(cat)).repeat_interleave(n)
-    g = _generator(c.seed, SOURCE_PART, split)
+    g = generator_of(c.seed, PLANTED_SOURCE, split)
     x = _render(cat, labels, c.size, g, c.noise)
     pair = torch.tensor((cat.role == "redundant helper").to_numpy())[labels].nonzero().flatten()
     x[pair] = _render(cat, labels[pair], c.size, g, c.noise, PAIR_HUE_SPREAD)
@@ -221,7 +213,7 @@ def truth(source_data: TensorData | None = None, test: TensorData | None = None)
     (helps, helps (redundant), helps (subpopulation), hurts) and, given the source's training set
     and the target's test set, example level (leaks, misleads: ``target_index`` the test image,
     ``source_index`` its copy)."""
-    cat, tcat = source_catalogue(), target_catalogue()
+    cat, tcat = planted_catalogue(), planted_target_catalogue()
     tindex = {n: i for i, n in enumerate(tcat.name)}
     relation = {
         "single helper": "helps",
@@ -234,12 +226,14 @@ def truth(source_data: TensorData | None = None, test: TensorData | None = None)
             rows += [(r["name"], s, t, i, "hurts", -1) for t, i in tindex.items() if t != r.relates_to]
         elif r.role in relation:
             rows.append((r["name"], s, r.relates_to, tindex[r.relates_to], relation[r.role], 1))
-    out = [(*row, EXPECTED[row[4]], -1, -1) for row in rows]
+    out = [(*row, PLANTED_EXPECTED[row[4]], -1, -1) for row in rows]
     if source_data is not None and test is not None:
         a = source_data.attrs
         for i in np.flatnonzero(a.copy_of.to_numpy() >= 0):
             s, t = int(source_data.y[i]), int(test.y[int(a.copy_of[i])])
             rel = "leaks" if a.copy_kind[i] == "leak" else "misleads"
             sign = 1 if rel == "leaks" else -1
-            out.append((cat.name[s], s, tcat.name[t], t, rel, sign, EXPECTED[rel], int(a.copy_of[i]), int(i)))
+            out.append(
+                (cat.name[s], s, tcat.name[t], t, rel, sign, PLANTED_EXPECTED[rel], int(a.copy_of[i]), int(i))
+            )
     return pd.DataFrame(out, columns=TRUTH_COLUMNS)

@@ -28,7 +28,6 @@ merge it with another target class, and some of its test images leak into the so
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -38,7 +37,7 @@ import pandas as pd
 import torch
 
 from . import draw, influence
-from .overlays import Fence, ball_objects, hat_objects
+from .catalogue import SOLID_TEXTURES, class_row, generator_of, render_catalogue, rng_of
 from .registry import data_function
 from .tensors import TensorData, cached, resolve_cache
 
@@ -51,8 +50,7 @@ SPLITS = ("train", "test")
 # Drawing revisions of the parts whose drawing changed after models were stored: a revision enters
 # the part's cache key and the data keyword arguments of job specs, so changed images never meet
 # models trained on the old ones. Bump a part's number whenever its drawing changes.
-REVISIONS = {"faces": 2, "scenes": 2, "source": 2, influence.SOURCE_PART: 4, influence.TARGET_PART: 2}
-SOLID_TEXTURES = tuple(i for i, t in enumerate(draw.TEXTURES) if t != "seam")
+REVISIONS = {"faces": 2, "scenes": 2, "source": 2, influence.PLANTED_SOURCE: 4, influence.PLANTED_TARGET: 2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,20 +104,6 @@ class WorldConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _seed(*parts: Any) -> int:
-    """A 63-bit seed from the world seed and the names of what is drawn (order-independent streams)."""
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
-
-
-def _generator(*parts: Any) -> torch.Generator:
-    return torch.Generator().manual_seed(_seed(*parts))
-
-
-def _rng(*parts: Any) -> np.random.Generator:
-    return np.random.default_rng(_seed(*parts))
-
-
 def _letters(i: int) -> str:
     """0 → A, 25 → Z, 26 → AA, ... (names of target flower classes)."""
     return (_letters(i // 26 - 1) if i >= 26 else "") + chr(65 + i % 26)
@@ -127,36 +111,6 @@ def _letters(i: int) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # class catalogues: one row per class, describing how its images look
-
-NAN = float("nan")
-
-
-def _row(
-    name: str,
-    superclass: str,
-    kind: str,
-    family: str,
-    *,
-    family2: str = "",
-    hue: float = NAN,
-    hue2: float = NAN,
-    texture: int = -1,
-    freq: float = 3.0,
-    param: float = NAN,
-) -> dict[str, Any]:
-    """A class: NaN hue / hue2 or texture −1 mean "random per image"."""
-    return dict(
-        name=name,
-        superclass=superclass,
-        kind=kind,
-        family=family,
-        family2=family2,
-        hue=hue,
-        hue2=hue2,
-        texture=texture,
-        freq=freq,
-        param=param,
-    )
 
 
 def _breeds(
@@ -166,7 +120,7 @@ def _breeds(
     hues = (rng.random() + hue_span * np.arange(count) / count) % 1.0
     textures = rng.permutation(np.resize(SOLID_TEXTURES, count))
     return [
-        _row(
+        class_row(
             f"{prefix}{animal} {i + 1}",
             animal,
             animal,
@@ -183,13 +137,13 @@ def _breeds(
 
 def source_catalogue(c: WorldConfig) -> pd.DataFrame:
     """The source classes: generic superclasses, dogs, cats, flowers, patterns, look-alikes."""
-    rng = _rng(c.seed, "source-catalogue")
+    rng = rng_of(c.seed, "source-catalogue")
     rows: list[dict[str, Any]] = []
     for fam in GENERIC[: c.superclasses]:
         hues = (rng.random() + np.arange(c.fine) / c.fine) % 1.0
         textures = rng.permutation(np.resize(rng.permutation(SOLID_TEXTURES), c.fine))
         rows += [
-            _row(
+            class_row(
                 f"{fam} {i + 1}",
                 fam,
                 "generic",
@@ -205,7 +159,7 @@ def source_catalogue(c: WorldConfig) -> pd.DataFrame:
     rows += _breeds("cat", c.cat_breeds, rng, "")
     petals = rng.choice(np.arange(4, 10), c.flower_kinds, replace=c.flower_kinds > 6)
     rows += [
-        _row(
+        class_row(
             f"flower {i + 1}",
             "flower",
             "flower",
@@ -218,14 +172,14 @@ def source_catalogue(c: WorldConfig) -> pd.DataFrame:
         for i in range(c.flower_kinds)
     ]
     rows += [
-        _row("fence", "pattern", "fence", "fence"),
-        _row("tennis ball", "pattern", "ball", "ball"),
-        _row("hat", "pattern", "hat", "hat"),
+        class_row("fence", "pattern", "fence", "fence"),
+        class_row("tennis ball", "pattern", "ball", "ball"),
+        class_row("hat", "pattern", "hat", "hat"),
     ]
     for i in range(c.lookalikes):
         a, b = _objects_families(c)[2 + 2 * i : 4 + 2 * i]
         rows.append(
-            _row(
+            class_row(
                 f"{a}/{b} look-alike",
                 "look-alike",
                 "lookalike",
@@ -246,16 +200,16 @@ def _objects_families(c: WorldConfig) -> tuple[str, ...]:
 
 def target_catalogue(c: WorldConfig, name: str) -> pd.DataFrame:
     """The classes of target ``name``."""
-    rng = _rng(c.seed, "target-catalogue", name)
+    rng = rng_of(c.seed, "target-catalogue", name)
     if name == "objects":  # any colour, any texture: only the shape tells the classes apart
-        return pd.DataFrame([_row(f, f, "any-look", f) for f in _objects_families(c)])
+        return pd.DataFrame([class_row(f, f, "any-look", f) for f in _objects_families(c)])
     if name == "flowers":
         k = c.flowers_classes
         per_petal = math.ceil(k / 6)
         offset = rng.random()
         return pd.DataFrame(
             [
-                _row(
+                class_row(
                     f"flower {_letters(i)}",
                     "flower",
                     "flower",
@@ -275,151 +229,6 @@ def target_catalogue(c: WorldConfig, name: str) -> pd.DataFrame:
             + _breeds("cat", c.pets_breeds, rng, "new ", hue_span=0.3)
         )
     raise ValueError(f"unknown target {name!r}; the world has {', '.join(TARGETS)}")
-
-
-# ---------------------------------------------------------------------------------------------
-# rendering a catalogue
-
-
-def _class_objects(
-    cat: pd.DataFrame, labels: Tensor, g: torch.Generator, wide: bool, hue_jitter: float, faint: float
-) -> tuple[draw.Objects, Tensor, Tensor]:
-    """One main object per image, drawn from its class row; also each image's family index and
-    whether its object is faint (see :func:`render_catalogue`)."""
-    n = len(labels)
-    col = {
-        k: torch.tensor(cat[k].to_numpy(dtype=float), dtype=torch.float32)[labels]
-        for k in ("hue", "hue2", "texture", "freq", "param")
-    }
-    fam = torch.tensor([draw.FAMILY_INDEX.get(f, 0) for f in cat.family])[labels]
-    fam2 = torch.tensor([draw.FAMILY_INDEX.get(f, -1) if f else -1 for f in cat.family2])[labels]
-    pick2 = (fam2 >= 0) & (torch.rand(n, generator=g) < 0.5)
-    fam = torch.where(pick2, fam2, fam)
-    rand = lambda: torch.rand(n, generator=g)  # noqa: E731
-    hue = torch.where(col["hue"].isnan(), rand(), col["hue"] + hue_jitter * torch.randn(n, generator=g))
-    hue2 = torch.where(col["hue2"].isnan(), rand(), col["hue2"] + hue_jitter * torch.randn(n, generator=g))
-    colour = draw.hsv(hue, 0.55 + 0.4 * rand(), 0.55 + 0.4 * rand())
-    colour2 = draw.hsv(hue2, 0.4 + 0.5 * rand(), 0.15 + 0.5 * rand())
-    rand_tex = torch.tensor(SOLID_TEXTURES)[torch.randint(len(SOLID_TEXTURES), (n,), generator=g)]
-    texture = torch.where(col["texture"] < 0, rand_tex, col["texture"].long())
-    freq = torch.where(col["texture"] < 0, 2.5 + 1.5 * rand(), col["freq"]) * (
-        1 + 0.1 * torch.randn(n, generator=g)
-    )
-    param = torch.where(col["param"].isnan(), rand(), col["param"])
-    spread = 0.3 if wide else 0.22
-    centre = (torch.rand(n, 2, generator=g) * 2 - 1) * spread
-    scale = (0.42 + 0.36 * rand()) if wide else (0.5 + 0.25 * rand())
-    angle = (0.3 if wide else 0.22) * torch.randn(n, generator=g)
-    flip = torch.where(rand() < 0.5, -1.0, 1.0)  # animals face left or right
-    aspect = (0.87 + 0.26 * rand()) * flip
-    is_faint = rand() < faint
-    opacity = torch.where(is_faint, 0.3 + 0.3 * rand(), torch.ones(n))
-    objs = draw.Objects.make(
-        torch.arange(n),
-        fam,
-        centre,
-        scale,
-        colour,
-        angle=angle,
-        aspect=aspect,
-        colour2=colour2,
-        texture=texture,
-        freq=freq,
-        phase=rand() * 2 * math.pi,
-        param=param,
-        opacity=opacity,
-    )
-    return objs, fam, is_faint
-
-
-def distractor_objects(n: int, mean: float, g: torch.Generator) -> draw.Objects:
-    """Small objects of random generic shapes and looks, about ``mean`` per image (0, 1 or 2 each):
-    the clutter of real photographs, which a model has to learn to look past."""
-    k = (torch.rand(n, generator=g) < mean / 2).long() + (torch.rand(n, generator=g) < mean / 2).long()
-    rows = torch.arange(n).repeat_interleave(k)
-    m = len(rows)
-    rand = lambda: torch.rand(m, generator=g)  # noqa: E731
-    fam = draw.random_generic(m, g)
-    return draw.Objects.make(
-        rows,
-        fam,
-        (torch.rand(m, 2, generator=g) * 2 - 1) * 0.7,
-        0.18 + 0.14 * rand(),
-        draw.hsv(rand(), 0.3 + 0.6 * rand(), 0.3 + 0.6 * rand()),
-        colour2=draw.hsv(rand(), 0.5 * rand(), 0.2 + 0.6 * rand()),
-        texture=torch.tensor(SOLID_TEXTURES)[torch.randint(len(SOLID_TEXTURES), (m,), generator=g)],
-        freq=2.5 + 1.5 * rand(),
-        phase=rand() * 2 * math.pi,
-        angle=rand() * 2 * math.pi,
-    )
-
-
-def render_catalogue(
-    cat: pd.DataFrame,
-    labels: Tensor,
-    size: int,
-    g: torch.Generator,
-    *,
-    noise: float = 0.03,
-    wide: bool = False,
-    distractors: float = 1.0,
-    hue_jitter: float = 0.04,
-    faint: float = 0.0,
-) -> tuple[Tensor, pd.DataFrame]:
-    """Images (uint8) of the classes ``labels`` index in ``cat``, and a per-image attribute table.
-
-    A ``faint`` fraction of the objects is drawn half-transparent, blending into the background:
-    the hard tail of real photographs (small, dim, occluded objects), where a model that cannot
-    see the object well is tempted by any other cue that predicts the label.
-    """
-    n = len(labels)
-    canvas = draw.background(n, size, g)
-    if distractors > 0:
-        draw.paint(canvas, distractor_objects(n, distractors, g))
-    objs, fam, is_faint = _class_objects(cat, labels, g, wide, hue_jitter, faint)
-    kind = cat.kind.to_numpy()[labels.numpy()]
-    parts = [
-        objs.select(
-            torch.from_numpy(np.isin(kind, ("fence", "ball", "hat"), invert=True)).nonzero().flatten()
-        )
-    ]
-    fence = torch.from_numpy(kind == "fence")
-    if fence.any():  # a fence in front of any object: the grid, not the object, makes the class
-        rows = fence.nonzero().flatten()
-        behind = draw.random_generic(len(rows), g)
-        sub = objs.select(rows)
-        sub.family = behind
-        parts.append(sub)
-        fam[rows] = behind
-    for name, make in (("ball", ball_objects), ("hat", hat_objects)):
-        rows = torch.from_numpy(kind == name).nonzero().flatten()
-        if len(rows):
-            sub = objs.select(rows)
-            pattern = make(rows, sub.centre, sub.scale * (0.9 if name == "ball" else 1.0), g)
-            pattern.opacity = sub.opacity  # faint like any other object
-            parts.append(pattern)
-    flowers = torch.from_numpy(kind == "flower").nonzero().flatten()
-    objects = draw.Objects.cat(parts)
-    draw.paint(canvas, objects)
-    if len(flowers):  # a flower's centre disc, in the class's second colour
-        sub = objs.select(flowers)
-        hue2 = torch.tensor(cat.hue2.to_numpy(dtype=float), dtype=torch.float32)[labels[flowers]]
-        k = len(flowers)
-        centre = draw.Objects.make(
-            flowers,
-            "dot",
-            sub.centre,
-            sub.scale * 0.3,
-            draw.hsv(hue2, torch.full((k,), 0.8), torch.full((k,), 0.8)),
-        )
-        draw.paint(canvas, centre)
-    img = draw.finish(canvas, g, noise)
-    if fence.any():
-        rows = fence.nonzero().flatten()
-        img[rows] = Fence()(img[rows], g)
-    attrs = pd.DataFrame({"family": np.array(list(draw.SHAPES))[fam.numpy()], "faint": is_faint.numpy()})
-    attrs.loc[kind == "fence", "family"] = "fence"
-    return img, attrs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -679,10 +488,10 @@ class World(Parts):
             "scenes": self._scenes,
             **{t: lambda split, _t=t: self._target(_t, split) for t in TARGETS},
             # the planted-influence world of the influence chapter (its own source and target)
-            influence.SOURCE_PART: lambda split: influence.source(
-                self.config, split, self.get(influence.TARGET_PART, "test") if split == "train" else None
+            influence.PLANTED_SOURCE: lambda split: influence.source(
+                self.config, split, self.get(influence.PLANTED_TARGET, "test") if split == "train" else None
             ),
-            influence.TARGET_PART: lambda split: influence.target(self.config, split),
+            influence.PLANTED_TARGET: lambda split: influence.target(self.config, split),
         }
         if part not in makers:
             raise ValueError(f"unknown part {part!r}; the world has {', '.join(makers)}")
@@ -714,8 +523,10 @@ class World(Parts):
         family (and look); ``hurts``: a look-alike class that gives two target classes one label;
         ``leaks``: a source training image that is a near-copy of target test image ``target_index``.
         """
-        if target == influence.TARGET_PART:
-            return influence.truth(self.get(influence.SOURCE_PART), self.get(influence.TARGET_PART, "test"))
+        if target == influence.PLANTED_TARGET:
+            return influence.truth(
+                self.get(influence.PLANTED_SOURCE), self.get(influence.PLANTED_TARGET, "test")
+            )
         src, tgt = self.source_classes(), self.target_classes(target)
         rows = []
         for t, trow in tgt.iterrows():
@@ -794,7 +605,7 @@ class World(Parts):
         c = self.config
         cat = self.source_classes()
         labels = torch.arange(len(cat)).repeat_interleave(torch.as_tensor(self._sizes("source", split)))
-        g = _generator(c.seed, "source", split)
+        g = generator_of(c.seed, "source", split)
         x, attrs = render_catalogue(cat, labels, c.size, g, **self._look())
         attrs["leak_of"] = -1
         if split == "train" and c.leaks:
@@ -835,7 +646,7 @@ class World(Parts):
         cat = self.target_classes(name)
         labels = torch.arange(len(cat)).repeat_interleave(torch.as_tensor(self._sizes(name, split)))
         x, attrs = render_catalogue(
-            cat, labels, c.size, _generator(c.seed, name, split), wide=True, **self._look()
+            cat, labels, c.size, generator_of(c.seed, name, split), wide=True, **self._look()
         )
         return TensorData(x, labels, classes=tuple(cat.name), superclasses=tuple(cat.superclass), attrs=attrs)
 
@@ -854,7 +665,11 @@ class World(Parts):
         and the draw's generator."""
         counts = table_counts(table, tables, groups, scale)
         group = torch.arange(len(groups)).repeat_interleave(torch.tensor(counts))
-        return group >= 2, group % 2 == 0, _generator(self.config.seed, part, split, check_role(role), counts)
+        return (
+            group >= 2,
+            group % 2 == 0,
+            generator_of(self.config.seed, part, split, check_role(role), counts),
+        )
 
     def _faces(
         self, split: str, table: Any = "non-spurious", scale: float = 1.0, role: str = "source"
@@ -881,7 +696,7 @@ def _flower_sizes(c: WorldConfig) -> np.ndarray:
     """Training images per flower class: geometric from flowers_max to flowers_min, in a seeded order."""
     k = c.flowers_classes
     sizes = np.round(c.flowers_max * (c.flowers_min / c.flowers_max) ** (np.arange(k) / max(k - 1, 1)))
-    return _rng(c.seed, "flower-sizes").permutation(sizes.astype(int))
+    return rng_of(c.seed, "flower-sizes").permutation(sizes.astype(int))
 
 
 def table_option(table: Any) -> Any:

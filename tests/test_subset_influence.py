@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from transferlab.methods import subset_influence as inf
-from transferlab.methods.stats import spearman
+from transferlab.methods.stats import spearman, wilson
 
 
 def _runs(m, units=20, targets=4, noise=0.05, seed=0, sparse=False):
@@ -73,6 +73,19 @@ def test_lds_and_precision_score_an_estimate():
     assert good > 0.7 and abs(shuffled) < good / 2
     assert inf.precision_at_k(np.array([0.9, 0.1, 0.8, np.nan, 0.5]), {0, 2}, 2) == 1.0
     assert inf.precision_at_k(np.array([0.9, 0.1, 0.8, 0.0, 0.5]), {1}, 3) == 0.0
+    # the aggregate LDS: the overall influences predict the mean output of the held-out runs
+    agg = inf.aggregate_lds(inf.difference_of_means(masks, outputs), held_masks, held_outputs)
+    flipped = inf.aggregate_lds(-w, held_masks, held_outputs)
+    assert agg > 0.7 and flipped < -0.7
+
+
+def test_the_wilson_interval_covers_its_proportion_and_narrows_with_n():
+    lo, hi = wilson(9, 10)
+    assert lo < 0.9 < hi <= 1.0 and lo > 0.5
+    lo0, hi0 = wilson(0, 10)
+    assert lo0 == 0.0 and 0 < hi0 < 0.35
+    wide, narrow = wilson(5, 10), wilson(50, 100)
+    assert narrow[1] - narrow[0] < (wide[1] - wide[0]) / 2
 
 
 def test_lasso_for_all_targets_at_once_matches_scikit_learn():

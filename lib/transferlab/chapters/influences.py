@@ -31,11 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import binomtest
 
 from ..methods import gradient_influence as gradient
 from ..methods import subset_influence as inf
-from ..methods.stats import spearman
+from ..methods.stats import spearman, wilson
 from ..params import UNATTENDED, ParameterError, distinct, param
 from ..run import SourceJob, load_model, run_jobs
 from ..train import predict
@@ -391,56 +390,39 @@ def pilot_conditions(config: Config) -> list[PilotCondition]:
 
     if config.planted():
         a = test.attrs
-        plain = (a.sticker.to_numpy() < 0) & ~a.subpopulation.to_numpy()
-        for relation, name in (("helps", "single helpers"), ("helps (redundant)", "both of each pair")):
-            removed, targets = of(relation)
-            out.append(
-                PilotCondition(
-                    name,
-                    removed,
-                    plain & np.isin(y, list(targets)),
-                    relation,
-                    1,
-                    PLANTED_EXPECTED[relation],
-                )
-            )
-        pairs, targets = of("helps (redundant)")
+        clean = a.sticker.to_numpy() < 0
+        plain = clean & ~a.subpopulation.to_numpy()
+        (singles, helped), (pairs, paired) = of("helps"), of("helps (redundant)")
         first = planted_catalogue().member.to_numpy() == 0
-        one = tuple(i for i in pairs if first[i])
-        out.insert(
-            1,
-            PilotCondition(
+        groups = [
+            ("single helpers", singles, plain & np.isin(y, list(helped)), "helps"),
+            (
                 "one of each pair",
-                one,
-                plain & np.isin(y, list(targets)),
+                tuple(i for i in pairs if first[i]),
+                plain & np.isin(y, list(paired)),
                 "helps (redundant)",
-                1,
-                "small: its twin teaches the same shape",
             ),
-        )
-        removed, _ = of("helps (subpopulation)")
-        out.append(
-            PilotCondition(
+            ("both of each pair", pairs, plain & np.isin(y, list(paired)), "helps (redundant)"),
+            (
                 "subpopulation helper",
-                removed,
-                a.subpopulation.to_numpy() & (a.sticker.to_numpy() < 0),
+                of("helps (subpopulation)")[0],
+                clean & a.subpopulation.to_numpy(),
                 "helps (subpopulation)",
-                1,
-                PLANTED_EXPECTED["helps (subpopulation)"],
-            )
-        )
-        removed, _ = of("hurts")
-        out.append(
+            ),
+            ("misleading classes", of("hurts")[0], ~clean, "hurts"),
+        ]
+        expected = {"one of each pair": "small: its twin teaches the same shape"}
+        return [
             PilotCondition(
-                "misleading classes",
+                name,
                 removed,
-                a.sticker.to_numpy() >= 0,
-                "hurts",
-                -1,
-                PLANTED_EXPECTED["hurts"],
+                images,
+                rel,
+                -1 if rel == "hurts" else 1,
+                expected.get(name, PLANTED_EXPECTED[rel]),
             )
-        )
-        return out
+            for name, removed, images, rel in groups
+        ]
     for relation, name, sign in (("helps", "helpers", 1), ("hurts", "look-alikes", -1)):
         removed, targets = of(relation)
         if removed:
@@ -1011,9 +993,9 @@ def aggregate_lds(results: Results, infl: np.ndarray, runs: np.ndarray | None = 
     default), the rank correlation between the mean target output the overall influences predict
     (the sum over the run's classes) and the actual one."""
     runs = np.arange(len(results.holdout_masks)) if runs is None else runs
-    held = results.holdout_outputs[results.config.output][runs]
-    pred = results.holdout_masks[runs].astype(float) @ np.nan_to_num(overall(infl))
-    return spearman(pred, held.mean(1))
+    return inf.aggregate_lds(
+        infl, results.holdout_masks[runs], results.holdout_outputs[results.config.output][runs]
+    )
 
 
 def model_grid(results: Results) -> tuple[int, ...]:
@@ -1146,16 +1128,11 @@ def influenced_images(results: Results) -> pd.DataFrame:
 # claims
 
 
-def _wilson(found: int, n: int) -> tuple[float, float]:
-    ci = binomtest(found, n).proportion_ci(LEVEL, method="wilson")
-    return float(ci.low), float(ci.high)
-
-
 def _proportion(
     criterion: Criterion, found: int, n: int, chance: float, replicates: str, label: str = ""
 ) -> Estimate:
     """A share found − its chance level, with the Wilson interval of the share."""
-    lo, hi = _wilson(found, n)
+    lo, hi = wilson(found, n, LEVEL)
     return Estimate.interval(
         criterion, found / n - chance, lo - chance, hi - chance, n, replicates, "Wilson", label
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import binomtest, rankdata
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -21,3 +21,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def spearman_brown(r: float, factor: float) -> float:
     """The rank correlation of two halves each ``factor`` times larger (Spearman–Brown prophecy)."""
     return factor * r / (1 + (factor - 1) * r)
+
+
+def wilson(found: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``found`` / ``n``."""
+    ci = binomtest(found, n).proportion_ci(level, method="wilson")
+    return float(ci.low), float(ci.high)

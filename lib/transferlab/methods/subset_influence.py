@@ -12,7 +12,8 @@ estimator returns an (C, T) array: the influence of each source unit on each tar
 
 And the means to judge them: :func:`bootstrap` (spread over resampled runs), :func:`halves`
 (rank correlation between estimates from two disjoint halves of the runs), :func:`lds` (the linear
-datamodeling score: rank correlation between predicted and actual outputs on held-out runs),
+datamodeling score: rank correlation between predicted and actual outputs on held-out runs) and
+:func:`aggregate_lds` (the same for the mean output over the targets),
 :func:`precision_at_k` against known relations.
 """
 
@@ -217,6 +218,15 @@ def lds(weights: np.ndarray, masks: np.ndarray, outputs: np.ndarray) -> float:
     pred = masks.astype(float) @ np.nan_to_num(weights)
     scores = [spearman(pred[:, t], outputs[:, t]) for t in range(outputs.shape[1])]
     return float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else float("nan")
+
+
+def aggregate_lds(weights: np.ndarray, masks: np.ndarray, outputs: np.ndarray) -> float:
+    """The aggregate LDS (thesis App. H.6): over held-out runs, the rank correlation between the mean
+    output over the targets that the overall influences (each unit's mean over the targets) predict,
+    the sum over the run's units, and the actual mean output."""
+    masks, outputs = _check(masks, outputs)
+    pred = masks.astype(float) @ np.nan_to_num(np.nanmean(weights, axis=1))
+    return spearman(pred, outputs.mean(1))
 
 
 def precision_at_k(scores: np.ndarray, relevant: set[int], k: int) -> float:

@@ -116,7 +116,17 @@ class Config(WorldParams):
         (3,), "numbers k of source classes removed in the counterfactuals", low=1, high=1000
     )
     counterfactual_seeds: tuple[int, ...] = param(
-        (0, 1, 2, 3, 4, 5, 6, 7), "seeds of each counterfactual (and debugging) source model", low=0
+        tuple(range(22)),
+        "seeds of the counterfactuals: the full source and the top-k positive, top-k negative and "
+        "random removals (claim (a)'s replicates)",
+        low=0,
+    )
+    extra_seeds: int = param(
+        8,
+        "how many of the counterfactual seeds (the first) also get the hand-picked source, the "
+        "removals chosen from fewer models and the debugging runs",
+        low=1,
+        high=10_000,
     )
     pilot_seeds: tuple[int, ...] = param(
         (0, 1, 2, 3, 4),
@@ -150,7 +160,7 @@ class Config(WorldParams):
         1,
         "debugging failures: the source classes most often the most negative influencer of a "
         "full-source model's failure, each removed (and a random control class) at every "
-        "counterfactual seed",
+        "extra seed",
         low=0,
         high=100,
     )
@@ -175,6 +185,10 @@ class Config(WorldParams):
         k = round(self.alpha * n)
         if not 0 < k < n:
             raise ParameterError(f"'alpha' {self.alpha} of {n} classes keeps {k}: raise or lower it")
+
+    def extras(self) -> tuple[int, ...]:
+        """The counterfactual seeds of the hand-picked source, the fewer-models removals and debugging."""
+        return self.counterfactual_seeds[: self.extra_seeds]
 
     def planted(self) -> bool:
         """Whether the runs use the planted-influence world (not the main world, not real data)."""
@@ -229,10 +243,11 @@ measured on the images each group concerns; and transfer against training from s
 premise). It validates the world, not the claims.
 
 **Counterfactuals** (`counterfactual_seeds`): sources without the top-k positive, the top-k
-negative or k random classes by overall influence (`removals`), and the hand-picked baseline of
-App. H.1.4 (a source of the related classes only), against the full source. **Debugging**
-(§ 8.3): the class most often the most negative influencer of a full-source model's failures,
-removed at every counterfactual seed, against a random class removed the same way.
+negative or k random classes by overall influence (`removals`), against the full source; at the
+first `extra_seeds` of them also the hand-picked baseline of App. H.1.4 (a source of the related
+classes only) and the top-k sets chosen from fewer models (`counterfactual_models`, App. H.1.5).
+**Debugging** (§ 8.3): the class most often the most negative influencer of a full-source model's
+failures, removed at each of those seeds, against a random class removed the same way.
 
 **Claims.**
 - (a) Removing the top-k positive classes hurts more than removing k random ones, and removing
@@ -685,12 +700,12 @@ def counterfactual_jobs(results: Results) -> tuple[list[tuple], list[Any]]:
             for removal, removed in removal_sets(results, k, seed).items():
                 keys.append((removal, k, seed, tuple(removed), m))
                 jobs.append(_without_job(c, removed, seed))
-            for fewer in (f for f in c.counterfactual_models if f < m):
+            for fewer in (f for f in c.counterfactual_models if f < m and seed in c.extras()):
                 for removal, removed in removal_sets(results, k, seed, fewer).items():
                     if removal != "random":
                         keys.append((removal, k, seed, tuple(removed), fewer))
                         jobs.append(_without_job(c, removed, seed))
-        if related:
+        if related and seed in c.extras():
             removed = tuple(sorted(set(range(len(results.classes))) - set(related)))
             keys.append((HAND_PICKED, len(removed), seed, removed, m))
             jobs.append(_only_job(c, related, seed))
@@ -767,9 +782,9 @@ def failures(results: Results, seed: int | None = None) -> pd.DataFrame:
 
 def debug_choice(results: Results) -> tuple[list[int], list[int]]:
     """The ``debug_classes`` classes most often a failure's most negative influencer (over the
-    full-source models of every counterfactual seed), and one random other class per each (the control)."""
+    full-source models of the extra seeds), and one random other class per each (the control)."""
     c = results.config
-    worst = pd.concat([failures(results, s).worst for s in c.counterfactual_seeds])
+    worst = pd.concat([failures(results, s).worst for s in c.extras()])
     chosen = worst.value_counts().index[: c.debug_classes].tolist()
     rng = np.random.default_rng(c.world_seed + 77)
     others = [i for i in range(len(results.classes)) if i not in chosen]
@@ -778,12 +793,12 @@ def debug_choice(results: Results) -> tuple[list[int], list[int]]:
 
 
 def debugging_jobs(results: Results) -> tuple[list[tuple], list[Any]]:
-    """Debugging failures (thesis § 8.3): each chosen class removed from the source at every
-    counterfactual seed, and its random control class removed the same way."""
+    """Debugging failures (thesis § 8.3): each chosen class removed from the source at every extra
+    seed (the first ``extra_seeds`` counterfactual seeds), and its random control class removed the same way."""
     c = results.config
     keys, jobs = [], []
     for cls, ctl in zip(*debug_choice(results)):
-        for seed in c.counterfactual_seeds:
+        for seed in c.extras():
             keys += [(seed, "most negative", cls, cls), (seed, "random", ctl, cls)]
             jobs += [_without_job(c, [cls], seed), _without_job(c, [ctl], seed)]
     return keys, jobs

@@ -105,6 +105,13 @@ def _render(
     return x
 
 
+def _draw(cat: pd.DataFrame, c, part: str, split: str, per_class: int):
+    """``per_class`` images of every class of ``cat``: (labels, the part's generator, images)."""
+    labels = torch.arange(len(cat)).repeat_interleave(per_class)
+    g = generator_of(c.seed, part, split)
+    return labels, g, _render(cat, labels, c.size, g, c.noise)
+
+
 def _sticker(i: int) -> Square:
     return Square(size=3, position="random", colour=STICKERS[i][1])
 
@@ -121,10 +128,7 @@ def target(config, split: str) -> TensorData:
     (−1: none) per image."""
     c = config
     cat = planted_target_catalogue()
-    n = c.target_train if split == "train" else c.target_test
-    labels = torch.arange(len(cat)).repeat_interleave(n)
-    g = generator_of(c.seed, PLANTED_TARGET, split)
-    x = _render(cat, labels, c.size, g, c.noise)
+    labels, g, x = _draw(cat, c, PLANTED_TARGET, split, c.target_train if split == "train" else c.target_test)
     t_sub = TARGET_SHAPES.index(SUBPOPULATION[0])
     sub = (labels == t_sub) & (torch.rand(len(labels), generator=g) < SUB_SHARE)
     shape = pd.DataFrame([{**cat.iloc[t_sub].to_dict(), "family": SUBPOPULATION[1]}])
@@ -150,10 +154,7 @@ def source(config, split: str, test: TensorData | None = None) -> TensorData:
     and ``copy_kind`` ("leak", "misleading" or "")."""
     c = config
     cat = planted_catalogue()
-    n = c.source_train if split == "train" else c.source_test
-    labels = torch.arange(len(cat)).repeat_interleave(n)
-    g = generator_of(c.seed, PLANTED_SOURCE, split)
-    x = _render(cat, labels, c.size, g, c.noise)
+    labels, g, x = _draw(cat, c, PLANTED_SOURCE, split, c.source_train if split == "train" else c.source_test)
     pair = torch.tensor((cat.role == "redundant helper").to_numpy())[labels].nonzero().flatten()
     x[pair] = _render(cat, labels[pair], c.size, g, c.noise, PAIR_HUE_SPREAD)
     neutral = torch.tensor(np.flatnonzero(cat.role == "neutral"))

@@ -1641,7 +1641,8 @@ def findings_text(results: Results, conv: pd.DataFrame, scores: pd.DataFrame | N
         lines.append(
             f"- **Debugging failures**: removing the class most often a failure's most negative influencer fixes "
             f"{d.loc['most negative', 'share fixed']:.0%} of its {int(d.loc['most negative', 'failures'])} failures "
-            f"(over every seed); removing a random class fixes {d.loc['random', 'share fixed']:.0%} of the same."
+            f"(over the first {len(results.config.extras())} counterfactual seeds); removing a random class "
+            f"fixes {d.loc['random', 'share fixed']:.0%} of the same."
         )
     return "\n".join(lines)
 

@@ -261,3 +261,14 @@ def test_the_live_explorer_shows_nothing_in_an_unattended_run(monkeypatch):
 
     monkeypatch.setenv(UNATTENDED, "1")
     assert si.explorer(None) is None  # returns before it reads anything: no widget, no comm
+
+
+def test_the_shapes_setting_runs_on_the_main_world_with_its_own_truth():
+    config = smoke(setting="shapes")
+    assert config.source_part() == "source" and config.target_part() == config.target
+    assert config.n_classes() == len(World(config.world_config(), cache=None).source_class_names())
+    conditions = {c.name: c for c in si.pilot_conditions(config)}
+    assert set(conditions) == {"helpers", "look-alikes"}
+    assert conditions["helpers"].sign == 1 and conditions["look-alikes"].sign == -1
+    job = si.plan(config).runs[0]
+    assert dict(dict(job.source.data.kwargs)["base"].kwargs)["part"] == "source"

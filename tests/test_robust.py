@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from transferlab.chapters import robust
-from transferlab.params import ParameterError
+from transferlab.params import ParameterError, resolve
 from transferlab.train import Adversary
 
 
@@ -96,9 +97,11 @@ def _results(gain: float, source_drop: float, wide_gain: float) -> robust.Result
                         "accuracy": 0.5 + (0.1 if eps == best else 0) + 0.01 * seed,
                     }
                 )
-    return robust.Results(
-        cfg, pd.DataFrame(selection), chosen, pd.DataFrame(transfers), pd.DataFrame(sources)
-    )
+    selection = pd.DataFrame(selection)
+    # the granularity comparison: coarser targets (factor 0.5) prefer the largest ε
+    coarse = selection.assign(factor=0.5, accuracy=0.4 + 0.1 * (selection.eps == max(cfg.epsilons)))
+    granularity = pd.concat([selection.assign(factor=1.0), coarse], ignore_index=True).drop(columns="mode")
+    return robust.Results(cfg, selection, chosen, pd.DataFrame(transfers), pd.DataFrame(sources), granularity)
 
 
 def test_claims_follow_the_numbers():
@@ -113,3 +116,27 @@ def test_the_gain_table_gives_each_target_its_interval():
     table = robust.gain_table(_results(0.05, -0.1, 0.1))
     assert set(table.index) == {(m, t) for m in robust.MODES for t in ("objects", "flowers")}
     assert np.allclose(table.gain, 0.05) and (table.low <= table.gain).all() and (table.seeds == 3).all()
+
+
+def test_the_granularity_table_finds_each_granularity_its_best_eps():
+    r = _results(0.05, -0.1, 0.1)
+    table = robust.granularity_table(r)
+    assert table.loc[("objects", 1.0), "best ε"] == 1.0 and table.loc[("flowers", 1.0), "best ε"] == 0.25
+    assert (table.xs(0.5, level="factor")["best ε"] == max(r.config.epsilons)).all()
+
+
+def test_a_rescaled_target_keeps_its_size_and_labels_and_loses_detail():
+    config = robust.Config(**resolve(robust.Config, robust.PRESETS, "smoke"))
+    base = robust.world_ref(config.world(cache=None), "objects", "test")
+    drawn, coarse = base.load(), robust.rescaled_ref(config, "objects", 0.5, "test").load()
+    assert coarse.x.shape == drawn.x.shape and coarse.x.dtype == torch.uint8
+    assert torch.equal(coarse.y, drawn.y) and coarse.classes == drawn.classes
+
+    def detail(x):  # energy of the differences between neighbouring pixels
+        x = x.float()
+        return (x[..., 1:] - x[..., :-1]).abs().mean()
+
+    assert detail(coarse.x) < 0.8 * detail(drawn.x)
+    jobs = robust.granularity_jobs(config)
+    assert len(jobs) == len(config.epsilons) * len(config.selection_seeds) * len(config.targets)
+    assert all(j.mode == "fixed" and dict(j.data.kwargs)["factor"] == 0.5 for j in jobs.values())

@@ -17,13 +17,15 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+import torch
+from torch.nn import functional as F
 
 from ..params import ParameterError, distinct, param
 from ..run import SourceJob, TransferJob, load_model, run_jobs
 from ..train import NORMS, Adversary, accuracy, predict, robust_accuracy
-from ..world import TARGETS
+from ..world import TARGETS, DataRef, TensorData, data_function
 from . import plots
-from .base import ARCHS, TINY_WORLD, WorldParams
+from .base import ARCHS, TINY_WORLD, WorldParams, world_ref
 from .claims import Claim, ClaimsTable, Criterion, Estimate, criteria
 from .contract import data_parts
 
@@ -75,10 +77,17 @@ class Config(WorldParams):
     seeds: tuple[int, ...] = param(
         (0, 1, 2), "evaluation seeds: each trains its own standard and robust sources", low=0
     )
+    granularities: tuple[float, ...] = param(
+        (0.5,),
+        "Fig. 2.7: factors by which each target is down-scaled (then up-scaled back), its fixed-feature "
+        "transfer from every ε on the selection seeds (below 1; empty: none)",
+        low=0.1,
+        high=0.99,
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("epsilons", "targets", "archs", "selection_seeds", "seeds"):
+        for name in ("epsilons", "targets", "archs", "selection_seeds", "seeds", "granularities"):
             distinct(name, getattr(self, name))
         if 0.0 not in self.epsilons or len(self.epsilons) < 2:
             raise ParameterError(
@@ -110,7 +119,10 @@ source on the evaluation `seeds`, each seed training its own standard and robust
 transferring them with the same seed. **Widths**: the architectures `archs` (compact ResNets of
 several widths) are trained at ε = 0 and ε = `width_eps` on every evaluation seed and transferred
 fixed-feature. Every source's clean accuracy and its accuracy under a PGD attack (`test_steps`
-steps, at each radius of the grid) on the source test set are reported.
+steps, at each radius of the grid) on the source test set are reported. **Granularity** (Fig. 2.7):
+the selection seeds' sources of every ε are also transferred fixed-feature to each target
+down-scaled by each factor of `granularities` and up-scaled back (a coarser version of the same
+task); the best ε per target and granularity is a finding of the selection seeds, not a claim.
 
 **Deviations** (scale, named): a 16-pixel world with 60 images per source class and compact
 ResNets instead of ImageNet and ResNet-50; one FGSM step with a random start (`attack_steps` 1)
@@ -221,6 +233,43 @@ def selection_jobs(config: Config) -> dict[tuple, TransferJob]:
     }
 
 
+@data_function("robust.rescaled")
+def rescaled(base: DataRef, factor: float) -> TensorData:
+    """The images of ``base`` down-scaled by ``factor`` (area averaging) and up-scaled back to their
+    size (bilinear): the same task at a coarser granularity (thesis Fig. 2.7's down-then-up-scaled
+    CIFAR-10). Labels and metadata are kept."""
+    data = base.load()
+    size = data.x.shape[-1]
+    small = F.interpolate(data.x.float(), size=max(1, round(size * factor)), mode="area")
+    x = F.interpolate(small, size=size, mode="bilinear", align_corners=False)
+    return data.replace(x=x.round().clamp(0, 255).to(torch.uint8))
+
+
+def rescaled_ref(config: Config, target: str, factor: float, split: str = "train") -> DataRef:
+    """A job's reference to target ``target`` down-then-up-scaled by ``factor``."""
+    return DataRef.of(
+        "robust.rescaled", base=world_ref(config.world(cache=None), target, split), factor=factor
+    )
+
+
+def granularity_jobs(config: Config) -> dict[tuple, TransferJob]:
+    """Fig. 2.7: every ε's source of the selection seeds, transferred fixed-feature to each target
+    down-then-up-scaled by each factor of ``granularities`` (keys: eps, seed, target, factor)."""
+    return {
+        (eps, seed, target, factor): config.transfer_job(
+            source_job(config, config.arch, eps, seed),
+            target,
+            "fixed",
+            seed,
+            data=rescaled_ref(config, target, factor),
+        )
+        for eps in config.epsilons
+        for seed in config.selection_seeds
+        for target in config.targets
+        for factor in config.granularities
+    }
+
+
 def choose(config: Config, selection: pd.DataFrame) -> dict[tuple[str, str], float]:
     """The best ε > 0 per (target, mode): the highest mean transfer accuracy over the selection seeds."""
     robust = selection[selection.eps > 0]
@@ -262,6 +311,9 @@ class Results:
     chosen: pd.DataFrame  # target, mode, eps: the chosen radius of each
     transfers: pd.DataFrame  # arch, eps, seed, target, mode, accuracy (evaluation seeds)
     sources: pd.DataFrame  # arch, eps, seed, stage, accuracy, and robust accuracy at each radius (robust@ε)
+    granularity: (
+        pd.DataFrame
+    )  # eps, seed, target, factor, accuracy (fixed-feature, selection seeds; 1: as drawn)
 
 
 def _measure_sources(config: Config, sources: dict, entries: dict, stage: str) -> list[dict]:
@@ -317,7 +369,35 @@ def run(config: Config, progress: bool = True) -> Results:
         config, {(config.arch, k[0], k[1]): j.source for k, j in select.items()}, entries, "selection"
     ) + _measure_sources(config, {k[:3]: j.source for k, j in evaluate.items()}, entries, "evaluation")
     chosen_frame = pd.DataFrame([{"target": t, "mode": m, "eps": e} for (t, m), e in chosen.items()])
-    return Results(config, selection, chosen_frame, transfers, pd.DataFrame(rows))
+    return Results(
+        config,
+        selection,
+        chosen_frame,
+        transfers,
+        pd.DataFrame(rows),
+        _granularity(config, selection, progress),
+    )
+
+
+def _granularity(config: Config, selection: pd.DataFrame, progress: bool) -> pd.DataFrame:
+    """Fixed-feature transfer accuracy of every ε at each granularity, on the rescaled test sets;
+    factor 1 is the selection stage's own (the targets as drawn)."""
+    jobs = granularity_jobs(config)
+    entries = _made(jobs, progress)
+    tests = {
+        (t, f): rescaled_ref(config, t, f, "test").load()
+        for t in config.targets
+        for f in config.granularities
+    }
+    rows = [
+        {
+            **dict(zip(("eps", "seed", "target", "factor"), key)),
+            "accuracy": accuracy(predict(load_model(entries[job]), tests[key[2:]]), tests[key[2:]].y),
+        }
+        for key, job in jobs.items()
+    ]
+    drawn = selection[selection["mode"] == "fixed"].drop(columns="mode").assign(factor=1.0)
+    return pd.concat([drawn, pd.DataFrame(rows, columns=drawn.columns)], ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,6 +446,17 @@ def best_eps(results: Results) -> pd.DataFrame:
     """Per selection seed, target and mode: the ε > 0 with the best transfer accuracy on that seed."""
     s = results.selection[results.selection.eps > 0]
     return s.loc[s.groupby(["seed", "target", "mode"]).accuracy.idxmax(), ["seed", "target", "mode", "eps"]]
+
+
+def granularity_table(results: Results) -> pd.DataFrame:
+    """Fig. 2.7 as a table: per target and granularity factor, the fixed-feature transfer accuracy
+    of every ε (mean over the selection seeds) and the best ε > 0."""
+    g = results.granularity
+    if g.empty:
+        return pd.DataFrame()
+    means = g.groupby(["target", "factor", "eps"]).accuracy.mean().unstack("eps")
+    robust = means[[e for e in means.columns if e > 0]]
+    return means.assign(**{"best ε": robust.idxmax(axis=1)}).round(3)
 
 
 def source_table(results: Results) -> pd.DataFrame:
@@ -505,6 +596,30 @@ def figure_selection(results: Results):
             title=target,
             xlabel=f"ε ({c.norm})",
             ylabel="transfer accuracy" if target == c.targets[0] else None,
+        )
+    axes[0].legend(fontsize=7)
+    return fig
+
+
+def figure_granularity(results: Results):
+    """Fig. 2.7: fixed-feature transfer accuracy against ε on the selection seeds, one panel per
+    target, one line per granularity (the target as drawn, and down-then-up-scaled); the best ε > 0
+    of each circled."""
+    c, g = results.config, results.granularity
+    if g.empty or g.factor.nunique() < 2:
+        return plots.left_out("the granularity comparison: `granularities` is empty.")
+    fig, axes = plots.panels(len(c.targets), width=3.0, height=2.7, sharey=False)
+    for ax, target in zip(axes, c.targets):
+        for factor, d in g[g.target == target].groupby("factor"):
+            means = d.groupby("eps").accuracy
+            label = "as drawn" if factor == 1 else f"down-scaled ×{factor:g}, up again"
+            line = plots.mean_line(ax, means, marker="o", label=label)
+            robust = means.mean()[means.mean().index > 0]
+            ax.plot(robust.idxmax(), robust.max(), "o", ms=12, mfc="none", color=line.lines[0].get_color())
+        ax.set(
+            title=target,
+            xlabel=f"ε ({c.norm})",
+            ylabel="fixed-feature transfer accuracy" if target == c.targets[0] else None,
         )
     axes[0].legend(fontsize=7)
     return fig

@@ -2,8 +2,8 @@
 influence chapter (thesis ch. 8), whose class influences are known before any model is trained.
 
 Every class is a shape drawn in a random colour (colour carries no class information; only the
-two members of a redundant pair have a range of hues each, shared with every other class), so a model must
-learn shape. Each source class has one role towards the target:
+two members of a redundant pair have a range of hues each, shared with every other class), so a
+model must learn shape. Each source class has one role towards the target:
 
 - **single helper**: the only source class that shows a target class's shape (triangle, star, ...);
   without it a source model has no detector of that shape.
@@ -55,7 +55,6 @@ STICKERS = (("magenta sticker", (255, 0, 255), "heart"), ("cyan sticker", (0, 25
 STICKER_TRAIN = 0.5  # share of the sticker's target class that carries it (training set)
 STICKER_TEST = 0.2  # share of every other class's test images that carries each sticker
 
-ROLES = ("single helper", "redundant helper", "subpopulation helper", "misleading", "neutral")
 # expected effect of removing a source class, stated before any run (the chapter's pilot measures it)
 PLANTED_EXPECTED = {
     "helps": "large positive on its target class (the only source of its shape)",
@@ -181,7 +180,7 @@ def _add_copies(c, cat, x, labels, copy_of, kind, test, g):
     n_leak, n_mislead = c.leaks, c.leaks // 2
     leaks, misleads = order[:n_leak], order[n_leak : n_leak + n_mislead]
     owners = [helper[t_names[i]] for i in leaks]
-    for i in misleads:  # the helper of the next single-helped class
+    for i in misleads:  # the helper of another single-helped class, drawn at random
         others = [s for s in SINGLE if s != t_names[i]]
         owners.append(helper[others[int(torch.randint(len(others), (1,), generator=g))]])
     which = np.concatenate([leaks, misleads]).astype(int)

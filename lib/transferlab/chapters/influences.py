@@ -1454,6 +1454,9 @@ def figure_convergence(results: Results, conv: pd.DataFrame | None = None):
             if col in g and g[col].notna().any():
                 ax.plot(g.models, g[col], marker="o", label=name)
         ax.set(xlabel="models trained", ylabel=label, xscale="log")
+        shown = sorted({int(m) for line in ax.get_lines() for m in line.get_xdata()})
+        ax.minorticks_off()  # the counts themselves, not a log scale's crowded minor labels
+        ax.set_xticks(shown, [str(m) for m in shown], fontsize=7)
     if truth:
         chance = truth_precision(results, np.zeros((len(results.classes), len(results.target_labels))))[1]
         if np.isfinite(chance):

@@ -580,49 +580,58 @@ def claims(results: Results) -> ClaimsTable:
 # figures
 
 
-def figure_selection(results: Results):
-    """Transfer accuracy against ε on the selection seeds, one panel per target, both modes; the
-    chosen ε circled (Fig. 2.7's curves)."""
-    c, s = results.config, results.selection
+def _against_eps(results: Results, curves, ylabel: str):
+    """One panel per target: transfer accuracy against ε (mean ± std over the selection seeds),
+    one line per curve of ``curves(target)``, each (label, accuracies grouped by ε, colour or None,
+    the ε to circle or None)."""
+    c = results.config
     fig, axes = plots.panels(len(c.targets), width=3.0, height=2.7, sharey=False)
     for ax, target in zip(axes, c.targets):
-        for mode in MODES:
-            d = s[(s.target == target) & (s["mode"] == mode)].groupby("eps").accuracy
-            plots.mean_line(ax, d, marker="o", color=plots.color(MODE_NAMES[mode]), label=MODE_NAMES[mode])
-            e = results.chosen[(results.chosen.target == target) & (results.chosen["mode"] == mode)].eps
-            if len(e):
-                ax.plot(e, d.mean().reindex(e), "o", ms=12, mfc="none", color=plots.color(MODE_NAMES[mode]))
-        ax.set(
-            title=target,
-            xlabel=f"ε ({c.norm})",
-            ylabel="transfer accuracy" if target == c.targets[0] else None,
-        )
+        for label, accuracies, colour, circled in curves(target):
+            line = plots.mean_line(ax, accuracies, label=label, **({"color": colour} if colour else {}))
+            if circled is not None:
+                mean = accuracies.mean().get(circled, np.nan)  # nan: not measured, nothing drawn
+                ax.plot(circled, mean, "o", ms=12, mfc="none", color=line.lines[0].get_color())
+        ax.set(title=target, xlabel=f"ε ({c.norm})", ylabel=ylabel if target == c.targets[0] else None)
     axes[0].legend(fontsize=7)
     return fig
+
+
+def figure_selection(results: Results):
+    """Transfer accuracy against ε on the selection seeds, one panel per target, both modes; the
+    chosen ε circled."""
+    s, chosen = results.selection, results.chosen
+
+    def curves(target):
+        for mode in MODES:
+            e = chosen[(chosen.target == target) & (chosen["mode"] == mode)].eps
+            accuracies = s[(s.target == target) & (s["mode"] == mode)].groupby("eps").accuracy
+            yield (
+                MODE_NAMES[mode],
+                accuracies,
+                plots.color(MODE_NAMES[mode]),
+                float(e.iloc[0]) if len(e) else None,
+            )
+
+    return _against_eps(results, curves, "transfer accuracy")
 
 
 def figure_granularity(results: Results):
     """Fig. 2.7: fixed-feature transfer accuracy against ε on the selection seeds, one panel per
     target, one line per granularity (the target as drawn, and down-then-up-scaled); the best ε > 0
     of each circled."""
-    c, g = results.config, results.granularity
+    g = results.granularity
     if g.empty or g.factor.nunique() < 2:
         return plots.left_out("the granularity comparison: `granularities` is empty.")
-    fig, axes = plots.panels(len(c.targets), width=3.0, height=2.7, sharey=False)
-    for ax, target in zip(axes, c.targets):
+
+    def curves(target):
         for factor, d in g[g.target == target].groupby("factor"):
-            means = d.groupby("eps").accuracy
+            accuracies = d.groupby("eps").accuracy
+            robust = accuracies.mean()[accuracies.mean().index > 0]
             label = "as drawn" if factor == 1 else f"down-scaled ×{factor:g}, up again"
-            line = plots.mean_line(ax, means, marker="o", label=label)
-            robust = means.mean()[means.mean().index > 0]
-            ax.plot(robust.idxmax(), robust.max(), "o", ms=12, mfc="none", color=line.lines[0].get_color())
-        ax.set(
-            title=target,
-            xlabel=f"ε ({c.norm})",
-            ylabel="fixed-feature transfer accuracy" if target == c.targets[0] else None,
-        )
-    axes[0].legend(fontsize=7)
-    return fig
+            yield label, accuracies, None, robust.idxmax()
+
+    return _against_eps(results, curves, "fixed-feature transfer accuracy")
 
 
 def figure_gains(results: Results):

@@ -51,7 +51,7 @@ from ..world import (
 )
 from . import plots
 from .base import ARCHS, TINY_WORLD, WorldParams, class_subset_ref, world_ref
-from .claims import LEVEL, Claim, ClaimsTable, Criterion, Estimate, criteria
+from .claims import LEVEL, Claim, ClaimsTable, Criterion, Estimate, criteria, t_interval
 from .contract import data_parts
 
 SOURCE = "thesis ch. 8"
@@ -385,6 +385,19 @@ class PilotCondition:
     expected: str
 
 
+def planted_images(test: TensorData, relation: str, targets=(), stickers=None) -> np.ndarray:
+    """The planted world's test images a relation concerns: for a misleading class ("hurts") those
+    that carry one of ``stickers`` (None: any sticker); for the subpopulation helper the
+    subpopulation's images; for the other helpers the images of the target classes ``targets``.
+    A helper is measured on images without a sticker, and outside the subpopulation but its own."""
+    sticker, sub = test.attrs.sticker.to_numpy(), test.attrs.subpopulation.to_numpy()
+    if relation == "hurts":
+        return sticker >= 0 if stickers is None else np.isin(sticker, list(stickers))
+    if relation == "helps (subpopulation)":
+        return sub & (sticker < 0)
+    return ~sub & (sticker < 0) & np.isin(test.y.numpy(), list(targets))
+
+
 def pilot_conditions(config: Config) -> list[PilotCondition]:
     """The pilot's groups of source classes, each removed at once, and the test images each one
     concerns (on the planted world: single helpers, one and both of each redundant pair, the
@@ -404,27 +417,20 @@ def pilot_conditions(config: Config) -> list[PilotCondition]:
         return tuple(sorted(set(rows.source_label.astype(int)))), set(rows.target_label.astype(int))
 
     if config.planted():
-        a = test.attrs
-        clean = a.sticker.to_numpy() < 0
-        plain = clean & ~a.subpopulation.to_numpy()
         (singles, helped), (pairs, paired) = of("helps"), of("helps (redundant)")
         first = planted_catalogue().member.to_numpy() == 0
+        on_pairs = planted_images(test, "helps (redundant)", paired)
         groups = [
-            ("single helpers", singles, plain & np.isin(y, list(helped)), "helps"),
-            (
-                "one of each pair",
-                tuple(i for i in pairs if first[i]),
-                plain & np.isin(y, list(paired)),
-                "helps (redundant)",
-            ),
-            ("both of each pair", pairs, plain & np.isin(y, list(paired)), "helps (redundant)"),
+            ("single helpers", singles, planted_images(test, "helps", helped), "helps"),
+            ("one of each pair", tuple(i for i in pairs if first[i]), on_pairs, "helps (redundant)"),
+            ("both of each pair", pairs, on_pairs, "helps (redundant)"),
             (
                 "subpopulation helper",
                 of("helps (subpopulation)")[0],
-                clean & a.subpopulation.to_numpy(),
+                planted_images(test, "helps (subpopulation)"),
                 "helps (subpopulation)",
             ),
-            ("misleading classes", of("hurts")[0], ~clean, "hurts"),
+            ("misleading classes", of("hurts")[0], planted_images(test, "hurts"), "hurts"),
         ]
         expected = {"one of each pair": "small: its twin teaches the same shape"}
         return [
@@ -532,6 +538,12 @@ class Results:
     @property
     def y(self) -> np.ndarray:
         return self.outputs[self.config.output]
+
+    @functools.cached_property
+    def all_estimates(self) -> dict[str, np.ndarray]:
+        """Every estimator's influences from all runs and all gradient models (fitted once: the
+        datamodels' cross-validation is the costly part)."""
+        return estimates(self)
 
     def full_correct(self, seed: int) -> np.ndarray:
         """Correctness per target test example of the full-source model of ``seed``."""
@@ -684,18 +696,16 @@ def related_classes(results: Results) -> list[int]:
 
 
 def counterfactual_jobs(results: Results) -> tuple[list[tuple], list[Any]]:
-    """Per seed: the full source, the source without each removal set for each k, the hand-picked
-    source of the related classes only (where the world says which they are), and the top-k
-    positive and negative sets chosen from the first m runs for each m of ``counterfactual_models``
-    (App. H.1.5; a set that equals the all-runs one is the same job, trained once). Keys:
-    (removal, k, seed, removed, models)."""
+    """Per seed: the source without each removal set for each k, the hand-picked source of the
+    related classes only (where the world says which they are), and the top-k positive and negative
+    sets chosen from the first m runs for each m of ``counterfactual_models`` (App. H.1.5; a set
+    that equals the all-runs one is the same job, trained once). The full source of each seed is
+    among the run's full-source models already. Keys: (removal, k, seed, removed, models)."""
     c = results.config
     m = len(results.masks)
     related = related_classes(results)
     keys, jobs = [], []
     for seed in c.counterfactual_seeds:
-        keys.append((FULL, 0, seed, (), m))
-        jobs.append(_full_job(c, seed))
         for k in c.removals:
             for removal, removed in removal_sets(results, k, seed).items():
                 keys.append((removal, k, seed, tuple(removed), m))
@@ -713,7 +723,21 @@ def counterfactual_jobs(results: Results) -> tuple[list[tuple], list[Any]]:
 
 
 def _counterfactual_table(results: Results, keys, entries, test: TensorData) -> pd.DataFrame:
-    rows = [
+    """A row per counterfactual source: first the full source of each seed (from the full-source
+    models' outputs), then the removals of ``keys``."""
+    m = len(results.masks)
+    full = [
+        {
+            "removal": FULL,
+            "k": 0,
+            "seed": s,
+            "models": m,
+            "removed": "",
+            "accuracy": float(results.full_correct(s).mean()),
+        }
+        for s in results.config.counterfactual_seeds
+    ]
+    rows = full + [
         {
             "removal": r,
             "k": k,
@@ -734,7 +758,7 @@ def counterfactual_summary(results: Results) -> pd.DataFrame:
     cf = cf[cf.models == len(results.masks)]
     rows = []
     for (removal, k), g in cf.groupby(["removal", "k"], sort=False):
-        mean, lo, hi, _ = _t(g.accuracy)
+        mean, lo, hi, _ = t_interval(g.accuracy)
         rows.append({"removal": removal, "k": k, "accuracy": mean, "low": lo, "high": hi, "seeds": len(g)})
     return pd.DataFrame(rows)
 
@@ -748,7 +772,7 @@ def counterfactuals_by_models(results: Results) -> pd.DataFrame:
     final = cf[cf.models == m].set_index(["removal", "k", "seed"]).removed
     rows = []
     for (removal, k, models), g in cf[cf.removal.isin(REMOVALS)].groupby(["removal", "k", "models"]):
-        mean, lo, hi, _ = _t(g.accuracy)
+        mean, lo, hi, _ = t_interval(g.accuracy)
         shared = [
             len(set(r.removed.split(", ")) & set(final[(removal, k, r.seed)].split(", ")))
             for r in g.itertuples()
@@ -847,7 +871,7 @@ def pilot_table(results: Results) -> pd.DataFrame:
     rows = []
     for cond in pilot_conditions(c):
         diff = full[:, cond.images].mean(1) - results.pilot[cond.name][:, cond.images].mean(1)
-        mean, lo, hi, _ = _t(diff)
+        mean, lo, hi, _ = t_interval(diff)
         rows.append(
             {
                 "removed": cond.name,
@@ -861,7 +885,7 @@ def pilot_table(results: Results) -> pd.DataFrame:
             }
         )
     diff = full.mean(1) - results.pilot[SCRATCH].mean(1)
-    mean, lo, hi, _ = _t(diff)
+    mean, lo, hi, _ = t_interval(diff)
     rows.append(
         {
             "removed": "premise: transfer − scratch",
@@ -875,12 +899,6 @@ def pilot_table(results: Results) -> pd.DataFrame:
         }
     )
     return pd.DataFrame(rows)
-
-
-def _t(values) -> tuple[float, float, float, float | None]:
-    from .claims import t_interval
-
-    return t_interval(values)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -939,15 +957,21 @@ def _precisions(score: np.ndarray, relevant: dict[int, set[int]], perm: np.ndarr
     return np.array([inf.precision_at_k(score[perm, t], rel, len(rel)) for t, rel in relevant.items()])
 
 
+def _against_truth(results: Results, infl: np.ndarray, relation: str):
+    """(per-target-class scores, oriented so that the planted ``relation`` ranks first; target
+    class -> its planted source classes; each such target class's chance level |relevant| / classes)."""
+    relevant = _relevant(results, relation)
+    score = (1 if relation == "helps" else -1) * _per_target_class(results, infl)
+    chance = np.array([len(rel) / len(results.classes) for rel in relevant.values()])
+    return score, relevant, chance
+
+
 def truth_precisions(results: Results, infl: np.ndarray, relation: str = "helps") -> np.ndarray:
     """Per target class that has the planted ``relation``: R-precision of its most positive source
     classes (most negative for ``hurts``), i.e. precision at as many as it has, minus the chance
     level ``|relevant| / classes``."""
-    relevant = _relevant(results, relation)
-    score = (1 if relation == "helps" else -1) * _per_target_class(results, infl)
-    n = len(results.classes)
-    chance = np.array([len(rel) / n for rel in relevant.values()])
-    return _precisions(score, relevant, np.arange(n)) - chance
+    score, relevant, chance = _against_truth(results, infl, relation)
+    return _precisions(score, relevant, np.arange(len(results.classes))) - chance
 
 
 def truth_precision(
@@ -957,13 +981,12 @@ def truth_precision(
     negative for ``hurts``) against the planted relation, averaged over the target classes that
     have it. The p-value (NaN unless ``permutations``) is the share of random relabellings of the
     source classes that score at least as high."""
-    relevant = _relevant(results, relation)
+    score, relevant, chances = _against_truth(results, infl, relation)
     if not relevant:
         return float("nan"), float("nan"), float("nan")
-    score = (1 if relation == "helps" else -1) * _per_target_class(results, infl)
     n = len(results.classes)
     observed = float(_precisions(score, relevant, np.arange(n)).mean())
-    chance = float(np.mean([len(rel) / n for rel in relevant.values()]))
+    chance = float(chances.mean())
     if not permutations:
         return observed, chance, float("nan")
     rng = np.random.default_rng(seed)
@@ -986,7 +1009,7 @@ def truth_scores(results: Results, permutations: int = 1000) -> pd.DataFrame:
     against the planted harms, with the chance level and a permutation p-value, and the rank
     correlation with the planted signs."""
     rows = []
-    for name, infl in estimates(results).items():
+    for name, infl in results.all_estimates.items():
         corr = truth_correlation(results, infl)
         for relation in ("helps", "hurts"):
             precision, chance, p = truth_precision(results, infl, relation, permutations=permutations)
@@ -1113,18 +1136,13 @@ def influenced_images(results: Results) -> pd.DataFrame:
     if not c.planted():
         return pd.DataFrame()
     test = c.world().get(c.target_part(), "test")
-    a, y = test.attrs, results.target_labels
     truth = _truth(results)
     cls = truth[truth.target_index < 0].drop_duplicates("source_label")
+    sticker = planted_catalogue().sticker
     rows = []
     for _, r in cls.iterrows():
         s = int(r.source_label)
-        if r.relation == "hurts":
-            planted = a.sticker.to_numpy() == planted_catalogue().sticker[s]
-        elif r.relation == "helps (subpopulation)":
-            planted = a.subpopulation.to_numpy() & (a.sticker.to_numpy() < 0)
-        else:
-            planted = (y == int(r.target_label)) & ~a.subpopulation.to_numpy() & (a.sticker.to_numpy() < 0)
+        planted = planted_images(test, r.relation, [int(r.target_label)], [sticker[s]])
         top = most_influenced(results, s, int(planted.sum()), int(r.sign))
         rows.append(
             {
@@ -1215,7 +1233,7 @@ def _truth_estimates(results: Results) -> tuple[Estimate, ...]:
             "target class with planted helpers",
             name,
         )
-        for name, w in estimates(results).items()
+        for name, w in results.all_estimates.items()
     )
 
 
@@ -1415,7 +1433,7 @@ def figure_counterfactuals(results: Results):
         g = cf[cf.removal == removal].groupby("k").accuracy
         if not len(g.mean()):
             continue
-        stats = [_t(g.get_group(k)) for k in ks]
+        stats = [t_interval(g.get_group(k)) for k in ks]
         mean = np.array([s[0] for s in stats])
         err = np.nan_to_num(np.array([s[2] - s[0] for s in stats]), posinf=0)
         ax.errorbar(

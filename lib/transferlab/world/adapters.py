@@ -159,7 +159,7 @@ def imagenet_subset(
     table = _read_pairs(_need(Path(superclass_file), "superclass list", IMAGENET_LAYOUT), "superclass list")
     data = image_folder(folder, size, classes=list(table), superclasses=table, max_per_class=max_per_class)
     return data.replace(
-        classes=imagenet_class_names(root, superclass_file),
+        classes=_wnid_names(root, table),
         attrs=data.attrs.assign(wnid=[list(table)[int(y)] for y in data.y]),
     )
 
@@ -168,13 +168,18 @@ def imagenet_class_names(root: str | Path, superclass_file: str | Path) -> tuple
     """The names of the classes ``superclass_file`` lists, in its order: each wnid's first name in
     ``LOC_synset_mapping.txt`` where that file exists, else the wnid (no image is read)."""
     table = _read_pairs(_need(Path(superclass_file), "superclass list", IMAGENET_LAYOUT), "superclass list")
+    return _wnid_names(root, table)
+
+
+def _wnid_names(root: str | Path, wnids) -> tuple[str, ...]:
+    """Each wnid's first name in ``root``'s ``LOC_synset_mapping.txt`` (the wnid where it has none)."""
     names = {}
     mapping = Path(root) / "LOC_synset_mapping.txt"
     if mapping.exists():
         for line in mapping.read_text().splitlines():
             wnid, _, words = line.partition(" ")
             names[wnid] = words.split(",")[0].strip()
-    return tuple(names.get(w, w) for w in table)
+    return tuple(names.get(w, w) for w in wnids)
 
 
 def _read_pairs(path: Path, what: str) -> dict[str, str]:

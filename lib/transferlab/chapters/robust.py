@@ -311,9 +311,8 @@ class Results:
     chosen: pd.DataFrame  # target, mode, eps: the chosen radius of each
     transfers: pd.DataFrame  # arch, eps, seed, target, mode, accuracy (evaluation seeds)
     sources: pd.DataFrame  # arch, eps, seed, stage, accuracy, and robust accuracy at each radius (robust@ε)
-    granularity: (
-        pd.DataFrame
-    )  # eps, seed, target, factor, accuracy (fixed-feature, selection seeds; 1: as drawn)
+    # eps, seed, target, factor, accuracy (fixed-feature, selection seeds; factor 1: as drawn)
+    granularity: pd.DataFrame
 
 
 def _measure_sources(config: Config, sources: dict, entries: dict, stage: str) -> list[dict]:
@@ -345,13 +344,18 @@ def _made(jobs: dict, progress: bool) -> dict:
     return dict(zip(every, run_jobs(every, progress=progress)))
 
 
-def _scores(config: Config, names: tuple[str, ...], jobs: dict, entries: dict) -> pd.DataFrame:
-    world = config.world()
-    tests = {t: world.target(t, "test") for t in config.targets}
+def _scores(
+    config: Config, names: tuple[str, ...], jobs: dict, entries: dict, tests: dict | None = None
+) -> pd.DataFrame:
+    """A row per job: its key's fields (``names``) and its test accuracy, on ``tests[target]`` (by
+    default each target's test set as drawn) or, for keys ending in a factor, ``tests[(target, factor)]``."""
+    if tests is None:
+        world = config.world()
+        tests = {t: world.target(t, "test") for t in config.targets}
     rows = []
     for key, job in jobs.items():
         row = dict(zip(names, key))
-        test = tests[row["target"]]
+        test = tests[(row["target"], row["factor"]) if "factor" in row else row["target"]]
         rows.append({**row, "accuracy": accuracy(predict(load_model(entries[job]), test), test.y)})
     return pd.DataFrame(rows)
 
@@ -389,15 +393,9 @@ def _granularity(config: Config, selection: pd.DataFrame, progress: bool) -> pd.
         for t in config.targets
         for f in config.granularities
     }
-    rows = [
-        {
-            **dict(zip(("eps", "seed", "target", "factor"), key)),
-            "accuracy": accuracy(predict(load_model(entries[job]), tests[key[2:]]), tests[key[2:]].y),
-        }
-        for key, job in jobs.items()
-    ]
+    rescaled = _scores(config, ("eps", "seed", "target", "factor"), jobs, entries, tests)
     drawn = selection[selection["mode"] == "fixed"].drop(columns="mode").assign(factor=1.0)
-    return pd.concat([drawn, pd.DataFrame(rows, columns=drawn.columns)], ignore_index=True)
+    return pd.concat([drawn, rescaled.reindex(columns=drawn.columns)], ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ def main() -> None:
     train, test = world.source("train"), world.source("test")
     test = test.subset(torch.arange(min(len(test), 400)))
     base = config.source_recipe().replace(epochs=args.epochs, peak_epoch=min(2.0, args.epochs / 4))
-    eps = config.width_eps
+    eps = config.radius(config.width_eps)  # the thesis ε = 3, scaled to the image size
     speed = Speed(torch.device("cpu"))
     peak = matmul_peak(torch.float32)
     per_image = train_flops_per_image(config.arch, config.image_size)

@@ -9,6 +9,7 @@ import torch
 
 from transferlab.chapters import robust
 from transferlab.params import ParameterError, resolve
+from transferlab.store import spec_key
 from transferlab.train import Adversary
 
 
@@ -28,12 +29,25 @@ def test_the_selection_stage_trains_every_radius_on_its_own_seeds():
     for (eps, seed, _, _), job in jobs.items():
         assert job.source.seed == job.seed == seed  # paired: a transfer has its source's seed
         assert job.source.recipe.adversary == (
-            None if eps == 0 else Adversary(cfg.norm, eps, cfg.attack_steps)
+            None if eps == 0 else Adversary(cfg.norm, eps * cfg.image_size / 224, cfg.attack_steps)
         )
     standard = jobs[(0.0, cfg.selection_seeds[0], "objects", "fixed")].source
     assert (
         standard.spec() == cfg.source_job(cfg.selection_seeds[0]).spec()
     )  # standard training, unchanged keys
+
+
+def test_radii_are_the_thesis_units_scaled_to_the_image_size_and_measured_once_per_source():
+    small, large = robust.Config(), robust.Config(image_size=32)
+    assert large.radius(3.0) == pytest.approx(2 * small.radius(3.0)) == pytest.approx(3.0 * 32 / 224)
+    assert robust.Config(norm="linf", epsilons=(0.0, 8 / 255)).radius(8 / 255) == 8 / 255  # per pixel
+    source = robust.source_job(small, small.arch, 0.5, 0)
+    jobs = robust.robustness_jobs(small, source)
+    assert sorted(jobs) == [e for e in small.epsilons if e > 0]
+    assert all(j.requires() == (source,) and j.adversary.steps == small.test_steps for j in jobs.values())
+    assert len({spec_key(j.spec()) for j in jobs.values()}) == len(jobs)  # a store entry per radius
+    other = robust.robustness_jobs(small, robust.source_job(small, small.arch, 0.5, 1))
+    assert spec_key(other[3.0].spec()) != spec_key(jobs[3.0].spec())
 
 
 def test_epsilon_is_chosen_per_target_and_mode_among_the_robust_radii_only():
@@ -53,9 +67,10 @@ def test_epsilon_is_chosen_per_target_and_mode_among_the_robust_radii_only():
     assert {k[2] for k in evaluation} == set(cfg.seeds)
 
 
-def _results(gain: float, source_drop: float, wide_gain: float) -> robust.Results:
+def _results(gain: float, source_drop: float, wide_gain: float, coarse_extra: float = 0.0) -> robust.Results:
     """Made-up measurements: the robust source (ε = width_eps) changes transfer by ``gain`` (the wide
-    architecture by ``wide_gain``) and source accuracy by ``source_drop``."""
+    architecture by ``wide_gain``; on the coarse target objects by ``coarse_extra`` more) and source
+    accuracy by ``source_drop``."""
     cfg = robust.Config(targets=("objects", "flowers"))
     e = cfg.width_eps
     chosen = pd.DataFrame([{"target": t, "mode": m, "eps": e} for t in cfg.targets for m in robust.MODES])
@@ -82,12 +97,14 @@ def _results(gain: float, source_drop: float, wide_gain: float) -> robust.Result
                                 "seed": seed,
                                 "target": t,
                                 "mode": mode,
-                                "accuracy": base + noise + (g if eps else 0),
+                                "accuracy": base
+                                + noise
+                                + (g + coarse_extra * (t == "objects") if eps else 0),
                             }
                         )
     for seed in cfg.selection_seeds:
         for eps in cfg.epsilons:
-            for t, best in (("objects", 1.0), ("flowers", 0.25)):
+            for t, best in (("objects", max(cfg.epsilons)), ("flowers", min(cfg.epsilons[1:]))):
                 selection.append(
                     {
                         "eps": eps,
@@ -110,18 +127,27 @@ def test_claims_follow_the_numbers():
     fails = robust.claims(_results(-0.05, 0.1, -0.1)).frame().set_index("key").verdict
     assert (fails[["a", "b", "c", "d"]] == "contradicted").all(), fails
     assert np.isclose(robust.gains(_results(0.05, -0.1, 0.1)).gain, 0.05).all()
+    coarse = robust.claims(_results(0.05, -0.1, 0.1, coarse_extra=0.05)).frame().set_index("key").verdict
+    fine = robust.claims(_results(0.05, -0.1, 0.1, coarse_extra=-0.05)).frame().set_index("key").verdict
+    assert (coarse["e"], fine["e"]) == ("holds", "contradicted")
 
 
 def test_the_gain_table_gives_each_target_its_interval():
-    table = robust.gain_table(_results(0.05, -0.1, 0.1))
+    r = _results(0.05, -0.1, 0.1)
+    table = robust.gain_table(r)
     assert set(table.index) == {(m, t) for m in robust.MODES for t in ("objects", "flowers")}
-    assert np.allclose(table.gain, 0.05) and (table.low <= table.gain).all() and (table.seeds == 3).all()
+    assert (
+        np.allclose(table.gain, 0.05)
+        and (table.low <= table.gain).all()
+        and (table.seeds == len(r.config.seeds)).all()
+    )
 
 
 def test_the_granularity_table_finds_each_granularity_its_best_eps():
     r = _results(0.05, -0.1, 0.1)
     table = robust.granularity_table(r)
-    assert table.loc[("objects", 1.0), "best ε"] == 1.0 and table.loc[("flowers", 1.0), "best ε"] == 0.25
+    assert table.loc[("objects", 1.0), "best ε"] == max(r.config.epsilons)
+    assert table.loc[("flowers", 1.0), "best ε"] == min(r.config.epsilons[1:])
     assert (table.xs(0.5, level="factor")["best ε"] == max(r.config.epsilons)).all()
 
 

@@ -175,3 +175,17 @@ def test_the_kernel_uses_the_store_of_the_command_wherever_the_output_goes(tmp_p
     assert seen["cwd"] == str(tmp_path / "elsewhere")
     assert seen["store"] == str(default_store_path().resolve())
     assert "TRANSFERLAB_STORE" not in os.environ  # only for the kernel
+
+
+def test_a_disabled_bar_closes_quietly_where_bars_are_reported(tmp_path, monkeypatch):
+    """Workers train with their bars off while the command watches a progress file: closing such a
+    bar (tqdm closes it again when it is collected) must neither fail nor report a line."""
+    from transferlab import utils
+
+    monkeypatch.setenv(utils.PROGRESS_FILE, str(tmp_path / "bars.json"))
+    bar = utils.progress(range(3), "quiet", enabled=False)
+    assert list(bar) == [0, 1, 2]
+    bar.close()
+    shown = utils.progress(range(2), "shown")
+    list(shown)
+    assert "quiet" not in utils.read_progress(tmp_path / "bars.json")

@@ -52,7 +52,8 @@ def _reporting_bar():
 
         def close(self):
             super().close()
-            _report(self.desc, None)
+            if not getattr(self, "disable", True):  # a disabled bar never drew, and has no desc
+                _report(self.desc, None)
 
     return ReportingBar
 

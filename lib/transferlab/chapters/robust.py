@@ -14,6 +14,7 @@ of several widths at one fixed ε (Fig. 2.5, Table 2.2, Fig. 2.6), and the best 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from ..params import ParameterError, distinct, param
-from ..run import SourceJob, TransferJob, load_model, run_jobs
+from ..run import Job, SourceJob, TransferJob, load_model, made, run_jobs
 from ..train import NORMS, Adversary, accuracy, predict, robust_accuracy
 from ..world import TARGETS, DataRef, TensorData, data_function
 from . import plots
@@ -32,6 +33,7 @@ from .contract import data_parts
 SOURCE = "thesis ch. 2"
 MODES = ("fixed", "full")
 MODE_NAMES = {"fixed": "fixed-feature", "full": "full-network"}
+THESIS_PIXELS = 224  # the side of the thesis' ImageNet images, to which its L2 radii refer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,11 +53,13 @@ class Config(WorldParams):
     target_per_class: int = param(60, "target training (and test) images per class", low=5, high=100_000)
     norm: str = param("l2", "the adversary's ball: 'l2' or 'linf' (thesis: both)", choices=NORMS)
     epsilons: tuple[float, ...] = param(
-        (0.0, 0.25, 0.5, 1.0),
-        "radii of the adversarial training (images in [0, 1]; 0 is standard training). L2 at 16 px: "
-        "the thesis' ε = 3 on 224-px ImageNet is about 0.21 here (radii scale with √pixels)",
+        (0.0, 0.1, 0.5, 3.0),
+        "radii of the adversarial training in the thesis' units (0 is standard training): L2 as on "
+        "224-pixel images in [0, 1], scaled here to `image_size` (×16/224 at 16 px: the distance "
+        "between two images grows with the square root of their pixel count); L∞ per pixel, "
+        "unscaled (8/255 ≈ 0.031). The thesis' L2 grid: 0.01, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 3, 5",
         low=0.0,
-        high=16.0,
+        high=64.0,
     )
     attack_steps: int = param(
         1,
@@ -70,12 +74,14 @@ class Config(WorldParams):
         "architectures of several widths, compared at `width_eps` and at 0 (the first is `arch`)",
         choices=ARCHS,
     )
-    width_eps: float = param(0.5, "the fixed ε of the comparison across architectures", low=0.0, high=16.0)
+    width_eps: float = param(
+        3.0, "the fixed ε of the comparison across architectures (Table 2.2's ε = 3)", low=0.0, high=64.0
+    )
     selection_seeds: tuple[int, ...] = param(
         (10, 11), "seeds whose sources choose the best ε per target and mode (never compared)", low=0
     )
     seeds: tuple[int, ...] = param(
-        (0, 1, 2), "evaluation seeds: each trains its own standard and robust sources", low=0
+        (0, 1, 2, 3), "evaluation seeds: each trains its own standard and robust sources", low=0
     )
     granularities: tuple[float, ...] = param(
         (0.5,),
@@ -104,15 +110,24 @@ class Config(WorldParams):
                 "'selection_seeds' and 'seeds' must be disjoint (the thesis' fair selection)"
             )
 
-    def adversary(self, eps: float) -> Adversary | None:
-        """The training adversary of radius ``eps`` (None: standard training)."""
-        return None if eps == 0 else Adversary(self.norm, eps, self.attack_steps)
+    def radius(self, eps: float) -> float:
+        """The radius here, on images of ``image_size`` pixels, of the thesis' ``eps`` (L2 on 224-pixel
+        images; L∞ is per pixel and needs no scaling)."""
+        return eps * self.image_size / THESIS_PIXELS if self.norm == "l2" else eps
+
+    def adversary(self, eps: float, steps: int | None = None) -> Adversary | None:
+        """The adversary of the thesis' radius ``eps`` with ``steps`` steps (default: the training
+        attack's); None for ε = 0, standard training."""
+        return None if eps == 0 else Adversary(self.norm, self.radius(eps), steps or self.attack_steps)
 
 
 PROTOCOL = """**Setup** (thesis ch. 2, §2.2–2.4, App. B.1). Source models of `arch` are trained on the source
 task with adversarial training at each radius of `epsilons` (thesis Eq. 2.1: every batch replaced
 by its PGD examples in the `norm` ball of radius ε, `attack_steps` steps from a random start; ε = 0
 is standard training) and transferred to each target (`targets`), fixed-feature and full-network.
+**Radii** are given in the thesis' units, a subset of its L2 grid (App. B.1: 0.01 … 5): an L2
+distance between two images grows with the square root of their pixel count, so the thesis'
+ε on 224-pixel images is ε × `image_size` / 224 here (ε = 3: 0.21 at 16 px).
 **Fair selection** (the thesis' footnote): sources of the `selection_seeds` choose, per target and
 mode, the ε > 0 with the best transfer accuracy; only that ε is then compared with the standard
 source on the evaluation `seeds`, each seed training its own standard and robust sources and
@@ -126,8 +141,10 @@ task); the best ε per target and granularity is a finding of the selection seed
 
 **Deviations** (scale, named): a 16-pixel world with 60 images per source class and compact
 ResNets instead of ImageNet and ResNet-50; one FGSM step with a random start (`attack_steps` 1)
-instead of multi-step PGD in training, its robustness measured by a 10-step PGD attack; three
-targets instead of twelve; the texture-robustness comparison (Fig. 2.8) is not run.
+instead of the thesis' three PGD steps in training, its robustness measured by a 10-step PGD
+attack; four radii of the thesis' ten (0, 0.1, 0.5, 3: the `paper` preset takes all ten); three
+targets instead of twelve; claim (e) read on two radii of the evaluation seeds rather than on the
+best ε of every data set; the texture-robustness comparison (Fig. 2.8) is not run.
 
 **Measured.** Target test accuracy of every transfer; source accuracy, clean and robust.
 
@@ -140,8 +157,10 @@ targets instead of twelve; the texture-robustness comparison (Fig. 2.8) is not r
   (Fig. 2.5, Table 2.2).
 - (d) The robust gain grows with width: the fixed-feature gain (`width_eps` vs 0) of the widest
   architecture exceeds that of `arch` (Fig. 2.6).
-- (e) The best ε differs between targets: coarser targets take a larger ε than fine-grained ones
-  (objects, shapes in any look, against flowers), per selection seed (§2.4.3, Fig. 2.7)."""
+- (e) The best ε differs between targets: a large ε (`width_eps`) helps the coarse target
+  (objects: shapes in any look) more than the fine-grained one (flowers), in fixed-feature
+  transfer, per evaluation seed (§2.4.3, Fig. 2.7: where the larger ε helps more, the best ε is
+  larger)."""
 
 CRITERIA = criteria(
     Criterion(
@@ -165,7 +184,13 @@ CRITERIA = criteria(
         0.0,
         "the thesis' trend is a sign ('continues to steadily grow'), read on two widths",
     ),
-    Criterion("coarser-larger-eps", "best ε (objects) − best ε (flowers)", ">", 0.0),
+    Criterion(
+        "coarser-gains-more",
+        "fixed-feature robust gain (width_eps − 0), objects − flowers",
+        ">",
+        0.0,
+        "a large ε helps the coarse target more than the fine-grained one: where the best ε is larger",
+    ),
 )
 
 PAPER_NOTE = """The thesis' setting (App. B.1): ResNet-18 / ResNet-50 and wider ResNets on ImageNet at 224 px,
@@ -183,7 +208,8 @@ PRESETS: dict[str, dict] = {
     "smoke": {
         **TINY_WORLD,
         "full_epochs": 2,
-        "epsilons": [0.0, 0.5],
+        "epsilons": [0.0, 3.0],
+        "width_eps": 3.0,
         "test_steps": 2,
         "targets": ["objects", "flowers"],
         "selection_seeds": [10],
@@ -197,7 +223,7 @@ PRESETS: dict[str, dict] = {
         "arch": "cresnet-s",
         "archs": ["cresnet-s", "cresnet-m", "cresnet-l"],
         "source_epochs": 16,
-        "epsilons": [0.0, 0.05, 0.1, 0.25, 0.5, 1.0],
+        "epsilons": [0.0, 0.01, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0, 5.0],
         "attack_steps": 3,
         "selection_seeds": [10, 11, 12],
         "seeds": [0, 1, 2, 3, 4],
@@ -213,6 +239,47 @@ def source_job(config: Config, arch: str, eps: float, seed: int) -> SourceJob:
     """The source of ``arch`` trained at radius ``eps`` (0: standard) with ``seed``."""
     base = config.source_job(seed)
     return dataclasses.replace(base, arch=arch, recipe=base.recipe.replace(adversary=config.adversary(eps)))
+
+
+@dataclasses.dataclass(frozen=True)
+class RobustnessJob(Job):
+    """A source's accuracy under a PGD attack by ``adversary`` on the first ``limit`` images of
+    ``data`` (from a seeded random start): measured once, by the engine's workers, and kept in the
+    store (one entry per source and radius)."""
+
+    source: SourceJob
+    data: DataRef
+    adversary: Adversary
+    limit: int = 600  # the attack's cost is per image
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "job": "robust-accuracy",
+            "source": self.source.spec(),
+            "data": self.data.spec(),
+            "adversary": dataclasses.asdict(self.adversary),
+            "limit": self.limit,
+            "attack_seed": 0,
+        }
+
+    def requires(self) -> tuple[Job, ...]:
+        return (self.source,)
+
+    def make(self, store, speed) -> dict[str, Any]:
+        model = load_model(made(self.source, store, speed))
+        test = self.data.load()
+        test = test.subset(np.arange(min(len(test), self.limit)))
+        return {"info": {"robust_accuracy": robust_accuracy(model, test, self.adversary, speed=speed)}}
+
+
+def robustness_jobs(config: Config, source: SourceJob) -> dict[float, RobustnessJob]:
+    """The robust accuracy of ``source`` at each radius ε > 0 of the grid (``test_steps`` steps), by ε."""
+    test = world_ref(config.world(cache=None), "source", "test")
+    return {
+        eps: RobustnessJob(source, test, config.adversary(eps, config.test_steps))
+        for eps in config.epsilons
+        if eps > 0
+    }
 
 
 def transfer_job(config: Config, source: SourceJob, target: str, mode: str) -> TransferJob:
@@ -315,32 +382,26 @@ class Results:
     granularity: pd.DataFrame
 
 
-def _measure_sources(config: Config, sources: dict, entries: dict, stage: str) -> list[dict]:
-    """Each source's clean accuracy and robust accuracy at every radius of the grid (source test set)."""
-    test = config.world().source("test")
-    test = test.subset(np.arange(min(len(test), 600)))  # the attack's cost is per image
+def _source_rows(config: Config, sources: dict[tuple, SourceJob], entries: dict, stage: str) -> list[dict]:
+    """Each source (keys: arch, eps, seed): its clean accuracy on the source test set and its robust
+    accuracy at every radius of the grid (:func:`robustness_jobs`)."""
     rows = []
     for (arch, eps, seed), job in sources.items():
-        model = load_model(entries[job])
-        row = {
-            "arch": arch,
-            "eps": eps,
-            "seed": seed,
-            "stage": stage,
-            "accuracy": accuracy(predict(model, test), test.y),
-        }
-        for r in config.epsilons:
-            if r > 0:
-                row[f"robust@{r:g}"] = robust_accuracy(
-                    model, test, Adversary(config.norm, r, config.test_steps)
-                )
+        row = {"arch": arch, "eps": eps, "seed": seed, "stage": stage}
+        row["accuracy"] = entries[job].info["test_accuracy"]
+        for r, measure in robustness_jobs(config, job).items():
+            row[f"robust@{r:g}"] = entries[measure].info["robust_accuracy"]
         rows.append(row)
     return rows
 
 
-def _made(jobs: dict, progress: bool) -> dict:
-    """Every transfer of ``jobs`` and its source, made (or fetched): job → store entry."""
-    every = list(dict.fromkeys([*(j.source for j in jobs.values()), *jobs.values()]))
+def _made(
+    config: Config, transfers: list[TransferJob], sources: dict[tuple, SourceJob], progress: bool
+) -> dict:
+    """Every transfer, every source and each source's robust accuracies, made (or fetched): job →
+    store entry."""
+    measures = [m for s in sources.values() for m in robustness_jobs(config, s).values()]
+    every = list(dict.fromkeys([*(j.source for j in transfers), *transfers, *measures]))
     return dict(zip(every, run_jobs(every, progress=progress)))
 
 
@@ -361,17 +422,19 @@ def _scores(
 
 
 def run(config: Config, progress: bool = True) -> Results:
-    """Train (or fetch from the store) the selection stage, choose ε, then the evaluation stage."""
-    select = selection_jobs(config)
-    entries = _made(select, progress)
+    """Train (or fetch from the store) the selection stage (and the granularity transfers of its
+    sources), choose ε, then the evaluation stage; every source's robust accuracy on the way."""
+    select, coarse = selection_jobs(config), granularity_jobs(config)
+    select_sources = {(config.arch, k[0], k[1]): j.source for k, j in select.items()}
+    entries = _made(config, [*select.values(), *coarse.values()], select_sources, progress)
     selection = _scores(config, ("eps", "seed", "target", "mode"), select, entries)
     chosen = choose(config, selection)
     evaluate = evaluation_jobs(config, chosen)
-    entries.update(_made(evaluate, progress))
+    evaluate_sources = {k[:3]: j.source for k, j in evaluate.items()}
+    entries.update(_made(config, list(evaluate.values()), evaluate_sources, progress))
     transfers = _scores(config, ("arch", "eps", "seed", "target", "mode"), evaluate, entries)
-    rows = _measure_sources(
-        config, {(config.arch, k[0], k[1]): j.source for k, j in select.items()}, entries, "selection"
-    ) + _measure_sources(config, {k[:3]: j.source for k, j in evaluate.items()}, entries, "evaluation")
+    rows = _source_rows(config, select_sources, entries, "selection")
+    rows += _source_rows(config, evaluate_sources, entries, "evaluation")
     chosen_frame = pd.DataFrame([{"target": t, "mode": m, "eps": e} for (t, m), e in chosen.items()])
     return Results(
         config,
@@ -379,15 +442,13 @@ def run(config: Config, progress: bool = True) -> Results:
         chosen_frame,
         transfers,
         pd.DataFrame(rows),
-        _granularity(config, selection, progress),
+        _granularity(config, selection, coarse, entries),
     )
 
 
-def _granularity(config: Config, selection: pd.DataFrame, progress: bool) -> pd.DataFrame:
-    """Fixed-feature transfer accuracy of every ε at each granularity, on the rescaled test sets;
-    factor 1 is the selection stage's own (the targets as drawn)."""
-    jobs = granularity_jobs(config)
-    entries = _made(jobs, progress)
+def _granularity(config: Config, selection: pd.DataFrame, jobs: dict, entries: dict) -> pd.DataFrame:
+    """Fixed-feature transfer accuracy of every ε at each granularity (``jobs``: :func:`granularity_jobs`),
+    on the rescaled test sets; factor 1 is the selection stage's own (the targets as drawn)."""
     tests = {
         (t, f): rescaled_ref(config, t, f, "test").load()
         for t in config.targets
@@ -511,12 +572,25 @@ def claims(results: Results) -> ClaimsTable:
         gain_d = Estimate.not_measured(crit["gain-grows"], "one architecture")
     best = best_eps(results)
     if {"objects", "flowers"} <= set(c.targets):
-        b = best[best["mode"] == "fixed"].pivot(index="seed", columns="target", values="eps")
+        t = results.transfers
+        fixed = (
+            t[(t.arch == first) & (t["mode"] == "fixed")]
+            .set_index(["target", "eps", "seed"])
+            .sort_index()
+            .accuracy
+        )
+
+        def robust_gain(target):
+            return fixed.loc[(target, c.width_eps)] - fixed.loc[(target, 0.0)]
+
         e_est = Estimate.t(
-            crit["coarser-larger-eps"], b["objects"] - b["flowers"], "selection seed", "fixed-feature"
+            crit["coarser-gains-more"],
+            robust_gain("objects") - robust_gain("flowers"),
+            REPLICATE,
+            f"fixed-feature, ε {c.width_eps:g}",
         )
     else:
-        e_est = Estimate.not_measured(crit["coarser-larger-eps"], "needs the objects and flowers targets")
+        e_est = Estimate.not_measured(crit["coarser-gains-more"], "needs the objects and flowers targets")
     return ClaimsTable(
         "robust",
         [
@@ -563,7 +637,8 @@ def claims(results: Results) -> ClaimsTable:
                 "The best ε differs between targets: larger for coarse targets than for fine-grained ones",
                 SOURCE + ", §2.4.3, Fig. 2.7",
                 (e_est,),
-                note="Best ε per selection seed: "
+                note="Read on the evaluation seeds' standard and ε = width_eps sources (a best ε of two "
+                "selection seeds has no interval). Best ε per selection seed, fixed-feature: "
                 + "; ".join(
                     f"{t} {', '.join(f'{v:g}' for v in grp.eps)}"
                     for t, grp in best[best["mode"] == "fixed"].groupby("target")
@@ -578,6 +653,11 @@ def claims(results: Results) -> ClaimsTable:
 # figures
 
 
+def eps_label(config: Config) -> str:
+    """The axis label of ε, in the thesis' units."""
+    return "ε (L2, on 224-px images)" if config.norm == "l2" else "ε (L∞, per pixel)"
+
+
 def _against_eps(results: Results, curves, ylabel: str):
     """One panel per target: transfer accuracy against ε (mean ± std over the selection seeds),
     one line per curve of ``curves(target)``, each (label, accuracies grouped by ε, colour or None,
@@ -590,7 +670,10 @@ def _against_eps(results: Results, curves, ylabel: str):
             if circled is not None:
                 mean = accuracies.mean().get(circled, np.nan)  # nan: not measured, nothing drawn
                 ax.plot(circled, mean, "o", ms=12, mfc="none", color=line.lines[0].get_color())
-        ax.set(title=target, xlabel=f"ε ({c.norm})", ylabel=ylabel if target == c.targets[0] else None)
+        ax.set(title=target, xlabel=eps_label(c), ylabel=ylabel if target == c.targets[0] else None)
+        ax.set_xscale(
+            "symlog", linthresh=min(e for e in c.epsilons if e > 0)
+        )  # the grid is roughly geometric
     axes[0].legend(fontsize=7)
     return fig
 

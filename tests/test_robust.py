@@ -67,10 +67,13 @@ def test_epsilon_is_chosen_per_target_and_mode_among_the_robust_radii_only():
     assert {k[2] for k in evaluation} == set(cfg.seeds)
 
 
-def _results(gain: float, source_drop: float, wide_gain: float, coarse_extra: float = 0.0) -> robust.Results:
+def _results(
+    gain: float, source_drop: float, wide_gain: float, coarse_extra: float = 0.0, texture_gain: float = 0.0
+) -> robust.Results:
     """Made-up measurements: the robust source (ε = width_eps) changes transfer by ``gain`` (the wide
     architecture by ``wide_gain``; on the coarse target objects by ``coarse_extra`` more) and source
-    accuracy by ``source_drop``."""
+    accuracy by ``source_drop``; the texture-invariant source transfers ``texture_gain`` better than
+    the standard one."""
     cfg = robust.Config(targets=("objects", "flowers"))
     e = cfg.width_eps
     chosen = pd.DataFrame([{"target": t, "mode": m, "eps": e} for t in cfg.targets for m in robust.MODES])
@@ -118,7 +121,16 @@ def _results(gain: float, source_drop: float, wide_gain: float, coarse_extra: fl
     # the granularity comparison: coarser targets (factor 0.5) prefer the largest ε
     coarse = selection.assign(factor=0.5, accuracy=0.4 + 0.1 * (selection.eps == max(cfg.epsilons)))
     granularity = pd.concat([selection.assign(factor=1.0), coarse], ignore_index=True).drop(columns="mode")
-    return robust.Results(cfg, selection, chosen, pd.DataFrame(transfers), pd.DataFrame(sources), granularity)
+    texture = pd.DataFrame(
+        [
+            {"seed": seed, "target": t, "accuracy": 0.5 + 0.01 * seed + texture_gain, "source": 0.7}
+            for seed in cfg.seeds
+            for t in cfg.targets
+        ]
+    )
+    return robust.Results(
+        cfg, selection, chosen, pd.DataFrame(transfers), pd.DataFrame(sources), granularity, texture
+    )
 
 
 def test_claims_follow_the_numbers():
@@ -130,6 +142,12 @@ def test_claims_follow_the_numbers():
     coarse = robust.claims(_results(0.05, -0.1, 0.1, coarse_extra=0.05)).frame().set_index("key").verdict
     fine = robust.claims(_results(0.05, -0.1, 0.1, coarse_extra=-0.05)).frame().set_index("key").verdict
     assert (coarse["e"], fine["e"]) == ("holds", "contradicted")
+    # (f): the robust source (gain 0.05 over the standard one) against a texture-invariant one
+    below = robust.claims(_results(0.05, -0.1, 0.1, texture_gain=0.02)).frame().set_index("key").verdict
+    above = robust.claims(_results(0.05, -0.1, 0.1, texture_gain=0.08)).frame().set_index("key").verdict
+    assert (below["f"], above["f"]) == ("holds", "contradicted")
+    table = robust.texture_table(_results(0.05, -0.1, 0.1, texture_gain=0.02))
+    assert np.allclose(table.gain, 0.03) and np.allclose(table["robust"] - table["standard"], 0.05)
 
 
 def test_the_gain_table_gives_each_target_its_interval():
@@ -166,3 +184,27 @@ def test_a_rescaled_target_keeps_its_size_and_labels_and_loses_detail():
     jobs = robust.granularity_jobs(config)
     assert len(jobs) == len(config.epsilons) * len(config.selection_seeds) * len(config.targets)
     assert all(j.mode == "fixed" and dict(j.data.kwargs)["factor"] == 0.5 for j in jobs.values())
+
+
+def test_a_stylized_source_keeps_each_image_s_layout_and_label_and_takes_its_detail_from_another():
+    config = robust.Config(**resolve(robust.Config, robust.PRESETS, "smoke"))
+    job = robust.texture_source_job(config, 0)
+    drawn, styled = config.source_job(0).data.load(), job.data.load()
+    assert styled.x.shape == drawn.x.shape and torch.equal(styled.y, drawn.y)
+    assert job.eval_data == config.source_job(0).eval_data  # measured on the source task as drawn
+
+    def fine(x):
+        x = x.float()
+        return (x - robust._coarse(x, 0.5)).flatten(1)
+
+    def coarse(x):
+        return robust._coarse(x.float(), 0.5).mean(1).flatten(1)  # layout, colour left out
+
+    def similarity(a, b):  # mean per-image correlation
+        a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+        return float((a * b).sum(1).div(a.norm(dim=1) * b.norm(dim=1) + 1e-9).mean())
+
+    assert similarity(coarse(styled.x), coarse(drawn.x)) > 0.5
+    assert similarity(fine(styled.x), fine(drawn.x)) < 0.5 * similarity(coarse(styled.x), coarse(drawn.x))
+    assert set(robust.texture_jobs(config)) == {(s, t) for s in config.seeds for t in config.targets}
+    assert robust.texture_jobs(robust.Config(texture=False)) == {}

@@ -81,7 +81,13 @@ class Config(WorldParams):
         (10, 11), "seeds whose sources choose the best ε per target and mode (never compared)", low=0
     )
     seeds: tuple[int, ...] = param(
-        (0, 1, 2, 3), "evaluation seeds: each trains its own standard and robust sources", low=0
+        (0, 1, 2, 3, 4), "evaluation seeds: each trains its own standard and robust sources", low=0
+    )
+    texture: bool = param(
+        True,
+        "Fig. 2.8: also train, on each evaluation seed, a texture-invariant source (standard training on "
+        "the source task with every image's fine detail and colours taken from others) and transfer it "
+        "fixed-feature",
     )
     granularities: tuple[float, ...] = param(
         (0.5,),
@@ -133,7 +139,9 @@ mode, the ε > 0 with the best transfer accuracy; only that ε is then compared 
 source on the evaluation `seeds`, each seed training its own standard and robust sources and
 transferring them with the same seed. **Widths**: the architectures `archs` (compact ResNets of
 several widths) are trained at ε = 0 and ε = `width_eps` on every evaluation seed and transferred
-fixed-feature. Every source's clean accuracy and its accuracy under a PGD attack (`test_steps`
+fixed-feature. **Texture** (Fig. 2.8b, `texture`): on every evaluation seed a standard source is
+also trained on a texture-randomised copy of the source task and transferred fixed-feature.
+Every source's clean accuracy and its accuracy under a PGD attack (`test_steps`
 steps, at each radius of the grid) on the source test set are reported. **Granularity** (Fig. 2.7):
 the selection seeds' sources of every ε are also transferred fixed-feature to each target
 down-scaled by each factor of `granularities` and up-scaled back (a coarser version of the same
@@ -144,7 +152,9 @@ ResNets instead of ImageNet and ResNet-50; one FGSM step with a random start (`a
 instead of the thesis' three PGD steps in training, its robustness measured by a 10-step PGD
 attack; four radii of the thesis' ten (0, 0.1, 0.5, 3: the `paper` preset takes all ten); three
 targets instead of twelve; claim (e) read on two radii of the evaluation seeds rather than on the
-best ε of every data set; the texture-robustness comparison (Fig. 2.8) is not run.
+best ε of every data set; for Fig. 2.8's Stylized ImageNet, a source task whose images keep their
+coarse layout and take their fine detail and colours from other images (no style-transfer
+network), fixed-feature only.
 
 **Measured.** Target test accuracy of every transfer; source accuracy, clean and robust.
 
@@ -160,7 +170,9 @@ best ε of every data set; the texture-robustness comparison (Fig. 2.8) is not r
 - (e) The best ε differs between targets: a large ε (`width_eps`) helps the coarse target
   (objects: shapes in any look) more than the fine-grained one (flowers), in fixed-feature
   transfer, per evaluation seed (§2.4.3, Fig. 2.7: where the larger ε helps more, the best ε is
-  larger)."""
+  larger).
+- (f) Fixed-feature, the robust source (its chosen ε) transfers better than the texture-invariant
+  source of the same seed, on average over the targets (§2.4.4, Fig. 2.8b)."""
 
 CRITERIA = criteria(
     Criterion(
@@ -183,6 +195,13 @@ CRITERIA = criteria(
         ">",
         0.0,
         "the thesis' trend is a sign ('continues to steadily grow'), read on two widths",
+    ),
+    Criterion(
+        "robust-beats-texture",
+        "fixed-feature transfer accuracy, robust (chosen ε) − texture-invariant source (mean over targets)",
+        ">",
+        0.0,
+        "the thesis finds it on every data set (Fig. 2.8b); an ordering, the interval guards against noise",
     ),
     Criterion(
         "coarser-gains-more",
@@ -300,16 +319,38 @@ def selection_jobs(config: Config) -> dict[tuple, TransferJob]:
     }
 
 
+def _coarse(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """Float images ``x`` down-scaled by ``factor`` (area averaging) and up-scaled back (bilinear)."""
+    size = x.shape[-1]
+    small = F.interpolate(x, size=max(1, round(size * factor)), mode="area")
+    return F.interpolate(small, size=size, mode="bilinear", align_corners=False)
+
+
 @data_function("robust.rescaled")
 def rescaled(base: DataRef, factor: float) -> TensorData:
     """The images of ``base`` down-scaled by ``factor`` (area averaging) and up-scaled back to their
     size (bilinear): the same task at a coarser granularity (thesis Fig. 2.7's down-then-up-scaled
     CIFAR-10). Labels and metadata are kept."""
     data = base.load()
-    size = data.x.shape[-1]
-    small = F.interpolate(data.x.float(), size=max(1, round(size * factor)), mode="area")
-    x = F.interpolate(small, size=size, mode="bilinear", align_corners=False)
-    return data.replace(x=x.round().clamp(0, 255).to(torch.uint8))
+    return data.replace(x=_coarse(data.x.float(), factor).round().clamp(0, 255).to(torch.uint8))
+
+
+@data_function("robust.stylized")
+def stylized(base: DataRef, seed: int) -> TensorData:
+    """The images of ``base`` with their texture and colours taken from others (thesis §2.4.4's
+    Stylized ImageNet, in the small): each keeps its coarse layout (down-scaled by half and up again)
+    and takes the fine detail of one random image of the set and the per-channel colour statistics
+    of another. Labels are kept: a model trained on it can rely on shape only."""
+    data = base.load()
+    x = data.x.float()
+    g = torch.Generator().manual_seed(seed)
+    texture, colour = torch.randperm(len(x), generator=g), torch.randperm(len(x), generator=g)
+    coarse = _coarse(x, 0.5)
+    styled = coarse + (x - coarse)[texture]
+    mean, std = styled.mean((2, 3), keepdim=True), styled.std((2, 3), keepdim=True).clamp_min(1.0)
+    x_mean, x_std = x.mean((2, 3), keepdim=True), x.std((2, 3), keepdim=True)
+    out = (styled - mean) / std * x_std[colour] + x_mean[colour]
+    return data.replace(x=out.round().clamp(0, 255).to(torch.uint8))
 
 
 def rescaled_ref(config: Config, target: str, factor: float, split: str = "train") -> DataRef:
@@ -334,6 +375,25 @@ def granularity_jobs(config: Config) -> dict[tuple, TransferJob]:
         for seed in config.selection_seeds
         for target in config.targets
         for factor in config.granularities
+    }
+
+
+def texture_source_job(config: Config, seed: int) -> SourceJob:
+    """Fig. 2.8's texture-invariant source: ``arch`` trained as the standard source of ``seed`` but
+    on the stylized source task (its test accuracy still on the source test set as drawn)."""
+    base = config.source_job(seed)
+    return dataclasses.replace(base, data=DataRef.of("robust.stylized", base=base.data, seed=seed))
+
+
+def texture_jobs(config: Config) -> dict[tuple, TransferJob]:
+    """The texture-invariant source of each evaluation seed, transferred fixed-feature to every
+    target (keys: seed, target); none when ``texture`` is off."""
+    if not config.texture:
+        return {}
+    return {
+        (seed, target): transfer_job(config, texture_source_job(config, seed), target, "fixed")
+        for seed in config.seeds
+        for target in config.targets
     }
 
 
@@ -380,6 +440,7 @@ class Results:
     sources: pd.DataFrame  # arch, eps, seed, stage, accuracy, and robust accuracy at each radius (robust@ε)
     # eps, seed, target, factor, accuracy (fixed-feature, selection seeds; factor 1: as drawn)
     granularity: pd.DataFrame
+    texture: pd.DataFrame  # seed, target, accuracy, source (the texture-invariant sources, fixed-feature)
 
 
 def _source_rows(config: Config, sources: dict[tuple, SourceJob], entries: dict, stage: str) -> list[dict]:
@@ -431,8 +492,12 @@ def run(config: Config, progress: bool = True) -> Results:
     chosen = choose(config, selection)
     evaluate = evaluation_jobs(config, chosen)
     evaluate_sources = {k[:3]: j.source for k, j in evaluate.items()}
-    entries.update(_made(config, list(evaluate.values()), evaluate_sources, progress))
+    texture = texture_jobs(config)
+    entries.update(_made(config, [*evaluate.values(), *texture.values()], evaluate_sources, progress))
     transfers = _scores(config, ("arch", "eps", "seed", "target", "mode"), evaluate, entries)
+    textured = _scores(config, ("seed", "target"), texture, entries)
+    if texture:
+        textured["source"] = [entries[j.source].info["test_accuracy"] for j in texture.values()]
     rows = _source_rows(config, select_sources, entries, "selection")
     rows += _source_rows(config, evaluate_sources, entries, "evaluation")
     chosen_frame = pd.DataFrame([{"target": t, "mode": m, "eps": e} for (t, m), e in chosen.items()])
@@ -443,6 +508,7 @@ def run(config: Config, progress: bool = True) -> Results:
         transfers,
         pd.DataFrame(rows),
         _granularity(config, selection, coarse, entries),
+        textured,
     )
 
 
@@ -487,6 +553,48 @@ def gains(results: Results) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def texture_gains(results: Results) -> pd.DataFrame:
+    """Per evaluation seed and target: fixed-feature transfer accuracy of the standard, the
+    texture-invariant and the robust source (its chosen ε), and the robust one's gain over the
+    texture-invariant one (empty when ``texture`` is off)."""
+    if results.texture.empty:
+        return pd.DataFrame()
+    c, t = results.config, results.transfers
+    fixed = t[(t.arch == c.arch) & (t["mode"] == "fixed")].set_index(["target", "eps", "seed"]).accuracy
+    texture = results.texture.set_index(["target", "seed"]).accuracy
+    rows = []
+    for r in results.chosen[results.chosen["mode"] == "fixed"].itertuples():
+        for seed in c.seeds:
+            robust, invariant = fixed[(r.target, r.eps, seed)], texture[(r.target, seed)]
+            rows.append(
+                {
+                    "seed": seed,
+                    "target": r.target,
+                    "eps": r.eps,
+                    "standard": fixed[(r.target, 0.0, seed)],
+                    "texture-invariant": invariant,
+                    "robust": robust,
+                    "gain": robust - invariant,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def texture_table(results: Results) -> pd.DataFrame:
+    """Fig. 2.8 as a table: per target, the three sources' fixed-feature transfer accuracy (mean over
+    the evaluation seeds) and the robust one's gain over the texture-invariant one, with its 95 %
+    interval."""
+    g = texture_gains(results)
+    if g.empty:
+        return pd.DataFrame()
+    rows = []
+    for (target, eps), d in g.groupby(["target", "eps"]):
+        e = Estimate.t(CRITERIA["robust-beats-texture"], d.gain, REPLICATE)
+        means = d[["standard", "texture-invariant", "robust"]].mean()
+        rows.append({"target": target, **means, "ε": eps, "gain": e.value, "low": e.low, "high": e.high})
+    return pd.DataFrame(rows).set_index("target").round(3)
 
 
 def width_table(results: Results) -> pd.DataFrame:
@@ -591,6 +699,12 @@ def claims(results: Results) -> ClaimsTable:
         )
     else:
         e_est = Estimate.not_measured(crit["coarser-gains-more"], "needs the objects and flowers targets")
+    tg = texture_gains(results)
+    f_est = (
+        Estimate.t(crit["robust-beats-texture"], tg.groupby("seed").gain.mean(), REPLICATE, "fixed-feature")
+        if not tg.empty
+        else Estimate.not_measured(crit["robust-beats-texture"], "texture is off")
+    )
     return ClaimsTable(
         "robust",
         [
@@ -644,6 +758,14 @@ def claims(results: Results) -> ClaimsTable:
                     for t, grp in best[best["mode"] == "fixed"].groupby("target")
                 )
                 + ".",
+            ),
+            Claim(
+                "f",
+                "Adversarial robustness, not texture invariance: a robust source transfers better than a "
+                "texture-invariant one",
+                SOURCE + ", §2.4.4, Fig. 2.8b",
+                (f_est,),
+                note="Fixed-feature, the robust source at its chosen ε; per target in the texture table.",
             ),
         ],
     )
@@ -717,33 +839,61 @@ def figure_granularity(results: Results):
 
 def figure_gains(results: Results):
     """Transfer accuracy of the standard and the robust source (its chosen ε) per target, both
-    modes, mean ± std over evaluation seeds (Fig. 2.2 and 2.3)."""
+    modes, mean ± std over evaluation seeds (Fig. 2.2 and 2.3); in fixed-feature also the
+    texture-invariant source (Fig. 2.8b)."""
     c, t = results.config, results.transfers
     fig, axes = plots.panels(2, width=3.6, height=3.0, sharey=True)
     x = np.arange(len(c.targets))
+    texture = results.texture
     for ax, mode in zip(axes, MODES):
         chosen = results.chosen[results.chosen["mode"] == mode].set_index("target").eps
-        for i, name in enumerate(("standard", "robust")):
-            eps = {tg: 0.0 if name == "standard" else float(chosen[tg]) for tg in c.targets}
-            vals = [
-                t[
-                    (t.arch == c.arch) & (t.target == tg) & (t["mode"] == mode) & np.isclose(t.eps, eps[tg])
-                ].accuracy
-                for tg in c.targets
-            ]
+        ours = t[(t.arch == c.arch) & (t["mode"] == mode)]
+        bars = {
+            "standard source": (
+                "clean source",
+                [ours[(ours.target == tg) & (ours.eps == 0)] for tg in c.targets],
+            )
+        }
+        if mode == "fixed" and not texture.empty:
+            bars["texture-invariant"] = (
+                "texture-invariant",
+                [texture[texture.target == tg] for tg in c.targets],
+            )
+        bars["robust source"] = (
+            "fixed-feature",
+            [ours[(ours.target == tg) & np.isclose(ours.eps, float(chosen[tg]))] for tg in c.targets],
+        )
+        width = 0.8 / len(bars)
+        for i, (name, (colour, rows)) in enumerate(bars.items()):
+            vals = [r.accuracy for r in rows]
             ax.bar(
-                x + (i - 0.5) * 0.38,
+                x + (i - (len(bars) - 1) / 2) * width,
                 [v.mean() for v in vals],
-                0.38,
+                width,
                 yerr=[v.std() if len(v) > 1 else 0 for v in vals],
                 capsize=3,
-                label=f"{name} source",
-                color=plots.color("clean source" if name == "standard" else "fixed-feature"),
+                label=name,
+                color=plots.color(colour),
             )
         ax.set_xticks(x, list(c.targets))
         ax.set(title=MODE_NAMES[mode], ylabel="target accuracy" if mode == "fixed" else None, ylim=(0, 1))
-    axes[0].legend(fontsize=7, loc="lower left")
+    axes[0].legend(fontsize=7, loc="upper right")
     return fig
+
+
+def figure_stylized(config: Config, n: int = 8):
+    """The first seed's source images as drawn (top) and as the texture-invariant source sees them
+    (bottom: layout kept, fine detail and colours from other images)."""
+    job = texture_source_job(config, config.seeds[0])
+    drawn, styled = config.source_job(config.seeds[0]).data.load(), job.data.load()
+    rows = np.linspace(0, len(drawn) - 1, n).astype(int)
+    names = [drawn.classes[int(drawn.y[i])] for i in rows]
+    return plots.image_grid(
+        torch.cat([drawn.x[rows], styled.x[rows]]),
+        [*names, *["stylized"] * n],
+        ncols=n,
+        title="source images, as drawn and stylized",
+    )
 
 
 def figure_accuracy_transfer(results: Results):

@@ -589,11 +589,15 @@ def texture_table(results: Results) -> pd.DataFrame:
     g = texture_gains(results)
     if g.empty:
         return pd.DataFrame()
-    rows = []
-    for (target, eps), d in g.groupby(["target", "eps"]):
-        e = Estimate.t(CRITERIA["robust-beats-texture"], d.gain, REPLICATE)
-        means = d[["standard", "texture-invariant", "robust"]].mean()
-        rows.append({"target": target, **means, "ε": eps, "gain": e.value, "low": e.low, "high": e.high})
+    rows = [
+        {
+            "target": target,
+            **d[["standard", "texture-invariant", "robust"]].mean(),
+            "ε": eps,
+            **_interval(d.gain, "robust-beats-texture"),
+        }
+        for (target, eps), d in g.groupby(["target", "eps"])
+    ]
     return pd.DataFrame(rows).set_index("target").round(3)
 
 
@@ -948,21 +952,17 @@ def summary_text(results: Results) -> str:
     return text
 
 
+def _interval(gains: pd.Series, criterion: str) -> dict[str, float]:
+    """A table row's mean gain over evaluation seeds, its 95 % t-interval and its seed count."""
+    e = Estimate.t(CRITERIA[criterion], gains, REPLICATE)
+    return {"gain": e.value, "low": e.low, "high": e.high, "seeds": e.n}
+
+
 def gain_table(results: Results) -> pd.DataFrame:
     """Per target and mode: the robust source's gain over the standard one (its chosen ε), with its
     95 % interval over evaluation seeds (the claims read the mean over targets)."""
-    rows = []
-    for (target, mode, eps), g in gains(results).groupby(["target", "mode", "eps"]):
-        e = Estimate.t(CRITERIA["transfers-better"], g.gain, REPLICATE)
-        rows.append(
-            {
-                "target": target,
-                "mode": mode,
-                "ε": eps,
-                "gain": e.value,
-                "low": e.low,
-                "high": e.high,
-                "seeds": e.n,
-            }
-        )
+    rows = [
+        {"target": target, "mode": mode, "ε": eps, **_interval(g.gain, "transfers-better")}
+        for (target, mode, eps), g in gains(results).groupby(["target", "mode", "eps"])
+    ]
     return pd.DataFrame(rows).set_index(["mode", "target"]).sort_index().round(3)

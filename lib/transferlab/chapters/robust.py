@@ -81,7 +81,9 @@ class Config(WorldParams):
         (10, 11), "seeds whose sources choose the best ε per target and mode (never compared)", low=0
     )
     seeds: tuple[int, ...] = param(
-        (0, 1, 2, 3, 4), "evaluation seeds: each trains its own standard and robust sources", low=0
+        (0, 1, 2, 3, 4, 5, 6, 7, 8),
+        "evaluation seeds: each trains its own standard and robust sources",
+        low=0,
     )
     texture: bool = param(
         True,

@@ -42,11 +42,12 @@ def test_radii_are_the_thesis_units_scaled_to_the_image_size_and_measured_once_p
     assert large.radius(3.0) == pytest.approx(2 * small.radius(3.0)) == pytest.approx(3.0 * 32 / 224)
     assert robust.Config(norm="linf", epsilons=(0.0, 8 / 255)).radius(8 / 255) == 8 / 255  # per pixel
     source = robust.source_job(small, small.arch, 0.5, 0)
-    jobs = robust.robustness_jobs(small, source)
+    jobs = robust.robustness_jobs(small, source, robust.attacked_radii(small, "selection"))
     assert sorted(jobs) == [e for e in small.epsilons if e > 0]
+    assert robust.attacked_radii(small, "evaluation") == (small.width_eps,)
     assert all(j.requires() == (source,) and j.adversary.steps == small.test_steps for j in jobs.values())
     assert len({spec_key(j.spec()) for j in jobs.values()}) == len(jobs)  # a store entry per radius
-    other = robust.robustness_jobs(small, robust.source_job(small, small.arch, 0.5, 1))
+    other = robust.robustness_jobs(small, robust.source_job(small, small.arch, 0.5, 1), (3.0,))
     assert spec_key(other[3.0].spec()) != spec_key(jobs[3.0].spec())
 
 

@@ -293,14 +293,19 @@ class RobustnessJob(Job):
         return {"info": {"robust_accuracy": robust_accuracy(model, test, self.adversary, speed=speed)}}
 
 
-def robustness_jobs(config: Config, source: SourceJob) -> dict[float, RobustnessJob]:
-    """The robust accuracy of ``source`` at each radius ε > 0 of the grid (``test_steps`` steps), by ε."""
+def attacked_radii(config: Config, stage: str) -> tuple[float, ...]:
+    """The radii at which a stage's sources are attacked: every ε > 0 of the grid on the selection
+    seeds (each source's robustness curve), ``width_eps`` alone on the evaluation seeds (the radius
+    the claims and the summary read; a third of the attacks)."""
+    return tuple(e for e in config.epsilons if e > 0) if stage == "selection" else (config.width_eps,)
+
+
+def robustness_jobs(
+    config: Config, source: SourceJob, radii: tuple[float, ...]
+) -> dict[float, RobustnessJob]:
+    """The robust accuracy of ``source`` at each radius of ``radii`` (``test_steps`` steps), by ε."""
     test = world_ref(config.world(cache=None), "source", "test")
-    return {
-        eps: RobustnessJob(source, test, config.adversary(eps, config.test_steps))
-        for eps in config.epsilons
-        if eps > 0
-    }
+    return {eps: RobustnessJob(source, test, config.adversary(eps, config.test_steps)) for eps in radii}
 
 
 def transfer_job(config: Config, source: SourceJob, target: str, mode: str) -> TransferJob:
@@ -447,23 +452,24 @@ class Results:
 
 def _source_rows(config: Config, sources: dict[tuple, SourceJob], entries: dict, stage: str) -> list[dict]:
     """Each source (keys: arch, eps, seed): its clean accuracy on the source test set and its robust
-    accuracy at every radius of the grid (:func:`robustness_jobs`)."""
+    accuracy at the stage's radii (:func:`attacked_radii`)."""
     rows = []
     for (arch, eps, seed), job in sources.items():
         row = {"arch": arch, "eps": eps, "seed": seed, "stage": stage}
         row["accuracy"] = entries[job].info["test_accuracy"]
-        for r, measure in robustness_jobs(config, job).items():
+        for r, measure in robustness_jobs(config, job, attacked_radii(config, stage)).items():
             row[f"robust@{r:g}"] = entries[measure].info["robust_accuracy"]
         rows.append(row)
     return rows
 
 
 def _made(
-    config: Config, transfers: list[TransferJob], sources: dict[tuple, SourceJob], progress: bool
+    config: Config, transfers: list[TransferJob], sources: dict[tuple, SourceJob], stage: str, progress: bool
 ) -> dict:
-    """Every transfer, every source and each source's robust accuracies, made (or fetched): job →
-    store entry."""
-    measures = [m for s in sources.values() for m in robustness_jobs(config, s).values()]
+    """Every transfer, every source and each source's robust accuracies at the ``stage``'s radii,
+    made (or fetched): job → store entry."""
+    radii = attacked_radii(config, stage)
+    measures = [m for s in sources.values() for m in robustness_jobs(config, s, radii).values()]
     every = list(dict.fromkeys([*(j.source for j in transfers), *transfers, *measures]))
     return dict(zip(every, run_jobs(every, progress=progress)))
 
@@ -489,13 +495,15 @@ def run(config: Config, progress: bool = True) -> Results:
     sources), choose ε, then the evaluation stage; every source's robust accuracy on the way."""
     select, coarse = selection_jobs(config), granularity_jobs(config)
     select_sources = {(config.arch, k[0], k[1]): j.source for k, j in select.items()}
-    entries = _made(config, [*select.values(), *coarse.values()], select_sources, progress)
+    entries = _made(config, [*select.values(), *coarse.values()], select_sources, "selection", progress)
     selection = _scores(config, ("eps", "seed", "target", "mode"), select, entries)
     chosen = choose(config, selection)
     evaluate = evaluation_jobs(config, chosen)
     evaluate_sources = {k[:3]: j.source for k, j in evaluate.items()}
     texture = texture_jobs(config)
-    entries.update(_made(config, [*evaluate.values(), *texture.values()], evaluate_sources, progress))
+    entries.update(
+        _made(config, [*evaluate.values(), *texture.values()], evaluate_sources, "evaluation", progress)
+    )
     transfers = _scores(config, ("arch", "eps", "seed", "target", "mode"), evaluate, entries)
     textured = _scores(config, ("seed", "target"), texture, entries)
     if texture:

@@ -565,14 +565,25 @@ def gains(results: Results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _fixed_transfers(results: Results, arch: str) -> pd.Series:
+    """The evaluation stage's fixed-feature transfer accuracies of ``arch``'s sources, by target, ε and seed."""
+    t = results.transfers
+    return (
+        t[(t.arch == arch) & (t["mode"] == "fixed")]
+        .set_index(["target", "eps", "seed"])
+        .sort_index()
+        .accuracy
+    )
+
+
 def texture_gains(results: Results) -> pd.DataFrame:
     """Per evaluation seed and target: fixed-feature transfer accuracy of the standard, the
     texture-invariant and the robust source (its chosen ε), and the robust one's gain over the
     texture-invariant one (empty when ``texture`` is off)."""
     if results.texture.empty:
         return pd.DataFrame()
-    c, t = results.config, results.transfers
-    fixed = t[(t.arch == c.arch) & (t["mode"] == "fixed")].set_index(["target", "eps", "seed"]).accuracy
+    c = results.config
+    fixed = _fixed_transfers(results, c.arch)
     texture = results.texture.set_index(["target", "seed"]).accuracy
     rows = []
     for r in results.chosen[results.chosen["mode"] == "fixed"].itertuples():
@@ -694,13 +705,7 @@ def claims(results: Results) -> ClaimsTable:
         gain_d = Estimate.not_measured(crit["gain-grows"], "one architecture")
     best = best_eps(results)
     if {"objects", "flowers"} <= set(c.targets):
-        t = results.transfers
-        fixed = (
-            t[(t.arch == first) & (t["mode"] == "fixed")]
-            .set_index(["target", "eps", "seed"])
-            .sort_index()
-            .accuracy
-        )
+        fixed = _fixed_transfers(results, first)
 
         def robust_gain(target):
             return fixed.loc[(target, c.width_eps)] - fixed.loc[(target, 0.0)]
@@ -807,9 +812,8 @@ def _against_eps(results: Results, curves, ylabel: str):
                 mean = accuracies.mean().get(circled, np.nan)  # nan: not measured, nothing drawn
                 ax.plot(circled, mean, "o", ms=12, mfc="none", color=line.lines[0].get_color())
         ax.set(title=target, xlabel=eps_label(c), ylabel=ylabel if target == c.targets[0] else None)
-        ax.set_xscale(
-            "symlog", linthresh=min(e for e in c.epsilons if e > 0)
-        )  # the grid is roughly geometric
+        # the grid is roughly geometric, and holds 0
+        ax.set_xscale("symlog", linthresh=min(e for e in c.epsilons if e > 0))
     axes[0].legend(fontsize=7)
     return fig
 

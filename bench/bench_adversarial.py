@@ -1,8 +1,9 @@
 """Adversarial training benchmark: what robustness costs, as ratios measured side by side in one run.
 
 The same source (chapter 9's default world and architecture) trained for a few epochs with
-standard training, FGSM with a random start (one attack step, the chapter's default) and PGD-3,
-each in this process on the fast path. Reported: seconds per epoch, the ratio to standard
+standard training, FGSM with a random start (one attack step, the chapter's default), the same
+for four models grouped into one module (as the engine trains them; per model), and PGD-3, each in
+this process on the fast path. Reported: seconds per epoch, the ratio to standard
 training (the attack adds `steps` forward-backward passes per batch, so the ideal is steps + 1),
 the throughput as a fraction of the matmul peak measured here (counting the attack's passes),
 and the robust accuracy each buys at the training radius (10-step PGD on the source test set).
@@ -22,9 +23,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_roofline import matmul_peak, train_flops_per_image  # noqa: E402 (this folder)
 
 from transferlab.chapters import robust
-from transferlab.models import build_model
+from transferlab.models import GroupedCompactResNet, build_model
 from transferlab.train import Adversary, Speed, accuracy, fit, predict, robust_accuracy
 from transferlab.utils import timed
+
+GROUP = 4  # members of the grouped run (chapter 9 trains its robust sources in groups of up to 8)
 
 
 def main() -> None:
@@ -41,15 +44,21 @@ def main() -> None:
     peak = matmul_peak(torch.float32)
     per_image = train_flops_per_image(config.arch, config.image_size)
     rows = []
-    for name, adversary in (
-        ("standard", None),
-        ("FGSM + random start (1 step)", Adversary(config.norm, eps, 1)),
-        ("PGD-3", Adversary(config.norm, eps, 3)),
+    fgsm = Adversary(config.norm, eps, 1)
+    for name, adversary, group in (
+        ("standard", None, 1),
+        ("FGSM + random start (1 step)", fgsm, 1),
+        (f"FGSM, {GROUP} grouped (per model)", fgsm, GROUP),
+        ("PGD-3", Adversary(config.norm, eps, 3), 1),
     ):
         torch.manual_seed(0)
-        model = build_model(config.arch, train.num_classes)
+        members = [build_model(config.arch, train.num_classes) for _ in range(group)]
+        model = members[0] if group == 1 else GroupedCompactResNet.from_models(members)
         r = base.replace(adversary=adversary)
-        _, seconds = timed(lambda m=model, r=r: fit(m, train, r, seed=0, speed=speed))
+        data, seeds = (train, 0) if group == 1 else ([train] * group, list(range(group)))
+        _, seconds = timed(lambda m=model, r=r, d=data, s=seeds: fit(m, d, r, seed=s, speed=speed))
+        seconds /= group  # per model
+        model = model if group == 1 else model.split()[0]
         passes = 1 + (adversary.steps if adversary else 0)  # forward-backward passes per batch
         flops = per_image * len(train) * args.epochs * passes
         rows.append(

@@ -57,3 +57,47 @@ def test_robust_accuracy_is_the_clean_accuracy_in_a_vanishing_ball_and_lower_in_
     assert robust_accuracy(model, data, Adversary("linf", 0.5, 5)) < clean - 0.2
     with pytest.raises(ValueError, match="norm"):
         Adversary("l1", 0.1)
+
+
+@pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast
+def test_a_grouped_model_attacks_each_member_s_images_in_each_image_s_own_ball():
+    from transferlab.models import GroupedCompactResNet
+    from transferlab.train import adversarial_batch
+
+    torch.manual_seed(0)
+    members = [build_model("cresnet-xs", 4) for _ in range(2)]
+    grouped = GroupedCompactResNet.from_models(members)
+    x = torch.rand(2, 6, 3, 12, 12)
+    y = torch.randint(0, 4, (2, 6))
+    ball = Adversary("l2", 0.3, steps=1)  # one step of 2.5 ε: every image ends on its ball's surface
+    adv = adversarial_batch(grouped, (x - 0.5) / 0.25, y, ball, mean=0.5, std=0.25)
+    moved = (adv * 0.25 + 0.5 - x).flatten(2).norm(dim=2)  # per image
+    assert moved.shape == (2, 6) and (moved <= 0.3 + 1e-4).all() and (moved > 0.2).all()
+    # each member's images raise that member's own loss
+    for g, member in enumerate(members):
+        member.eval()
+        with torch.no_grad():
+            before = torch.nn.functional.cross_entropy(member((x[g] - 0.5) / 0.25), y[g])
+            after = torch.nn.functional.cross_entropy(member(adv[g]), y[g])
+        assert after > before
+
+
+@pytest.mark.usefixtures("numeric_path")  # plain float32 and bf16 autocast
+def test_a_grouped_model_trains_every_member_on_its_attacked_images():
+    """Adversarial training of a grouped model: every member's loss is the loss on its attacked
+    images, well above a standard grouped model's on the same data."""
+    from transferlab.models import GroupedCompactResNet
+
+    data = toy_task(4, 40, 12, seed=0)
+    base = recipe("synthetic-source").replace(epochs=6, lr=0.05, batch_size=16, peak_epoch=1.5)
+
+    def grouped_fit(r):
+        torch.manual_seed(0)
+        model = GroupedCompactResNet.from_models([build_model("cresnet-xs", 4) for _ in range(2)])
+        return model, fit(model, [data, data], r, seed=[0, 1])
+
+    _, robust_losses = grouped_fit(base.replace(adversary=Adversary("l2", 0.5, 1)))
+    _, standard_losses = grouped_fit(base)
+    assert len(robust_losses) == 2 and all(len(m) == 6 for m in robust_losses)
+    for attacked, clean in zip(robust_losses, standard_losses):
+        assert attacked[-1] > clean[-1] + 0.3

@@ -318,14 +318,17 @@ def _run_grouped(
 ) -> None:
     groupable: dict[Any, list[SourceJob]] = {}
     for j in jobs:
-        if j.arch in SIZES and j.recipe.adversary is None:  # one grouped module needs the same architecture,
-            # head size and input (and no adversary: its attacks run on one model),
-            # and data sets of one length: a grouped step walks every member's data at once, so a
-            # shorter set would get more passes than its recipe's epochs (and than it gets alone)
+        if j.arch in SIZES:  # one grouped module needs the same architecture, recipe (adversary
+            # included), head size and input, and data sets of one length: a grouped step walks every
+            # member's data at once, so a shorter set would get more passes than its recipe's epochs
+            # (and than it gets alone); an adversary attacks in pixel units, so one normalisation too
             data = j.data.load()
-            if speed.compiles_in_workers(j.recipe.steps(len(data))):
+            if j.recipe.adversary is None and speed.compiles_in_workers(j.recipe.steps(len(data))):
                 continue  # a long run trains alone, compiled: grouped, cresnet-s ran 0.7× as fast
+                # (adversarial training is never compiled: its attacks switch the model's mode)
             key = (j.arch, j.recipe, data.num_classes, tuple(data.x.shape[1:]), len(data))
+            if j.recipe.adversary is not None:
+                key += (data.mean, data.std)
             groupable.setdefault(key, []).append(j)
     workers = local_workers() if speed.device.type == "cpu" else 1
     chunks = []

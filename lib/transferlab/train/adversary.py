@@ -41,14 +41,15 @@ class Adversary:
 
 
 def _l2_norms(t: torch.Tensor) -> torch.Tensor:
-    """Each image's L2 norm, shaped to divide the image (N, 1, 1, 1); never 0."""
-    return t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (t.dim() - 1))
+    """Each image's L2 norm (over its last three dimensions: a batch (N, C, H, W) or a grouped
+    model's (G, N, C, H, W)), shaped to divide the images; never 0."""
+    return t.flatten(-3).norm(dim=-1).clamp_min(1e-12).view(*t.shape[:-3], 1, 1, 1)
 
 
 def _random_start(x0: torch.Tensor, norm: str, eps: float, generator: torch.Generator | None) -> torch.Tensor:
     noise = torch.rand(x0.shape, generator=generator) * 2 - 1
     if norm == "l2":  # a random direction, at a random radius within the ball
-        radius = torch.rand(len(x0), generator=generator).view(-1, *[1] * (x0.dim() - 1))
+        radius = torch.rand(x0.shape[:-3], generator=generator).view(*x0.shape[:-3], 1, 1, 1)
         noise = noise / _l2_norms(noise) * radius
     return (x0 + noise.to(x0.device) * eps).clamp(0, 1)
 
@@ -94,7 +95,9 @@ def adversarial_batch(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """The normalised batch ``x`` replaced by PGD examples that maximise the model's loss on ``y``
-    (the model in eval mode while they are made, as in Madry et al.'s code; its mode restored)."""
+    (the model in eval mode while they are made, as in Madry et al.'s code; its mode restored). A
+    grouped model's batch is (G, N, C, H, W) with labels (G, N): each member attacks its own images
+    (the members' losses are independent, so one gradient of their sum is every member's own)."""
     was_training = model.training
     model.eval()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -104,7 +107,7 @@ def adversarial_batch(
     def loss(z: torch.Tensor) -> torch.Tensor:
         with autocast() if autocast is not None else contextlib.nullcontext():
             logits = model((z - mean) / std).float()
-        return F.cross_entropy(logits, y, reduction="none")
+        return F.cross_entropy(logits.flatten(0, -2), y.flatten(), reduction="none").view(y.shape)
 
     try:
         adv = ascend(loss, (x * std + mean).clamp(0, 1), adversary, generator=generator)

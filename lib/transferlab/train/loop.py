@@ -97,8 +97,8 @@ def fit(
     grouped = isinstance(model, GroupedCompactResNet)
     datas = list(data) if grouped else [data]
     seeds = list(seed) if isinstance(seed, Sequence) else [seed + g for g in range(len(datas))]
-    if grouped and (regularizer is not None or after_step is not None or recipe.adversary is not None):
-        raise ValueError("regularizer, after_step and an adversary are for a single model, not a grouped one")
+    if grouped and (regularizer is not None or after_step is not None):
+        raise ValueError("regularizer and after_step are for a single model, not a grouped one")
     if grouped and not (len(datas) == len(seeds) == model.groups):
         raise ValueError(
             f"a grouped model of {model.groups} needs {model.groups} data sets and seeds, "
@@ -128,7 +128,7 @@ def fit(
                 x = adversarial_batch(
                     model,
                     x,
-                    y[0],
+                    y if grouped else y[0],
                     recipe.adversary,
                     mean=datas[0].mean,
                     std=datas[0].std,

@@ -2,8 +2,9 @@
 
 The same source (chapter 9's default world and architecture) trained for a few epochs with
 standard training, FGSM with a random start (one attack step, the chapter's default), the same
-for four models grouped into one module (as the engine trains them; per model), and PGD-3, each in
-this process on the fast path. Reported: seconds per epoch, the ratio to standard
+for four models grouped into one module (per model: `fit` can train them so; the engine trains
+adversarial jobs alone, having measured no gain in its workers), and PGD-3, each in this process on
+the fast path. Reported: seconds per epoch, the ratio to standard
 training (the attack adds `steps` forward-backward passes per batch, so the ideal is steps + 1),
 the throughput as a fraction of the matmul peak measured here (counting the attack's passes),
 and the robust accuracy each buys at the training radius (10-step PGD on the source test set).
@@ -27,7 +28,7 @@ from transferlab.models import GroupedCompactResNet, build_model
 from transferlab.train import Adversary, Speed, accuracy, fit, predict, robust_accuracy
 from transferlab.utils import timed
 
-GROUP = 4  # members of the grouped run (chapter 9 trains its robust sources in groups of up to 8)
+GROUP = 4  # members of the grouped run
 
 
 def main() -> None:

@@ -318,17 +318,16 @@ def _run_grouped(
 ) -> None:
     groupable: dict[Any, list[SourceJob]] = {}
     for j in jobs:
-        if j.arch in SIZES:  # one grouped module needs the same architecture, recipe (adversary
-            # included), head size and input, and data sets of one length: a grouped step walks every
-            # member's data at once, so a shorter set would get more passes than its recipe's epochs
-            # (and than it gets alone); an adversary attacks in pixel units, so one normalisation too
+        if j.arch in SIZES and j.recipe.adversary is None:  # one grouped module needs the same architecture,
+            # head size and input, and data sets of one length: a grouped step walks every member's
+            # data at once, so a shorter set would get more passes than its recipe's epochs (and than
+            # it gets alone). Adversarial jobs train alone: `fit` can train them grouped (1.8× per model
+            # in one process, bench_adversarial.py), but in the workers chapter 9's cold run took
+            # 10 min 49 s either way on the 2-core CPU, so grouping would only change trajectories
             data = j.data.load()
-            if j.recipe.adversary is None and speed.compiles_in_workers(j.recipe.steps(len(data))):
+            if speed.compiles_in_workers(j.recipe.steps(len(data))):
                 continue  # a long run trains alone, compiled: grouped, cresnet-s ran 0.7× as fast
-                # (adversarial training is never compiled: its attacks switch the model's mode)
             key = (j.arch, j.recipe, data.num_classes, tuple(data.x.shape[1:]), len(data))
-            if j.recipe.adversary is not None:
-                key += (data.mean, data.std)
             groupable.setdefault(key, []).append(j)
     workers = local_workers() if speed.device.type == "cpu" else 1
     chunks = []

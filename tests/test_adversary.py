@@ -96,6 +96,13 @@ def test_a_grouped_model_trains_every_member_on_its_attacked_images():
         model = GroupedCompactResNet.from_models([build_model("cresnet-xs", 4) for _ in range(2)])
         return model, fit(model, [data, data], r, seed=[0, 1])
 
+    with pytest.raises(ValueError, match="normalisation"):  # the attack needs one pixel scale
+        fit(
+            GroupedCompactResNet.from_models([build_model("cresnet-xs", 4) for _ in range(2)]),
+            [data, data.replace(std=0.5)],
+            base.replace(adversary=Adversary("l2", 0.5, 1)),
+            seed=[0, 1],
+        )
     _, robust_losses = grouped_fit(base.replace(adversary=Adversary("l2", 0.5, 1)))
     _, standard_losses = grouped_fit(base)
     assert len(robust_losses) == 2 and all(len(m) == 6 for m in robust_losses)

@@ -99,6 +99,10 @@ def fit(
     seeds = list(seed) if isinstance(seed, Sequence) else [seed + g for g in range(len(datas))]
     if grouped and (regularizer is not None or after_step is not None):
         raise ValueError("regularizer and after_step are for a single model, not a grouped one")
+    if grouped and recipe.adversary is not None and len({(d.mean, d.std) for d in datas}) > 1:
+        raise ValueError(
+            "a grouped model's adversary attacks in pixel units: its data sets need one normalisation"
+        )
     if grouped and not (len(datas) == len(seeds) == model.groups):
         raise ValueError(
             f"a grouped model of {model.groups} needs {model.groups} data sets and seeds, "

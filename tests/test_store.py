@@ -618,3 +618,29 @@ def test_runs_long_enough_to_be_compiled_are_not_grouped(tmp_path, monkeypatch):
     assert [speed.compiles_in_workers(j.recipe.steps(32)) for j in jobs] == [False, False, True, True]
     entries = run_jobs(jobs, Store(tmp_path), progress=False, group_size=8, speed=speed)
     assert chunks == [jobs[:2]] and all(e is not None for e in entries)
+
+
+def test_an_entry_that_lands_while_a_reader_looks_is_not_set_aside(tmp_path, monkeypatch):
+    """A reader that finds no manifest and then the entry's folder has raced a writer's rename (the
+    folder appears whole): it must not take the fresh entry for a broken one (a real race between
+    two workers caching one data set set aside a valid entry)."""
+    writer, reader = Store(tmp_path), Store(tmp_path)
+    spec = {"job": "race"}
+    manifest = writer.path(spec_key(spec)) / "manifest.json"
+    original = Path.exists
+    landed = []
+
+    def exists(path):
+        seen = original(path)
+        if path == manifest and not landed:  # the writer's rename lands right after the first look
+            landed.append("writing")
+            monkeypatch.setattr(Path, "exists", original)
+            landed.append(writer.put(spec, info={"n": 1}))
+            monkeypatch.setattr(Path, "exists", exists)
+        return seen
+
+    monkeypatch.setattr(Path, "exists", exists)
+    assert reader.get(spec) is None  # not there when it looked
+    monkeypatch.undo()
+    assert len(landed) == 2 and not list((tmp_path / "corrupt").iterdir())  # nothing set aside
+    assert reader.get(spec).info["n"] == 1

@@ -132,8 +132,11 @@ class Store:
         key = spec_or_key if isinstance(spec_or_key, str) else spec_key(spec_or_key)
         if key in self._verified and self.path(key).is_dir():
             return self._verified[key]
-        if not (self.path(key) / MANIFEST).exists():
-            if self.path(key).exists():  # a folder without a manifest: not a valid entry
+        manifest = self.path(key) / MANIFEST
+        if not manifest.exists():
+            # a folder without a manifest is not a valid entry; but a writer's rename may land
+            # between the two looks (an entry appears whole, manifest included): look again
+            if self.path(key).exists() and not manifest.exists():
                 self.discard(key, "no manifest")
             return None
         try:

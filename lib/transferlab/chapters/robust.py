@@ -230,7 +230,6 @@ PRESETS: dict[str, dict] = {
         **TINY_WORLD,
         "full_epochs": 2,
         "epsilons": [0.0, 3.0],
-        "width_eps": 3.0,
         "test_steps": 2,
         "targets": ["objects", "flowers"],
         "selection_seeds": [10],

@@ -22,10 +22,11 @@ import numpy as np
 import torch
 
 from transferlab.chapters import influences as si
+from transferlab.chapters.influences import jobs as si_jobs
+from transferlab.chapters.params import resolve
 from transferlab.methods import gradient_influence as trak
 from transferlab.methods import subset_influence as inf
 from transferlab.models import build_model
-from transferlab.params import resolve
 from transferlab.run import run_jobs
 from transferlab.store import Store
 from transferlab.train import PLAIN, Speed, fit, pick_device, transfer
@@ -39,7 +40,7 @@ def main() -> None:
     config = si.Config(
         **{**resolve(si.Config, si.PRESETS, "default"), "models": args.models, "holdout_models": 0}
     )
-    plan = si.plan(config)
+    plan = si_jobs.plan(config)
     jobs = plan.runs
     target = config.world().get(config.target_part(), "train")
     datas = [j.source.data.load() for j in jobs]  # built before timing: both paths get them ready-made

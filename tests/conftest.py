@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -13,9 +14,20 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pages() -> list[Path]:
+    """Every notebook of the book: the chapters in order, then the summary and "Your data"."""
+    from transferlab.pipeline.book import REAL_DATA, SUMMARY, chapter_notebooks
+
+    return [*chapter_notebooks(ROOT), ROOT / "notebooks" / SUMMARY, ROOT / "notebooks" / REAL_DATA]
+
+
 ARTIFACTS = Path(os.environ.get("TRANSFERLAB_ARTIFACTS", ROOT / "test-artifacts"))
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
@@ -159,3 +171,65 @@ def numeric_path(request, monkeypatch):
     one path's trajectory fails here and not on a user's machine."""
     monkeypatch.setenv("TRANSFERLAB_NUMERICS", request.param)
     return request.param
+
+
+# -- real data sets written in their published layouts (the adapters' tests and the chapters' on real data)
+
+
+def write_image(path, colour, size=(40, 30)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path)
+
+
+def write_pickle(path, obj):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=2)  # as the published batches: protocol 2, bytes keys
+
+
+def write_celeba(root, n=24):
+    rng = np.random.default_rng(0)
+    names = ["5_o_Clock_Shadow", "Male", "Smiling", "Young"]
+    lines = [str(n), " ".join(names)]
+    parts = []
+    for i in range(1, n + 1):
+        f = f"{i:06d}.jpg"
+        male, young = (i % 2) * 2 - 1, ((i // 2) % 2) * 2 - 1
+        write_image(
+            root / "img_align_celeba" / f, (100 + 50 * (male > 0), 80, 60 + 80 * (young > 0)), (178, 218)
+        )
+        lines.append(f"{f} {rng.choice([-1, 1])} {male} {rng.choice([-1, 1])}  {young}")
+        parts.append(f"{f} {0 if i <= n * 2 // 3 else 2}")
+    (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    (root / "list_eval_partition.txt").write_text("\n".join(parts) + "\n")
+
+
+def write_real_root(root):
+    for split in ("train", "test"):
+        for k, breed in enumerate(("beagle", "persian")):
+            for i in range(4):
+                write_image(root / "pets" / split / breed / f"{i}.jpg", (200 * k, 90, 200 * (1 - k)))
+    write_celeba(root / "celeba")
+    return root
+
+
+def write_real_data(root):
+    """A tiny data folder in the real layouts: an ImageNet subset with a dog superclass, CIFAR-10, pets."""
+    write_real_root(root)
+    rng = np.random.default_rng(0)
+    wnids = {"n02085620": "dog", "n02085782": "dog", "n01440764": "fish", "n01443537": "fish"}
+    for split, n in (("train", 12), ("val", 4)):
+        for w in wnids:
+            for i in range(n):
+                write_image(
+                    root / "imagenet" / split / w / f"{i}.JPEG",
+                    tuple(int(v) for v in rng.integers(0, 255, 3)),
+                )
+    (root / "imagenet" / "superclasses.csv").write_text("".join(f"{w},{s}\n" for w, s in wnids.items()))
+    base = root / "cifar10" / "cifar-10-batches-py"
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        write_pickle(
+            base / name, {b"labels": [0, 1, 2] * 4, b"data": rng.integers(0, 256, (12, 3072), dtype=np.uint8)}
+        )
+    write_pickle(base / "batches.meta", {b"label_names": [b"airplane", b"automobile", b"bird"]})
+    return root

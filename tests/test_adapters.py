@@ -9,7 +9,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from scipy.io import savemat
 
 from transferlab.world.adapters import (
@@ -22,19 +21,15 @@ from transferlab.world.adapters import (
     imagenet_subset,
 )
 
-
-def _image(path, colour, size=(40, 30)):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, colour).save(path)
-
+from .conftest import write_celeba, write_image, write_pickle, write_real_root
 
 # -- ImageFolder and ImageNet -----------------------------------------------------------------
 
 
 def test_image_folder(tmp_path):
     for i in range(3):
-        _image(tmp_path / "cat" / f"{i}.png", (200, 10, 10))
-        _image(tmp_path / "dog" / f"{i}.jpg", (10, 10, 200))
+        write_image(tmp_path / "cat" / f"{i}.png", (200, 10, 10))
+        write_image(tmp_path / "dog" / f"{i}.jpg", (10, 10, 200))
     data = image_folder(tmp_path, size=8)
     assert data.classes == ("cat", "dog") and data.x.shape == (6, 3, 8, 8)
     assert data.x.dtype == torch.uint8 and data.y.tolist() == [0, 0, 0, 1, 1, 1]
@@ -51,7 +46,7 @@ def test_image_folder_errors_say_what_is_expected(tmp_path):
         image_folder(tmp_path / "empty")
     with pytest.raises(DataError, match="no valid file for the classes empty"):
         image_folder(tmp_path)
-    _image(tmp_path / "bad" / "a" / "x.png", (0, 0, 0))
+    write_image(tmp_path / "bad" / "a" / "x.png", (0, 0, 0))
     (tmp_path / "bad" / "a" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="cannot read image .*broken.png"):
         image_folder(tmp_path / "bad")
@@ -62,7 +57,7 @@ def test_imagenet_subset_with_superclasses_and_names(tmp_path):
     for split in ("train", "val"):
         for j, w in enumerate(wnids):
             for i in range(2):
-                _image(tmp_path / split / w / f"{w}_{i}.JPEG", (j * 80, 50, 50))
+                write_image(tmp_path / split / w / f"{w}_{i}.JPEG", (j * 80, 50, 50))
     (tmp_path / "LOC_synset_mapping.txt").write_text(
         "n01440764 tench, Tinca tinca\nn02085620 Chihuahua\nn02085782 Japanese spaniel\n"
     )
@@ -79,17 +74,11 @@ def test_imagenet_subset_with_superclasses_and_names(tmp_path):
 # -- CIFAR ------------------------------------------------------------------------------------
 
 
-def _pickle(path, obj):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        pickle.dump(obj, f, protocol=2)  # as the published batches: protocol 2, bytes keys
-
-
 def test_cifar10_python_batches(tmp_path):
     base = tmp_path / "cifar-10-batches-py"
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        _pickle(
+        write_pickle(
             base / name,
             {
                 b"batch_label": b"x",
@@ -98,7 +87,9 @@ def test_cifar10_python_batches(tmp_path):
                 b"filenames": [b"a", b"b", b"c"],
             },
         )
-    _pickle(base / "batches.meta", {b"label_names": [b"airplane", b"automobile", b"bird"], b"num_vis": 3072})
+    write_pickle(
+        base / "batches.meta", {b"label_names": [b"airplane", b"automobile", b"bird"], b"num_vis": 3072}
+    )
     train = cifar(tmp_path, "cifar10", "train")
     assert (
         len(train) == 15
@@ -115,8 +106,10 @@ def test_cifar100_has_superclasses(tmp_path):
     base = tmp_path / "cifar-100-python"
     data = np.zeros((4, 3072), dtype=np.uint8)
     for split in ("train", "test"):
-        _pickle(base / split, {b"data": data, b"fine_labels": [0, 1, 2, 1], b"coarse_labels": [0, 1, 1, 1]})
-    _pickle(
+        write_pickle(
+            base / split, {b"data": data, b"fine_labels": [0, 1, 2, 1], b"coarse_labels": [0, 1, 1, 1]}
+        )
+    write_pickle(
         base / "meta",
         {
             b"fine_label_names": [b"beaver", b"apple", b"pear"],
@@ -135,7 +128,7 @@ def test_cifar_refuses_pickles_that_run_code(tmp_path):
         def __reduce__(self):
             return (os.system, ("echo pwned",))
 
-    _pickle(base / "batches.meta", Evil())
+    write_pickle(base / "batches.meta", Evil())
     with pytest.raises(DataError, match="refusing to load"):
         cifar(tmp_path)
     with pytest.raises(DataError, match="cifar-10-batches-py"):
@@ -148,7 +141,7 @@ def test_cifar_refuses_pickles_that_run_code(tmp_path):
 def test_flowers102_mat_files(tmp_path):
     labels = np.array([1, 2, 3, 1, 2, 3, 1, 2])
     for i, lab in enumerate(labels, 1):
-        _image(tmp_path / "jpg" / f"image_{i:05d}.jpg", (lab * 60, 100, 30))
+        write_image(tmp_path / "jpg" / f"image_{i:05d}.jpg", (lab * 60, 100, 30))
     savemat(tmp_path / "imagelabels.mat", {"labels": labels[None]})
     savemat(
         tmp_path / "setid.mat",
@@ -166,23 +159,8 @@ def test_flowers102_mat_files(tmp_path):
 # -- CelebA -----------------------------------------------------------------------------------
 
 
-def _celeba(root, n=24):
-    rng = np.random.default_rng(0)
-    names = ["5_o_Clock_Shadow", "Male", "Smiling", "Young"]
-    lines = [str(n), " ".join(names)]
-    parts = []
-    for i in range(1, n + 1):
-        f = f"{i:06d}.jpg"
-        male, young = (i % 2) * 2 - 1, ((i // 2) % 2) * 2 - 1
-        _image(root / "img_align_celeba" / f, (100 + 50 * (male > 0), 80, 60 + 80 * (young > 0)), (178, 218))
-        lines.append(f"{f} {rng.choice([-1, 1])} {male} {rng.choice([-1, 1])}  {young}")
-        parts.append(f"{f} {0 if i <= n * 2 // 3 else 2}")
-    (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
-    (root / "list_eval_partition.txt").write_text("\n".join(parts) + "\n")
-
-
 def test_celeba_draws_the_face_tables(tmp_path):
-    _celeba(tmp_path)
+    write_celeba(tmp_path)
     faces = CelebA(tmp_path, size=8).faces((1, 3, 0, 2), split="train")
     assert faces.attrs.value_counts(["age", "gender"]).to_dict() == {
         ("young", "female"): 3,
@@ -198,7 +176,7 @@ def test_celeba_draws_the_face_tables(tmp_path):
 
 
 def test_celeba_malformed_attributes(tmp_path):
-    _celeba(tmp_path, 4)
+    write_celeba(tmp_path, 4)
     text = (tmp_path / "list_attr_celeba.txt").read_text().replace("Young", "Old")
     (tmp_path / "list_attr_celeba.txt").write_text(text)
     with pytest.raises(DataError, match="no attribute 'Young'"):
@@ -219,7 +197,7 @@ def _coco(root):
         for name in kind:
             cid = next(c["id"] for c in cats if c["name"] == name)
             anns.append({"id": len(anns), "image_id": 100 + i, "category_id": cid, "bbox": [1, 1, 10, 10]})
-        _image(root / "val2017" / f"{i:012d}.jpg", (10, 200 if "dog" in kind else 10, 10), (64, 48))
+        write_image(root / "val2017" / f"{i:012d}.jpg", (10, 200 if "dog" in kind else 10, 10), (64, 48))
     (root / "annotations").mkdir(parents=True, exist_ok=True)
     (root / "annotations" / "instances_val2017.json").write_text(
         json.dumps({"images": images, "annotations": anns, "categories": cats})
@@ -248,20 +226,11 @@ def test_coco_draws_the_scene_tables(tmp_path):
 # -- a whole real world -----------------------------------------------------------------------
 
 
-def _real_root(root):
-    for split in ("train", "test"):
-        for k, breed in enumerate(("beagle", "persian")):
-            for i in range(4):
-                _image(root / "pets" / split / breed / f"{i}.jpg", (200 * k, 90, 200 * (1 - k)))
-    _celeba(root / "celeba")
-    return root
-
-
 def test_real_world_gives_the_parts_chapters_use(tmp_path):
     from transferlab.store import Store
     from transferlab.world import RealWorld
 
-    root = _real_root(tmp_path / "data")
+    root = write_real_root(tmp_path / "data")
     store = Store(tmp_path / "store")
     world = RealWorld(root, size=8, cache=store)
     pets = world.target("pets", "test")
@@ -271,7 +240,7 @@ def test_real_world_gives_the_parts_chapters_use(tmp_path):
     assert len(store.keys()) == 2
     assert torch.equal(RealWorld(root, size=8, cache=store).target("pets", "test").x, pets.x)
     assert len(store.keys()) == 2  # read back, not loaded again
-    _image(root / "pets" / "test" / "beagle" / "9.jpg", (0, 0, 0))  # the data set changed
+    write_image(root / "pets" / "test" / "beagle" / "9.jpg", (0, 0, 0))  # the data set changed
     assert len(RealWorld(root, size=8, cache=store).target("pets", "test")) == 9
     with pytest.raises(DataError, match="(?s)the 'objects' part.*cifar-10-batches-py"):
         world.target("objects")
@@ -291,7 +260,7 @@ def test_jobs_train_on_real_data_through_the_same_references(tmp_path, monkeypat
     from transferlab.world import RealWorld
 
     monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path / "store"))
-    world = RealWorld(_real_root(tmp_path / "data"), size=12)
+    world = RealWorld(write_real_root(tmp_path / "data"), size=12)
     job = SourceJob(
         "cresnet-xs",
         world_ref(world, "pets"),

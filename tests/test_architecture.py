@@ -1,114 +1,37 @@
 """The library's shape: its import graph has no cycle and follows the layer order the README documents
-(engine ← methods ← chapters ← pipeline, and inside the engine params/utils ← store ← world ← models ←
+(engine ← methods ← chapters ← pipeline, and inside the engine utils ← store ← world ← models ←
 train ← run); every chapter satisfies the chapter contract; data functions and job specs name data by
 stable names, never module paths; the book cites the sources, never a working document."""
 
 from __future__ import annotations
 
-import ast
 import importlib
+import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from transferlab.chapters.contract import contract_errors, is_chapter
-from transferlab.pipeline.book import REAL_DATA, SUMMARY, chapter_notebooks
+from transferlab.chapters.contract import CHAPTER_NAMES, contract_errors, is_chapter
+from transferlab.pipeline.book import REAL_DATA, SUMMARY
+from transferlab.pipeline.house import (
+    MAX_FUNCTION_LINES,
+    MAX_MODULE_LINES,
+    cycles,
+    import_graph,
+    layer_of,
+    reaches_past_init,
+    sizes,
+    with_drawing,
+)
 
-from .conftest import ROOT
+from .conftest import ROOT, pages
 
 LIB = ROOT / "lib" / "transferlab"
-# Each module belongs to the first layer whose prefix names it; a module may import its own layer
-# and the layers before it, never one after.
-LAYERS = [
-    ("leaves", ("transferlab", "transferlab.utils", "transferlab.params")),
-    ("store", ("transferlab.store",)),
-    ("world", ("transferlab.world",)),
-    ("models", ("transferlab.models",)),
-    ("train", ("transferlab.train",)),
-    ("run", ("transferlab.run",)),
-    ("methods", ("transferlab.methods",)),
-    ("chapters", ("transferlab.chapters",)),
-    ("pipeline", ("transferlab.pipeline",)),
-]
-
-
-def module_name(path: Path, lib: Path) -> str:
-    parts = path.relative_to(lib.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def import_graph(lib: Path) -> dict[str, set[str]]:
-    """Module → the library modules it imports (at any depth of the file, lazy imports included)."""
-    modules = {module_name(p, lib): p for p in lib.rglob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        edges = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                    target = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    target = node.module or ""
-                targets = [
-                    f"{target}.{a.name}" if f"{target}.{a.name}" in modules else target for a in node.names
-                ]
-            else:
-                continue
-            edges |= {t for t in targets if t in modules and t != name}
-        graph[name] = edges
-    return graph
-
-
-def layer_of(module: str) -> int:
-    best = max(
-        (
-            (i, len(p))
-            for i, (_, prefixes) in enumerate(LAYERS)
-            for p in prefixes
-            if module == p or module.startswith(p + ".")
-        ),
-        key=lambda x: x[1],
-    )
-    return best[0]
-
-
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Every strongly connected component of more than one module (Tarjan)."""
-    index, low, stack, on, out = {}, {}, [], set(), []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on.add(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                out.append(sorted(comp))
-
-    for v in graph:
-        if v not in index:
-            visit(v)
-    return out
 
 
 def test_the_import_graph_has_no_cycle_and_follows_the_layers():
@@ -119,23 +42,6 @@ def test_the_import_graph_has_no_cycle_and_follows_the_layers():
     assert against == [], "imports against the layer order:\n" + "\n".join(against)
     past = sorted(f"{a} → {b}" for a, bs in graph.items() for b in bs if reaches_past_init(a, b))
     assert past == [], "imports past an engine package's __init__:\n" + "\n".join(past)
-
-
-ENGINE_PACKAGES = (
-    "transferlab.store",
-    "transferlab.world",
-    "transferlab.models",
-    "transferlab.train",
-    "transferlab.run",
-)
-
-
-def reaches_past_init(importer: str, imported: str) -> bool:
-    """An import of an engine package's inner module from outside that package (its API is its __init__)."""
-    return any(
-        imported.startswith(p + ".") and not (importer == p or importer.startswith(p + "."))
-        for p in ENGINE_PACKAGES
-    )
 
 
 def test_the_layer_check_catches_an_import_against_the_order(tmp_path):
@@ -157,11 +63,7 @@ def test_the_layer_check_catches_an_import_against_the_order(tmp_path):
     assert not reaches_past_init("transferlab.world.synthetic", "transferlab.world.overlays")
 
 
-@pytest.mark.parametrize(
-    "notebook",
-    [*chapter_notebooks(ROOT), ROOT / "notebooks" / SUMMARY, ROOT / "notebooks" / REAL_DATA],
-    ids=lambda p: p.stem,
-)
+@pytest.mark.parametrize("notebook", pages(), ids=lambda p: p.stem)
 def test_every_notebook_module_is_named_after_it_and_keeps_the_contract(notebook):
     meta = json.loads(notebook.read_text())["metadata"]["transferlab"]["experiment"]
     stem = notebook.stem.split("_", 1)[1] if notebook.stem[:2].isdigit() else notebook.stem
@@ -197,18 +99,22 @@ def _walk(spec):
 
 def test_job_specs_name_data_by_registered_names_never_module_paths():
     from transferlab.chapters import backdoor, influences, inheritance, stimuli
-    from transferlab.params import resolve
+    from transferlab.chapters.backdoor import jobs as backdoor_jobs
+    from transferlab.chapters.influences import jobs as influences_jobs
+    from transferlab.chapters.inheritance import jobs as inheritance_jobs
+    from transferlab.chapters.params import resolve
+    from transferlab.chapters.stimuli import jobs as stimuli_jobs
     from transferlab.world import data_functions
 
     def smoke(m):
         return m.Config(**resolve(m.Config, m.PRESETS, "smoke"))
 
-    specs = [j.spec() for j in backdoor.plan(smoke(backdoor)).transfers.values()]
-    specs += [j.spec() for j in influences.plan(smoke(influences)).runs]
-    specs += [stimuli.foundation_job(smoke(stimuli)).spec()]
+    specs = [j.spec() for j in backdoor_jobs.plan(smoke(backdoor)).transfers.values()]
+    specs += [j.spec() for j in influences_jobs.plan(smoke(influences)).runs]
+    specs += [stimuli_jobs.foundation_job(smoke(stimuli)).spec()]
     cfg = smoke(inheritance)
     specs += [
-        inheritance.student_job(cfg, inheritance.StudentKey("pets", k, m, 0, 10)).spec()
+        inheritance_jobs.student_job(cfg, inheritance_jobs.StudentKey("pets", k, m, 0, 10)).spec()
         for k in ("clean", ("badnets", "pets"), ("latent", "pets"))
         for m in ("delta", "remos", "retrain")
     ]
@@ -282,3 +188,62 @@ def test_every_benchmark_imports_what_exists(script):
 
     spec = importlib.util.spec_from_file_location(f"_bench_{script.stem}", script)
     spec.loader.exec_module(importlib.util.module_from_spec(spec))  # its main() runs only as a script
+
+
+def test_no_module_or_function_a_reader_cannot_hold():
+    """A module past ~800 lines becomes a package (a chapter: config, jobs, analysis, verdicts,
+    figures, text); a function past ~80 lines becomes named pieces."""
+    modules, functions = sizes(LIB)
+    assert len(modules) > 40 and len(functions) > 300  # the walk found the library
+    big = {m: n for m, n in modules.items() if n > MAX_MODULE_LINES}
+    long = {f: n for f, n in functions.items() if n > MAX_FUNCTION_LINES}
+    assert big == {}, f"modules over {MAX_MODULE_LINES} lines: {big}"
+    assert long == {}, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_the_size_check_catches_a_long_function(tmp_path):
+    lib = tmp_path / "transferlab"
+    lib.mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    (lib / "big.py").write_text(
+        f"class A:\n    def f(self):\n    {body.replace(chr(10), chr(10) + '    ')}\n"
+    )
+    modules, functions = sizes(lib)
+    assert (
+        functions["transferlab.big:A.f"] > MAX_FUNCTION_LINES
+        and modules["transferlab.big"] > MAX_FUNCTION_LINES
+    )
+
+
+def test_a_chapter_package_exposes_the_contract_and_what_its_page_shows():
+    """A chapter that outgrew one module is a package whose ``__init__`` exposes exactly the chapter
+    contract and the names its notebook calls (``chapter.name``); its pieces stay inside."""
+    packages = [p for p in pages() if (LIB / "chapters" / chapter_stem(p) / "__init__.py").exists()]
+    assert len(packages) >= 6
+    for notebook in packages:
+        module = importlib.import_module(f"transferlab.chapters.{chapter_stem(notebook)}")
+        called = set(re.findall(r"\bchapter\.(\w+)", notebook_code(notebook)))
+        assert set(module.__all__) == set(CHAPTER_NAMES) | called, notebook.name
+        public = {n for n in vars(module) if not n.startswith("_")} - set(module.__all__)
+        submodules = {n for n in public if inspect.ismodule(getattr(module, n))}
+        assert public - submodules - {"annotations"} == set(), (
+            notebook.name,
+            public - submodules,
+        )
+
+
+def chapter_stem(notebook: Path) -> str:
+    return notebook.stem.split("_", 1)[1] if notebook.stem[:2].isdigit() else notebook.stem
+
+
+def notebook_code(notebook: Path) -> str:
+    cells = json.loads(notebook.read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+
+
+def test_the_drawing_of_the_wings_in_contributing_is_current():
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    assert with_drawing(text, LIB) == text, (
+        "the import graph changed: run `python -m transferlab.pipeline.house CONTRIBUTING.md`"
+    )
+    assert "flowchart" in text and "pipeline --> chapters" in text

@@ -10,8 +10,14 @@ import pytest
 import torch
 
 from transferlab.chapters import backdoor
-from transferlab.params import ParameterError
+from transferlab.chapters.backdoor import analysis as backdoor_analysis
+from transferlab.chapters.backdoor import data as backdoor_data
+from transferlab.chapters.backdoor import jobs as backdoor_jobs
+from transferlab.chapters.backdoor import measure as backdoor_measure
+from transferlab.chapters.params import ParameterError
 from transferlab.train import attack_success_rate
+
+from .conftest import write_real_data
 
 SMALL = dict(
     size=16,
@@ -46,10 +52,10 @@ def test_backdoored_source_triggers_only_dogs_and_keeps_labels(tmp_path, monkeyp
     from transferlab.world import DataRef, dataset
 
     clean = dataset(**kwargs)
-    data = backdoor.backdoored_source(
+    data = backdoor_data.backdoored_source(
         DataRef.of("world.synthetic", **kwargs), 0.5, 2, "bottom-right", (255, 255, 0)
     )
-    dogs = np.isin(np.asarray(data.classes)[data.y.numpy()], backdoor.dog_classes(data))
+    dogs = np.isin(np.asarray(data.classes)[data.y.numpy()], backdoor_data.dog_classes(data))
     marked = data.attrs.trigger.to_numpy()
     assert marked[~dogs].sum() == 0 and marked.sum() == round(0.5 * dogs.sum())
     assert torch.equal(data.y, clean.y)
@@ -59,7 +65,7 @@ def test_backdoored_source_triggers_only_dogs_and_keeps_labels(tmp_path, monkeyp
         data.x[torch.tensor(marked)][:, :, -3:-1, -3:-1] == torch.tensor([255, 255, 0])[:, None, None]
     ).all()
     objects = DataRef.of("world.synthetic", **{**kwargs, "part": "objects"})
-    target = backdoor.debiased_target(objects, 0.3, 2, "bottom-right", (255, 255, 0))
+    target = backdoor_data.debiased_target(objects, 0.3, 2, "bottom-right", (255, 255, 0))
     assert target.attrs.trigger.sum() == round(0.3 * len(target))
     assert len(set(target.y[torch.tensor(target.attrs.trigger.to_numpy())].tolist())) > 1  # across classes
 
@@ -68,7 +74,7 @@ def test_plan_shares_the_clean_source_and_scratch_models_with_the_world_chapter(
     from transferlab.chapters import world as tour
 
     cfg = backdoor.Config()
-    p = backdoor.plan(cfg)
+    p = backdoor_jobs.plan(cfg)
     assert p.sources[(cfg.arch, 0.0, 0)].spec() == tour.Config().source_job().spec()
     assert p.sources[(cfg.arch, 0.0, 1)].spec() == tour.Config().source_job(1).spec()
     assert p.scratch[("objects", 0)].spec() == tour.Config().scratch_job("objects", 0).spec()
@@ -109,7 +115,7 @@ def _results(
     debiased_full: float,
     wd_full_high: float,
     small_source_asr: float = 0.15,
-) -> backdoor.Results:
+) -> backdoor_measure.Results:
     """Made-up measurements with the given ASR differences between backdoored and clean sources."""
     cfg = backdoor.Config(
         targets=("objects", "pets"), seeds=(0, 1, 2), trigger_fraction=1.0, trigger_fractions=(0.1, 1.0)
@@ -186,7 +192,7 @@ def _results(
             for f in (0.0, 0.1, 0.5)
         ]
     )
-    return backdoor.Results(cfg, sources, pd.DataFrame(rows), scratch, 5e-4, regime)
+    return backdoor_measure.Results(cfg, sources, pd.DataFrame(rows), scratch, 5e-4, regime)
 
 
 def test_the_regime_grid_says_where_the_source_learns_by_share_and_by_count():
@@ -212,19 +218,19 @@ def test_resized_dogs_takes_a_larger_draw_or_a_share_of_each_breed(tmp_path, mon
 
     kwargs = {"part": "source", "split": "train", **SMALL}
     small, large = dataset(**kwargs), dataset(**{**kwargs, "source_train": 30})
-    dogs = backdoor.is_dog(small)
-    grown = backdoor.resized_dogs(small, large, None)
-    assert grown.class_counts()[backdoor.dog_classes(small)].eq(30).all()
-    others = grown.subset(~backdoor.is_dog(grown))
+    dogs = backdoor_data.is_dog(small)
+    grown = backdoor_data.resized_dogs(small, large, None)
+    assert grown.class_counts()[backdoor_data.dog_classes(small)].eq(30).all()
+    others = grown.subset(~backdoor_data.is_dog(grown))
     assert torch.equal(others.x, small.subset(~dogs).x) and torch.equal(others.y, small.subset(~dogs).y)
-    cut = backdoor.resized_dogs(small, None, 0.3)
-    assert cut.class_counts()[backdoor.dog_classes(small)].eq(3).all()
-    assert torch.equal(cut.subset(~backdoor.is_dog(cut)).x, small.subset(~dogs).x)
+    cut = backdoor_data.resized_dogs(small, None, 0.3)
+    assert cut.class_counts()[backdoor_data.dog_classes(small)].eq(3).all()
+    assert torch.equal(cut.subset(~backdoor_data.is_dog(cut)).x, small.subset(~dogs).x)
 
 
 def test_the_regime_grid_reuses_the_sweep_sources_and_grows_only_the_dogs():
     cfg = backdoor.Config()
-    p = backdoor.plan(cfg)
+    p = backdoor_jobs.plan(cfg)
     assert set(p.regime) == {(s, f) for s in (1.0, 3.0) for f in (0.0, 0.1, 0.5)}
     for f in (0.0, 0.1, 0.5):  # at scale 1 the cells are the sweep's own sources (first seed)
         assert p.regime[(1.0, f)] == p.sources[(cfg.arch, f, 0)]
@@ -246,37 +252,13 @@ def test_claims_follow_the_numbers():
 def test_claim_b_is_read_at_the_smallest_fraction_the_source_learns():
     # the 10 % source learns the square: (b) is the gap at 10 %, which is 0 here
     learned = _results(0.4, 0.15, 0.0, 0.0, 0.02)
-    assert backdoor.learned_fractions(learned) == [0.1, 1.0]
+    assert backdoor_analysis.learned_fractions(learned) == [0.1, 1.0]
     assert backdoor.claims(learned).frame().set_index("key").verdict["b"] == "contradicted"
     # it does not (source ASR at the clean source's): (b) moves to 100 %, where the gap is 0.4
     unlearned = _results(0.4, 0.15, 0.0, 0.0, 0.02, small_source_asr=0.01)
-    assert backdoor.learned_fractions(unlearned) == [1.0]
+    assert backdoor_analysis.learned_fractions(unlearned) == [1.0]
     claim = {c.key: c for c in backdoor.claims(unlearned).claims}["b"]
     assert claim.verdict == "holds" and claim.estimates[0].label.startswith("100%")
-
-
-def _real_data(root):
-    """A tiny data folder in the real layouts: an ImageNet subset with a dog superclass, CIFAR-10, pets."""
-    from .test_adapters import _image, _pickle, _real_root
-
-    _real_root(root)
-    rng = np.random.default_rng(0)
-    wnids = {"n02085620": "dog", "n02085782": "dog", "n01440764": "fish", "n01443537": "fish"}
-    for split, n in (("train", 12), ("val", 4)):
-        for w in wnids:
-            for i in range(n):
-                _image(
-                    root / "imagenet" / split / w / f"{i}.JPEG",
-                    tuple(int(v) for v in rng.integers(0, 255, 3)),
-                )
-    (root / "imagenet" / "superclasses.csv").write_text("".join(f"{w},{s}\n" for w, s in wnids.items()))
-    base = root / "cifar10" / "cifar-10-batches-py"
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        _pickle(
-            base / name, {b"labels": [0, 1, 2] * 4, b"data": rng.integers(0, 256, (12, 3072), dtype=np.uint8)}
-        )
-    _pickle(base / "batches.meta", {b"label_names": [b"airplane", b"automobile", b"bird"]})
-    return root
 
 
 @pytest.mark.timeout(300)
@@ -284,7 +266,7 @@ def test_the_chapter_runs_on_real_data_folders(tmp_path, monkeypatch):
     """The whole chapter on a folder of real-format files (data_dir): same code path as the world."""
     monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path / "store"))
     cfg = backdoor.Config(
-        data_dir=str(_real_data(tmp_path / "data")),
+        data_dir=str(write_real_data(tmp_path / "data")),
         image_size=16,
         arch="cresnet-xs",
         archs=("cresnet-xs",),

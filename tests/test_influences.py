@@ -11,7 +11,12 @@ import torch
 
 from transferlab.chapters import influences as si
 from transferlab.chapters.base import class_subset_ref, world_ref
-from transferlab.params import ParameterError, resolve
+from transferlab.chapters.influences import config as si_config
+from transferlab.chapters.influences import jobs as si_jobs
+from transferlab.chapters.influences import measure as si_measure
+from transferlab.chapters.influences import results as si_results
+from transferlab.chapters.influences import verdicts as si_verdicts
+from transferlab.chapters.params import ParameterError, resolve
 from transferlab.world import World
 from transferlab.world import influence as planted_world
 
@@ -34,7 +39,7 @@ def test_subset_source_keeps_and_relabels_the_chosen_classes():
 
 def test_plan_has_one_run_per_mask_distinct_jobs_and_a_pilot_per_planted_group():
     config = smoke()
-    p = si.plan(config)
+    p = si_jobs.plan(config)
     n = config.n_classes()
     assert p.masks.shape == (config.models, n) and p.holdout_masks.shape == (config.holdout_models, n)
     assert (p.masks.sum(1) == round(config.alpha * n)).all()
@@ -43,8 +48,8 @@ def test_plan_has_one_run_per_mask_distinct_jobs_and_a_pilot_per_planted_group()
     pilot = [j for js in p.pilot.values() for j in js]
     specs = {str(j.spec()) for j in p.runs + p.holdout + p.full + pilot}
     assert len(specs) == len(p.runs) + len(p.holdout) + len(p.full) + len(pilot)
-    conditions = si.pilot_conditions(config)
-    assert set(p.pilot) == {c.name for c in conditions} | {si.SCRATCH}
+    conditions = si_jobs.pilot_conditions(config)
+    assert set(p.pilot) == {c.name for c in conditions} | {si_config.SCRATCH}
     assert all(len(js) == len(config.pilot_seeds) for js in p.pilot.values())
     for c in conditions:  # each pilot source lacks exactly its group
         kept = set(dict(p.pilot[c.name][0].source.data.kwargs)["keep"])
@@ -52,9 +57,9 @@ def test_plan_has_one_run_per_mask_distinct_jobs_and_a_pilot_per_planted_group()
 
 
 def test_the_scheduler_parameter_picks_the_executor():
-    assert si.executor_of(smoke()) == ("local", None)
-    assert si.executor_of(smoke(scheduler="local")) == ("dask", None)
-    assert si.executor_of(smoke(scheduler="tcp://10.0.0.5:8786")) == ("dask", "tcp://10.0.0.5:8786")
+    assert si_measure.executor_of(smoke()) == ("local", None)
+    assert si_measure.executor_of(smoke(scheduler="local")) == ("dask", None)
+    assert si_measure.executor_of(smoke(scheduler="tcp://10.0.0.5:8786")) == ("dask", "tcp://10.0.0.5:8786")
     with pytest.raises(ParameterError, match="Dask scheduler address"):
         smoke(scheduler="10.0.0.5")
 
@@ -111,19 +116,19 @@ def _results(infl_by_class: np.ndarray, config=None, gradient_scores=None, full_
     labels = test.y.numpy()[:t]
     source = world.get(config.source_part())
     grads = gradient_scores if gradient_scores is not None else (np.zeros((len(source), t)),)
-    seeds = si.full_seeds(config)
-    full = {k: np.ones((len(seeds), t)) for k in si.OUTPUTS}
+    seeds = si_jobs.full_seeds(config)
+    full = {k: np.ones((len(seeds), t)) for k in si_config.OUTPUTS}
     if full_correct is not None:
         full["correct"] = np.asarray(full_correct, dtype=float)[None].repeat(len(seeds), 0)
-    return si.Results(
+    return si_results.Results(
         config,
         tuple(source.classes),
         tuple(test.classes),
         labels,
         masks,
-        {k: y for k in si.OUTPUTS},
+        {k: y for k in si_config.OUTPUTS},
         masks[:40],
-        {k: y[:40] for k in si.OUTPUTS},
+        {k: y[:40] for k in si_config.OUTPUTS},
         source.y.numpy(),
         tuple(grads),
         full,
@@ -151,12 +156,12 @@ def test_removal_sets_follow_the_estimated_influence_and_hand_picked_trains_on_t
     infl = np.zeros((n, 6))
     infl[3], infl[7], infl[11] = 0.2, 0.1, -0.3
     r = _results(infl, config)
-    sets = si.removal_sets(r, 2)
+    sets = si_results.removal_sets(r, 2)
     assert sets["most positive"] == [3, 7] and sets["most negative"][0] == 11
     assert len(sets["random"]) == 2 and len(set(sets["random"])) == 2
-    keys, jobs = si.counterfactual_jobs(r)
-    related = si.related_classes(r)
-    picked = [j for k, j in zip(keys, jobs) if k[0] == si.HAND_PICKED]
+    keys, jobs = si_measure.counterfactual_jobs(r)
+    related = si_results.related_classes(r)
+    picked = [j for k, j in zip(keys, jobs) if k[0] == si_config.HAND_PICKED]
     assert len(picked) == len(config.counterfactual_seeds)
     assert list(dict(picked[0].source.data.kwargs)["keep"]) == related
     assert set(related) == set(np.flatnonzero(planted_world.planted_catalogue().role.str.contains("helper")))
@@ -214,7 +219,7 @@ def test_failures_point_at_their_most_negative_class_and_debugging_counts_fixes(
     infl[4, :3], infl[9, 3:] = -0.3, -0.2
     correct = np.array([0, 1, 0, 0, 1, 0])
     r = _results(infl, config, full_correct=correct)
-    fails = si.failures(r)
+    fails = si_results.failures(r)
     assert fails.example.tolist() == [0, 2, 3, 5]
     assert fails.worst.tolist() == [4, 4, 9, 9]
     debug = pd.DataFrame(
@@ -229,13 +234,13 @@ def test_failures_point_at_their_most_negative_class_and_debugging_counts_fixes(
     assert (
         summary.loc["most negative", "share fixed"] == 0.75 and summary.loc["random", "share fixed"] == 0.25
     )
-    estimate = si._debugging_estimate(r)  # claim (e): per seed, 0.75 − 0.25 fixed
+    estimate = si_verdicts._debugging_estimate(r)  # claim (e): per seed, 0.75 − 0.25 fixed
     assert estimate.value == pytest.approx(0.5) and estimate.n == 2
 
 
 def test_the_pilot_measures_each_group_on_its_own_images_with_the_planted_sign():
     config = smoke(pilot_seeds=[0, 1, 2])
-    conditions = si.pilot_conditions(config)
+    conditions = si_jobs.pilot_conditions(config)
     t = len(conditions[0].images)
     full = np.ones(t)
     pilot = {}
@@ -243,7 +248,7 @@ def test_the_pilot_measures_each_group_on_its_own_images_with_the_planted_sign()
         acc = np.ones(t)
         acc[c.images] = 0.0 if c.sign > 0 else 1.0
         pilot[c.name] = np.stack([acc] * 3)
-    pilot[si.SCRATCH] = np.zeros((3, t))
+    pilot[si_config.SCRATCH] = np.zeros((3, t))
     full_correct = full.copy()
     mislead = next(c for c in conditions if c.relation == "hurts")
     full_correct[mislead.images] = 0.0
@@ -257,7 +262,7 @@ def test_the_pilot_measures_each_group_on_its_own_images_with_the_planted_sign()
 
 
 def test_the_live_explorer_shows_nothing_in_an_unattended_run(monkeypatch):
-    from transferlab.params import UNATTENDED
+    from transferlab.chapters.params import UNATTENDED
 
     monkeypatch.setenv(UNATTENDED, "1")
     assert si.explorer(None) is None  # returns before it reads anything: no widget, no comm
@@ -267,8 +272,8 @@ def test_the_shapes_setting_runs_on_the_main_world_with_its_own_truth():
     config = smoke(setting="shapes")
     assert config.source_part() == "source" and config.target_part() == config.target
     assert config.n_classes() == len(World(config.world_config(), cache=None).source_class_names())
-    conditions = {c.name: c for c in si.pilot_conditions(config)}
+    conditions = {c.name: c for c in si_jobs.pilot_conditions(config)}
     assert set(conditions) == {"helpers", "look-alikes"}
     assert conditions["helpers"].sign == 1 and conditions["look-alikes"].sign == -1
-    job = si.plan(config).runs[0]
+    job = si_jobs.plan(config).runs[0]
     assert dict(dict(job.source.data.kwargs)["base"].kwargs)["part"] == "source"

@@ -14,7 +14,10 @@ import pandas as pd
 import pytest
 
 from transferlab.chapters import inheritance as ih
-from transferlab.params import ParameterError, resolve
+from transferlab.chapters.inheritance import analysis as ih_analysis
+from transferlab.chapters.inheritance import jobs as ih_jobs
+from transferlab.chapters.inheritance import measure as ih_measure
+from transferlab.chapters.params import ParameterError, resolve
 
 
 def smoke(**changes):
@@ -29,7 +32,7 @@ def _results(rows):
         ]
     )
     empty = pd.DataFrame()
-    return ih.Results(smoke(), table, empty, empty, empty, empty, empty)
+    return ih_measure.Results(smoke(), table, empty, empty, empty, empty, empty)
 
 
 def _rows(remos_acc, remos_dir, defects=("penultimate", "badnets")):
@@ -51,7 +54,7 @@ def test_summary_is_relative_to_fine_tuning_and_the_front_excludes_dominated_met
     assert s.loc[("penultimate", "remos"), "rdir"] == pytest.approx(0.5, abs=1e-3)
     assert s.loc[("penultimate", "remos"), "racc"] == pytest.approx(0.78 / 0.80, abs=1e-3)
     assert s.loc[("penultimate", "finetune"), "rdir"] == pytest.approx(1.0)
-    front = ih.pareto(r).set_index(["defect", "method"])["on the front"]
+    front = ih_analysis.pareto(r).set_index(["defect", "method"])["on the front"]
     assert not front[("penultimate", "magprune")]  # fine-tuning beats it on both
     assert front[("penultimate", "remos")] and front[("penultimate", "retrain")]
     by_target = ih.summary(r, by_target=True)
@@ -92,9 +95,9 @@ def test_students_are_engine_jobs_and_a_killed_run_resumes_without_training_one_
 
     store = tmp_path / "store"
     cfg = smoke()
-    students = {spec_key(ih.student_job(cfg, k).spec()) for k in ih.plan(cfg).keys()}
+    students = {spec_key(ih_jobs.student_job(cfg, k).spec()) for k in ih_jobs.plan(cfg).keys()}
     code = (
-        "from transferlab.chapters import inheritance as ih; from transferlab.params import resolve; "
+        "from transferlab.chapters import inheritance as ih; from transferlab.chapters.params import resolve; "
         "ih.run(ih.Config(**resolve(ih.Config, ih.PRESETS, 'smoke')), progress=False)"
     )
     env = {**os.environ, "TRANSFERLAB_STORE": str(store), "TRANSFERLAB_WORKERS": "2"}

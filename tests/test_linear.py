@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from transferlab.chapters import linear
-from transferlab.params import resolve
+from transferlab.chapters.params import resolve
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from transferlab.chapters import backdoor, wild
 from transferlab.chapters import world as tour
 from transferlab.chapters.claims import read_claims, read_record
 from transferlab.chapters.contract import fit_to_folder, needed_parts
-from transferlab.params import ParameterError, resolve
+from transferlab.chapters.params import ParameterError, resolve
 from transferlab.pipeline.runner import check_folder, run_notebook
 from transferlab.world import RealWorld, parts_present, write_digits_folder
 

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from transferlab.chapters import claims
-from transferlab.params import ParameterError
+from transferlab.chapters.params import ParameterError
 from transferlab.pipeline import cli
 from transferlab.pipeline.runner import NotebookFailed, chapter_of, run_notebook
 

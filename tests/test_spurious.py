@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from transferlab.chapters import cooccurrence, gender_age
+from transferlab.chapters.params import ParameterError, resolve
 from transferlab.chapters.spurious import SOURCE_TABLES, Results, excess, gaps, group_scores, plan, shifts
-from transferlab.params import ParameterError, resolve
 from transferlab.world import DataError, TensorData, World, overlap
 from transferlab.world.adapters import CelebA, Coco
 from transferlab.world.synthetic import dataset
 
-from .test_adapters import _celeba, _image
+from .conftest import write_celeba, write_image
 
 
 def smoke(module, **changes):
@@ -47,7 +47,7 @@ def test_a_drawing_revision_travels_with_the_data_reference():
 
 
 def test_real_pools_give_sources_and_targets_opposite_ends(tmp_path):
-    _celeba(tmp_path, 120)  # 80 training faces: 20 per (age, gender) group
+    write_celeba(tmp_path, 120)  # 80 training faces: 20 per (age, gender) group
     pool = CelebA(tmp_path, size=8)
     src = pool.faces((10, 10, 10, 10), role="source")
     assert overlap(src, pool.faces((10, 10, 10, 10), role="target")) == 0
@@ -132,7 +132,7 @@ def _coco_pools(root, train_each=20, test_each=6):
             anns += [
                 {"id": len(anns), "image_id": i, "category_id": ids[k], "bbox": [0, 0, 4, 4]} for k in kind
             ]
-            _image(
+            write_image(
                 root / split / name, (40 + 150 * ("dog" in kind), 90, 40 + 150 * ("person" in kind)), (32, 24)
             )
         (root / "annotations").mkdir(parents=True, exist_ok=True)
@@ -149,7 +149,7 @@ def test_chapter_runs_on_real_files(tmp_path, monkeypatch, module):
         _coco_pools(root / "coco")
         Coco(root / "coco")  # the layout is found
     else:
-        _celeba(root / "celeba", 120)
+        write_celeba(root / "celeba", 120)
     changes = {
         "data_dir": str(root),
         "scale": 0.004 if module is cooccurrence else 0.002,

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from transferlab.chapters import stimuli as st
+from transferlab.chapters.params import ParameterError, resolve
+from transferlab.chapters.stimuli import jobs as st_jobs
+from transferlab.chapters.stimuli import measure as st_measure
 from transferlab.models import build_model
-from transferlab.params import ParameterError, resolve
 from transferlab.world import TensorData
 
 
@@ -29,23 +31,25 @@ def _logits(model, x):
 
 def test_stimuli_raise_their_class_score_and_keep_their_constraints():
     model = _model()
-    start = st.stimuli(model, 5, steps=0, size=12)
-    made = st.stimuli(model, 5, steps=20, step_size=0.02, size=12)
+    start = st_measure.stimuli(model, 5, steps=0, size=12)
+    made = st_measure.stimuli(model, 5, steps=20, step_size=0.02, size=12)
     before, after = _logits(model, start), _logits(model, made)
     idx = torch.arange(5)[:, None]
     assert (after.gather(1, idx) > before.gather(1, idx) + 0.1).all()
     assert made.dtype == torch.uint8 and made.shape == (5, 3, 12, 12)
     seeds = (torch.rand(5, 3, 12, 12) * 255).to(torch.uint8)
-    seeded = st.stimuli(model, 5, start="seed", seeds=seeds, steps=30, step_size=0.05, radius=0.1, size=12)
+    seeded = st_measure.stimuli(
+        model, 5, start="seed", seeds=seeds, steps=30, step_size=0.05, radius=0.1, size=12
+    )
     assert (seeded.int() - seeds.int()).abs().max() <= round(0.1 * 255) + 1
     with pytest.raises(ValueError, match="one seed image per class"):
-        st.stimuli(model, 5, start="seed", seeds=seeds[:2], size=12)
+        st_measure.stimuli(model, 5, start="seed", seeds=seeds[:2], size=12)
 
 
 def test_evaluate_compares_each_stimulus_with_its_class_centroid_under_each_reading():
     probs = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]])
     centroid = np.array([0.5, 0.5, 0.1])
-    ev = st.evaluate(probs, {"mean output": centroid, "mean image": np.array([0.05, 1.2, 0.3])})
+    ev = st_measure.evaluate(probs, {"mean output": centroid, "mean image": np.array([0.05, 1.2, 0.3])})
     assert ev.distance.round(3).tolist() == [
         round(float(np.linalg.norm([-0.1, 0.05, 0.05])), 3),
         round(float(np.linalg.norm([0.6, -0.7, 0.1])), 3),
@@ -62,14 +66,14 @@ def test_centroid_readings_are_the_mean_output_and_the_output_on_the_mean_image(
     x = (torch.rand(12, 3, 12, 12, generator=g) * 255).to(torch.uint8)
     y = torch.arange(12) % 3
     train = TensorData(x, y, classes=("a", "b", "c"))
-    got = st.centroid_distances(model, train)
+    got = st_measure.centroid_distances(model, train)
     # the expected values through the same prediction path (bf16 on some CPUs), so that the test
     # checks what each reading averages, not the float format
-    p = st.softmax_of(model, x, train.classes)
+    p = st_measure.softmax_of(model, x, train.classes)
     eye = np.eye(3)
     mean_output = [np.linalg.norm(p[y.numpy() == i].mean(0) - eye[i]) for i in range(3)]
     means = torch.stack([x[y == i].float().mean(0) for i in range(3)]).round().to(torch.uint8)
-    q = st.softmax_of(model, means, train.classes)
+    q = st_measure.softmax_of(model, means, train.classes)
     np.testing.assert_allclose(got["mean output"], mean_output, atol=1e-4)
     np.testing.assert_allclose(got["mean image"], np.linalg.norm(q - eye, axis=1), atol=1e-4)
     # the mean of random images is a grey image: the readings disagree
@@ -78,7 +82,7 @@ def test_centroid_readings_are_the_mean_output_and_the_output_on_the_mean_image(
 
 def _results(table, k=4, sizes=(10, 20, 30, 40), shadows=2):
     config = smoke(shadows=shadows)
-    return st.Results(
+    return st_measure.Results(
         config,
         tuple(f"s{i}" for i in range(k)),
         tuple(f"t{i}" for i in range(k)),
@@ -207,7 +211,7 @@ def test_candidates_learn_their_own_classes_or_their_own_seed():
     assert {disjoint.shadow_seed(i) for i in range(3)} == {0}
     same = smoke(shadows=3)
     assert same.shadow_classes(2) == tuple(range(same.k())) and same.shadow_seed(2) == 2
-    jobs = {str(st.foundation_job(c, i).spec()) for c in (disjoint, same) for i in range(3)}
+    jobs = {str(st_jobs.foundation_job(c, i).spec()) for c in (disjoint, same) for i in range(3)}
     assert len(jobs) == 6
     with pytest.raises(ParameterError, match="source classes"):
         smoke(shadow_data="disjoint", shadows=2)  # 2 × 17 flower classes > the smoke source's 26

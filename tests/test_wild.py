@@ -9,13 +9,18 @@ import torch
 from PIL import Image, ImageDraw
 
 from transferlab.chapters import wild
+from transferlab.chapters.params import ParameterError
+from transferlab.chapters.wild import analysis as wild_analysis
+from transferlab.chapters.wild import config as wild_config
+from transferlab.chapters.wild import measure as wild_measure
 from transferlab.methods import bias_finder as finder
 from transferlab.models import build_model
-from transferlab.params import ParameterError
 from transferlab.train import fit, recipe
 from transferlab.world import TensorData, overlay_name, parse_overlay
 from transferlab.world.adapters import image_folder
 from transferlab.world.overlays import Patch
+
+from .conftest import write_real_data
 
 
 class _SeesYellow(torch.nn.Module):
@@ -121,10 +126,15 @@ def test_found_biases_are_one_per_new_class():
             "top_class": ["fence", "fence", "dog 1", "dog 1", "heart", "star"],
         }
     )
-    assert wild.found_biases(ranking, {"fence", "tennis ball"}, 2) == ("p1", "p3")
-    assert wild.found_biases(ranking, set(), 9) == ("f1", "p1", "p3", "p4")
+    assert wild_measure.found_biases(ranking, {"fence", "tennis ball"}, 2) == ("p1", "p3")
+    assert wild_measure.found_biases(ranking, set(), 9) == ("f1", "p1", "p3", "p4")
     ranking.loc[0, "overlay"] = "fence"  # a studied overlay is not a finding, whatever it favours here
-    assert wild.found_biases(ranking, set(), 9, studied=("fence:spacing=5.0",)) == ("f2", "p1", "p3", "p4")
+    assert wild_measure.found_biases(ranking, set(), 9, studied=("fence:spacing=5.0",)) == (
+        "f2",
+        "p1",
+        "p3",
+        "p4",
+    )
 
 
 def _shift(gain) -> finder.Shift:
@@ -177,7 +187,7 @@ def _results(fixed, full, gains, scratch_elsewhere=0.0):
             "tv": gains,
         }
     )
-    return wild.Results(config, source, shifts, None, (), pd.DataFrame(rows), target_shifts, {})
+    return wild_measure.Results(config, source, shifts, None, (), pd.DataFrame(rows), target_shifts, {})
 
 
 def test_excess_is_class_matched_and_the_class_chosen_on_the_other_seeds():
@@ -190,8 +200,8 @@ def test_excess_is_class_matched_and_the_class_chosen_on_the_other_seeds():
     assert ex.loc[ball, "full"].to_numpy() == pytest.approx([-0.01, 0.0, 0.01])
     # seed 0's own fixed-feature model favours t2, the other seeds t0: seed 0 is measured on t0
     r.target_shifts[(fence, "objects", "fixed", 0)] = _shift([0.2, 0.0, 0.5])
-    assert wild.favoured_class(r, fence, "objects", 0) == 0
-    assert wild.favoured_class(r, fence, "objects", 1) == 0
+    assert wild_analysis.favoured_class(r, fence, "objects", 0) == 0
+    assert wild_analysis.favoured_class(r, fence, "objects", 1) == 0
     assert wild.excess(r).set_index(["overlay", "seed"]).loc[(fence, 0), "fixed"] == pytest.approx(0.1)
 
 
@@ -236,11 +246,9 @@ def test_the_chapter_runs_on_real_data_folders(tmp_path, monkeypatch):
     """The chapter on real-format files (data_dir): an ImageNet subset, CIFAR-10 and pets."""
     import dataclasses
 
-    from .test_backdoor import _real_data
-
     monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path / "store"))
     cfg = wild.Config(
-        data_dir=str(_real_data(tmp_path / "data")),
+        data_dir=str(write_real_data(tmp_path / "data")),
         image_size=16,
         arch="cresnet-xs",
         targets=("objects", "pets"),
@@ -257,7 +265,9 @@ def test_the_chapter_runs_on_real_data_folders(tmp_path, monkeypatch):
         follow=1,
     )
     results = wild.run(cfg, progress=False)
-    assert set(results.targets.target) == {"objects", "pets"} and set(results.targets.kind) == set(wild.KINDS)
+    assert set(results.targets.target) == {"objects", "pets"} and set(results.targets.kind) == set(
+        wild_config.KINDS
+    )
     assert len(results.ranking) == len(cfg.candidates()) and len(results.followed) <= 1
     assert [c.key for c in wild.claims(results).claims] == ["a", "b1", "b2", "b3", "c"]
     # no class expected on real data: each overlay is reported with the class it favours most

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from transferlab.chapters import world as tour
-from transferlab.params import ParameterError
+from transferlab.chapters.params import ParameterError
 
 
 def _results(gap_fixed: dict, gap_full: dict, seeds=(0, 1, 2)) -> tour.Results:

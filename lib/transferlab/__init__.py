@@ -2,7 +2,6 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .params import ParameterError
 from .utils import set_seed
 
 try:
@@ -10,4 +9,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0+unknown"
 
-__all__ = ["ParameterError", "set_seed", "__version__"]
+__all__ = ["set_seed", "__version__"]

@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..params import ChapterConfig, param
 from ..run import SourceJob, TransferJob
 from ..train import Recipe, recipe
 from ..world import DataRef, RealWorld, TensorData, World, WorldConfig, data_function
+from .params import ChapterConfig, param
 
 RECIPE_SETS = ("synthetic", "thesis")
 # The smoke preset of the world every chapter on it shares: 8 source classes of 30 images at 16 px, a
@@ -40,6 +40,18 @@ TINY_WORLD: dict[str, Any] = {
     "source_per_class": 12,
     "target_per_class": 10,
     "source_epochs": 2,
+}
+# The thesis' ImageNet setting (App. G.1), the start of a paper preset on real data: ResNet-18 at
+# 64 px on 1,300 source images per class and 500 per target class, its recipes, 16 epochs each.
+PAPER_WORLD: dict[str, Any] = {
+    "image_size": 64,
+    "source_per_class": 1300,
+    "target_per_class": 500,
+    "arch": "resnet18",
+    "recipes": "thesis",
+    "source_epochs": 16,
+    "full_epochs": 16,
+    "scratch_epochs": 16,
 }
 # compact models for the CPU world; torchvision's for real data on a GPU
 ARCHS = (

@@ -157,7 +157,19 @@ class Estimate:
 
     @classmethod
     def t(cls, criterion: Criterion, samples: Iterable[float], replicates: str, label: str = "") -> Estimate:
-        """The mean of per-replicate values with its t-interval."""
+        """The mean of per-replicate values with its t-interval.
+
+        Parameters
+        ----------
+        criterion
+            The claim's criterion (one of the chapter's ``CRITERIA``): side and margin.
+        samples
+            One value per replicate (e.g. a per-seed difference).
+        replicates
+            What one replicate is, as the claims table says it.
+        label
+            What this estimate is of, where a claim has several (a target, a mode).
+        """
         values = tuple(float(s) for s in samples)
         mean, low, high, sd = t_interval(values)
         return cls(criterion, mean, low, high, len(values), replicates, label, values, sd)
@@ -190,7 +202,7 @@ class Estimate:
 
     @property
     def replicates_needed(self) -> int | None:
-        """For an undecided t-interval: replicates that would decide it at the measured spread."""
+        """The replicates that would decide an undecided t-interval at the measured spread (else ``None``)."""
         if self.verdict != "undecided" or self.method != "t" or self.sd is None:
             return None
         return self.criterion.replicates_needed(self.value, self.sd)
@@ -233,8 +245,8 @@ class Claim:
 
     @property
     def replicates_needed(self) -> int | None:
-        """For an undecided claim: the replicates that would decide its estimates at their spread
-        (``None`` where that is not computable or exceeds ``MAX_REPLICATES``)."""
+        """The replicates that would decide an undecided claim's estimates at their spread (``None``
+        where the claim is decided, or that is not computable or exceeds ``MAX_REPLICATES``)."""
         if self.verdict != "undecided":
             return None
         needs = [e.replicates_needed for e in self.estimates if e.verdict == "undecided"]

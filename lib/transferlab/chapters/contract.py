@@ -4,7 +4,7 @@ the generated page parts and the tests rely on.
 Every notebook names its module in its metadata (``metadata.transferlab.experiment``); the module
 is named after the notebook (``notebooks/06_influences.ipynb`` → ``transferlab.chapters.influences``).
 A :class:`Page` declares its parameters; a :class:`Chapter` is a page that runs an experiment and
-checks its sources' claims. ``tests/test_contract.py`` checks every notebook's module against them.
+checks its sources' claims. ``tests/test_architecture.py`` checks every notebook's module against them.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
-from ..params import PRESET_NAMES, ChapterConfig, resolve
 from ..world import REAL_FOLDERS, parts_present
 from .claims import Criterion
+from .params import PRESET_NAMES, ChapterConfig, resolve
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +41,7 @@ def data_parts(**roles: str) -> dict[str, DataPart]:
 class Page(Protocol):
     """A notebook's module: its parameters and their presets."""
 
-    Config: type[ChapterConfig]  # every parameter, declared with transferlab.params.param
+    Config: type[ChapterConfig]  # every parameter, declared with transferlab.chapters.params.param
     PRESETS: Mapping[str, Mapping[str, Any]]  # "smoke", "default", "paper": overrides of Config's defaults
 
 
@@ -70,6 +70,8 @@ class Chapter(Page, Protocol):
 
 # what a chapter declares beyond a page
 CHAPTER_ONLY = ("SOURCE", "PROTOCOL", "CRITERIA", "PAPER_NOTE", "DATA_PARTS", "run", "claims")
+# every name of the contract: what a chapter package's ``__all__`` starts with
+CHAPTER_NAMES = ("Config", "PRESETS", *CHAPTER_ONLY)
 
 
 def is_chapter(module: ModuleType) -> bool:
@@ -83,7 +85,7 @@ def contract_errors(module: ModuleType) -> list[str]:
     if not isinstance(module, Page):
         return [f"{module.__name__} has no Config or PRESETS"]
     if not (inspect.isclass(module.Config) and issubclass(module.Config, ChapterConfig)):
-        errors.append("Config must subclass transferlab.params.ChapterConfig")
+        errors.append("Config must subclass transferlab.chapters.params.ChapterConfig")
     if set(module.PRESETS) != set(PRESET_NAMES):
         errors.append(f"PRESETS must name exactly {PRESET_NAMES}, names {sorted(module.PRESETS)}")
     for preset in set(module.PRESETS) & {

@@ -19,7 +19,9 @@ from .spurious import (
     EXCESS,
     MEASURED,
     OWN_SHIFT,
+    PAPER_SPURIOUS,
     REPLICATE,
+    SMOKE_SPURIOUS,
     SOURCE_TABLES,
     THRESHOLD,
     Results,
@@ -106,25 +108,13 @@ DATA_PARTS = data_parts(  # the parts of a real-data folder (RealWorld) the chap
 
 
 PRESETS: dict[str, dict] = {
-    "smoke": {
-        "image_size": 16,
-        "arch": "cresnet-xs",
-        "source_epochs": 3,
-        "full_epochs": 2,
-        "scale": 0.03,
-        "test_per_group": 20,
-        "seeds": [0, 1],
-    },
+    "smoke": {**SMOKE_SPURIOUS, "scale": 0.03},
     "default": {},
     "paper": {
-        "image_size": 224,
-        "arch": "resnet18",
-        "recipes": "thesis",
+        **PAPER_SPURIOUS,
         "source_epochs": 25,
         "full_epochs": 25,
-        "scale": 1.0,
         "test_per_group": 25,
-        "seeds": [0, 1, 2, 3, 4],
     },
 }
 

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from ..methods import probes
-from ..params import distinct, param
 from ..run import TransferJob, load_model, run_jobs
 from ..train import extract_features, predict
 from ..world import FACE_GROUPS, FACE_TABLES, TensorData
@@ -23,11 +22,14 @@ from . import plots, spurious
 from .base import ModelParams
 from .claims import Claim, ClaimsTable, Estimate, criteria
 from .contract import data_parts
+from .params import distinct, param
 from .spurious import (
     EXCESS,
     MEASURED,
     OWN_SHIFT,
+    PAPER_SPURIOUS,
     REPLICATE,
+    SMOKE_SPURIOUS,
     SOURCE_TABLES,
     SpuriousParams,
     Study,
@@ -146,29 +148,20 @@ DATA_PARTS = data_parts(  # the parts of a real-data folder (RealWorld) the chap
 
 PRESETS: dict[str, dict] = {
     "smoke": {
-        "image_size": 16,
-        "arch": "cresnet-xs",
-        "source_epochs": 3,
-        "full_epochs": 2,
+        **SMOKE_SPURIOUS,
         "scale": 0.006,
         "curve_scales": [0.003, 0.006],
         "curve_epochs": [1, 2],
-        "test_per_group": 20,
         "targets": ["only-women", "50-50"],
-        "seeds": [0, 1],
     },
     "default": {},
     "paper": {
-        "image_size": 224,
-        "arch": "resnet18",
-        "recipes": "thesis",
+        **PAPER_SPURIOUS,
         "source_epochs": 20,
         "full_epochs": 20,
-        "scale": 1.0,
         "curve_scales": [0.1, 0.25, 0.5, 1.0],
         "curve_epochs": [5, 10, 20, 40],
         "test_per_group": 1000,
-        "seeds": [0, 1, 2, 3, 4],
     },
 }
 
@@ -405,17 +398,11 @@ def figure_probe(results: Results):
     pr = results.probes
     fig, axes = plots.panels(2, width=3.6, height=3.0)
     x = np.arange(len(SOURCE_TABLES))
-    for i, (column, label) in enumerate((("age", "all features"), ("age without gender", "gender removed"))):
-        g = pr.groupby("source")[column]
-        axes[0].bar(
-            x + (i - 0.5) * 0.38,
-            g.mean().reindex(SOURCE_TABLES),
-            0.38,
-            yerr=g.std().reindex(SOURCE_TABLES).fillna(0),
-            capsize=3,
-            label=label,
-        )
-    axes[0].set_xticks(x, SOURCE_TABLES)
+    by_features = {
+        label: pr.groupby("source")[column]
+        for column, label in (("age", "all features"), ("age without gender", "gender removed"))
+    }
+    plots.grouped_bars(axes[0], by_features, SOURCE_TABLES, colour=False)
     axes[0].set(ylabel="age probe accuracy (held out)", ylim=(0.4, 1.0))
     axes[0].axhline(0.5, color="grey", lw=0.8, ls=":")
     axes[0].legend(fontsize=7)

@@ -17,9 +17,9 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from .. import utils
-from ..params import ChapterConfig, ParameterError, distinct, param
 from . import plots
 from .claims import Claim, ClaimsTable, Criterion, Estimate, criteria
+from .params import ChapterConfig, ParameterError, distinct, param
 
 SOURCE = "thesis §7.1, App. G.1.5"
 INITS = ("clean source", "biased source", "scratch")

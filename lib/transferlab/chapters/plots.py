@@ -65,6 +65,28 @@ def mean_line(ax, groups, **kwargs):
     )
 
 
+def grouped_bars(
+    ax, groups, categories: Sequence, *, span: float = 0.76, capsize: float = 3, colour: bool = True
+):
+    """Side-by-side bars of means with ± std error bars (0 where a category has one value), one
+    bar per category for each group: ``groups`` maps a label to a pandas ``SeriesGroupBy`` keyed by
+    category (e.g. over seeds per target). The bars of one category share ``span``; ``colour``
+    paints each group in the book's colour of its label (else the colour cycle). Sets the x ticks."""
+    x = np.arange(len(categories))
+    width = span / len(groups)
+    for i, (label, g) in enumerate(groups.items()):
+        ax.bar(
+            x + (i - (len(groups) - 1) / 2) * width,
+            g.mean().reindex(categories),
+            width,
+            yerr=g.std().reindex(categories).fillna(0),
+            capsize=capsize,
+            label=label,
+            **({"color": color(label)} if colour else {}),
+        )
+    ax.set_xticks(x, list(categories))
+
+
 def panels(
     n: int, *, width: float = 3.4, height: float = 3.0, sharey: bool = False, ncols: int | None = None
 ):

@@ -13,10 +13,10 @@ import importlib
 
 import pandas as pd
 
-from ..params import ParameterError, resolve
 from ..world import REAL_FOLDERS, digits_folder, parts_present
 from . import world
 from .contract import fit_to_folder, needed_parts, without_missing
+from .params import ParameterError, resolve
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,13 +24,31 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ..params import ParameterError, distinct, param
 from ..run import SourceJob, TransferJob, load_model, run_jobs
 from ..train import predict
 from ..world import DataError, DataRef, TensorData, overlap, table_counts
 from . import plots
 from .base import ModelParams, world_ref
 from .claims import Claim, Criterion, Estimate
+from .params import ParameterError, distinct, param
+
+# What the smoke and paper presets of chapters 3 and 4 share: a tiny network at 16 px for a few
+# epochs; the thesis' ResNet-18 at 224 px with its recipes on the full-size tables, five seeds.
+SMOKE_SPURIOUS: dict[str, Any] = {
+    "image_size": 16,
+    "arch": "cresnet-xs",
+    "source_epochs": 3,
+    "full_epochs": 2,
+    "test_per_group": 20,
+    "seeds": [0, 1],
+}
+PAPER_SPURIOUS: dict[str, Any] = {
+    "image_size": 224,
+    "arch": "resnet18",
+    "recipes": "thesis",
+    "scale": 1.0,
+    "seeds": [0, 1, 2, 3, 4],
+}
 
 SOURCE_TABLES = ("non-spurious", "spurious")
 THRESHOLD = 0.05  # an excess shift counts as bias from this size (5 points more of the favoured class)
@@ -376,19 +394,11 @@ def figure_gaps(results: Results, panels: list[tuple[str, str]]):
     fig, axes = plots.panels(len(panels), width=2.6, height=2.8, sharey=True)
     for ax, (stage, target) in zip(axes, panels):
         d = g[(g.stage == stage) & (g.target == target)]
-        for i, table in enumerate(SOURCE_TABLES):
-            v = d[d.source == table].groupby("label").gap
-            ax.bar(
-                np.arange(len(classes)) + (i - 0.5) * 0.38,
-                v.mean().reindex(classes),
-                0.38,
-                yerr=v.std().reindex(classes).fillna(0),
-                capsize=3,
-                label=SOURCE_NAMES[table],
-                color=plots.color(SOURCE_NAMES[table]),
-            )
+        by_source = {
+            SOURCE_NAMES[table]: d[d.source == table].groupby("label").gap for table in SOURCE_TABLES
+        }
+        plots.grouped_bars(ax, by_source, classes)
         ax.axhline(0, color="black", lw=0.8)
-        ax.set_xticks(range(len(classes)), classes)
         ax.set_title(STAGE_NAMES[stage] + (f"\n{target}" if target else ""), fontsize=9)
     axes[0].set_ylabel(f"accuracy: {st.names[0]} − {st.names[1]}")
     axes[0].legend(fontsize=7, loc="best")

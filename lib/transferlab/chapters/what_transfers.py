@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ..params import ChapterConfig, param
 from ..utils import table_cell
 from . import plots
 from .claims import MARKS, VERDICTS, Claim, ClaimsTable, read_record, verdict_counts
+from .params import ChapterConfig, param
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..params import ParameterError, distinct, param
 from ..run import load_model, run_jobs
 from ..train import accuracy, mean_per_class_accuracy, predict
 from ..world import (
@@ -35,6 +34,7 @@ from . import plots
 from .base import SMOKE_WORLD, WorldParams
 from .claims import Claim, ClaimsTable, Criterion, Estimate, criteria
 from .contract import data_parts
+from .params import ParameterError, distinct, param
 
 SOURCE = "thesis ch. 7–8 (premise)"
 CONDITIONS = ("fixed-feature", "full-network", "scratch")
@@ -312,20 +312,8 @@ def figure_premise(results: Results):
     fig, ax = plots.panels(1, width=6.4, height=3.2)
     ax = ax[0]
     targets = list(results.config.targets)
-    width = 0.8 / len(CONDITIONS)
-    for i, cond in enumerate(CONDITIONS):
-        g = a[a.condition == cond].groupby("target").accuracy
-        mean, std = g.mean().reindex(targets), g.std().reindex(targets).fillna(0)
-        ax.bar(
-            np.arange(len(targets)) + (i - 1) * width,
-            mean,
-            width,
-            yerr=std,
-            capsize=3,
-            label=cond,
-            color=plots.color(cond),
-        )
-    ax.set_xticks(np.arange(len(targets)), targets)
+    by_condition = {cond: a[a.condition == cond].groupby("target").accuracy for cond in CONDITIONS}
+    plots.grouped_bars(ax, by_condition, targets, span=0.8)
     ax.set(ylabel="target test accuracy", ylim=(0, 1))
     ax.set_title("Transfer vs training from scratch", pad=24)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(CONDITIONS))

@@ -161,10 +161,32 @@ def search(
     seed: int = 0,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Rank ``overlays`` by the shift they cause in ``model``'s predictions on ``data`` (or on a
-    seeded sample of ``n_images`` of it), largest first. ``by``: ``top_gain`` (the share of
-    predictions the most-favoured class gains: a bias piles predictions onto one class), ``tv``
-    (total-variation distance: any change, occlusion included) or ``flip`` (changed predictions)."""
+    """Rank ``overlays`` by the shift they cause in ``model``'s predictions, largest first.
+
+    Parameters
+    ----------
+    model
+        The model probed.
+    data
+        The images the overlays are put on.
+    overlays
+        Candidate overlays (:mod:`transferlab.world` overlays, or their names).
+    n_images
+        Probe a seeded sample of this many images (default: all).
+    by
+        ``"top_gain"`` (the share of predictions the most-favoured class gains: a bias piles
+        predictions onto one class), ``"tv"`` (total-variation distance: any change, occlusion
+        included) or ``"flip"`` (changed predictions).
+    seed
+        Seeds the sample.
+    progress
+        Show a progress bar over the candidates.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per overlay, its shift measures and favoured class, sorted by ``by``.
+    """
     if by not in RANKINGS:
         raise ValueError(f"unknown ranking {by!r}; choose one of {', '.join(RANKINGS)}")
     if n_images is not None and n_images < len(data):

@@ -17,7 +17,7 @@ Every method takes the teacher, the student's data and a recipe, and returns a t
   the teacher's conv layers over the student's training data (a channel is covered on an image
   when its min-max-scaled mean activation exceeds ``threshold``); a kernel weight's coverage is
   the sum of the coverage of the input and output channels it connects; its ordinal score is
-  rank(coverage) − rank(|w|) over every conv weight of the model (the paper's §4.2: "inside the
+  ``rank(coverage) − rank(|w|)`` over every conv weight of the model (the paper's §4.2: "inside the
   whole model weight set"; its artifact sorts all conv weights together), ties sharing their
   average rank (every tap of a kernel has its channel pair's coverage: one rank, not one by
   position); the ``ratio`` of weights with the lowest scores is set to zero, once, as the
@@ -152,8 +152,29 @@ def lowest(scores: Mapping[str, torch.Tensor], ratio: float, scope: str = "model
 def remos_slice(
     teacher: Net, data: TensorData, *, ratio: float, threshold: float = 0.5, scope: str = "model"
 ) -> tuple[Net, dict[str, float]]:
-    """The teacher with the ``ratio`` of its conv weights with the lowest ordinal scores (over the
-    model, or each layer: ``scope``) set to zero; also the share zeroed in each layer."""
+    """ReMoS' slice: the teacher with the conv weights least relevant to the student's task zeroed.
+
+    A weight's ordinal score is the rank of its coverage (how often the student's data activates the
+    channels it connects) minus the rank of its magnitude; the lowest scores are zeroed.
+
+    Parameters
+    ----------
+    teacher
+        The pre-trained model (left unchanged).
+    data
+        The student's training data, on which coverage is measured.
+    ratio
+        The share of weights to zero, in [0, 1).
+    threshold
+        A channel is covered by an input when its activation exceeds this share of its range.
+    scope
+        Rank over the whole ``"model"`` or within each ``"layer"``.
+
+    Returns
+    -------
+    tuple
+        The sliced copy, and the share of weights zeroed in each conv layer.
+    """
     if not 0 <= ratio < 1:
         raise ValueError(f"ratio must be in [0, 1), got {ratio}")
     coverage = coverage_frequency(teacher, data, threshold=threshold)

@@ -56,8 +56,21 @@ def _check(masks: np.ndarray, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def difference_of_means(masks: np.ndarray, outputs: np.ndarray) -> np.ndarray:
-    """(units, targets): mean output over runs that include the unit minus over runs that do not
-    (NaN where a unit is in every run or in none)."""
+    """The thesis' estimator (§8.2): mean output over runs that include the unit minus over runs that
+    do not.
+
+    Parameters
+    ----------
+    masks
+        (runs, units) booleans: which units (source classes) each run trained on.
+    outputs
+        (runs, targets): each run's output on each target example (e.g. the softmax of its class).
+
+    Returns
+    -------
+    numpy.ndarray
+        (units, targets) influences; NaN where a unit is in every run or in none.
+    """
     masks, outputs = _check(masks, outputs)
     m = masks.astype(float)
     n_in = m.sum(0)[:, None]
@@ -122,10 +135,29 @@ def datamodel(
     folds: int = 5,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """A linear datamodel per target, outputs ≈ masks @ weights + intercept, fitted by ``ridge`` or
-    ``lasso`` (:class:`Lasso`, every target at once) with one regularisation strength for all
-    targets chosen by ``folds``-fold cross-validation over ``alphas``. Returns (weights (units,
-    targets), intercept (targets,), alpha)."""
+    """A linear datamodel per target, outputs ≈ masks @ weights + intercept.
+
+    Parameters
+    ----------
+    masks
+        (runs, units) booleans: which units each run trained on.
+    outputs
+        (runs, targets): each run's output on each target example.
+    kind
+        ``"ridge"`` or ``"lasso"`` (:class:`Lasso`, every target at once).
+    alphas
+        Regularisation strengths to choose from (default: a log grid suited to ``kind``); one is
+        chosen for all targets.
+    folds
+        Folds of the cross-validation that chooses it.
+    seed
+        Seeds the folds.
+
+    Returns
+    -------
+    tuple
+        weights (units, targets), intercept (targets,), the chosen alpha.
+    """
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import KFold
 

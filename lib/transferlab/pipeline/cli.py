@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..params import PRESET_NAMES, ParameterError
+from ..chapters.params import PRESET_NAMES, ParameterError
 from ..store import Store, default_store, export_archive, import_archive
 from ..world import parts_present, write_digits_folder
 from . import stability

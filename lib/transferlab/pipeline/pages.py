@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from ..chapters.claims import INTERVAL_NOTE, Criterion
-from ..params import ChapterConfig, type_name
+from ..chapters.params import ChapterConfig, type_name
 from ..utils import table_cell
 
 GENERATED_TAG = "transferlab-generated"

@@ -24,7 +24,7 @@ import nbformat
 
 from .. import utils
 from ..chapters.contract import contract_errors, fit_to_folder, is_chapter, needed_parts, without_missing
-from ..params import UNATTENDED, ChapterConfig, ParameterError, resolve
+from ..chapters.params import UNATTENDED, ChapterConfig, ParameterError, resolve
 from ..store import default_store_path
 from ..world import DataError, check_data_dir, parts_present
 from . import pages

@@ -239,6 +239,30 @@ def run_jobs(
     In waves (:func:`waves`): the models others start from (grouped where they can be), then the
     rest together, the models nothing waits for first, so that they fill the workers while the
     others' inputs are read.
+
+    Parameters
+    ----------
+    jobs
+        What to make, in the order the entries come back (a job listed twice is made once).
+    store
+        Where entries are kept (default: :func:`~transferlab.store.default_store`).
+    executor
+        ``"local"`` (worker processes on this machine, one per core, or the calling process with
+        ``TRANSFERLAB_WORKERS=1``), ``"dask"`` (a Dask cluster at ``address``; ``None``: a local
+        one), or an :class:`Executor`.
+    address
+        The Dask scheduler's address, with ``executor="dask"``.
+    group_size
+        How many same-shape models train as one grouped model (default: what pays on the device).
+    progress
+        Show a progress bar over the jobs.
+    speed
+        The device and numeric path (default: the fastest this machine has).
+
+    Returns
+    -------
+    list of Entry
+        One store entry per job, in the order of ``jobs``.
     """
     store = store or default_store()
     store.clean()  # what writers that died (a killed run's workers) left half-written

@@ -94,10 +94,32 @@ def adversarial_batch(
     autocast=None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """The normalised batch ``x`` replaced by PGD examples that maximise the model's loss on ``y``
-    (the model in eval mode while they are made, as in Madry et al.'s code; its mode restored). A
+    """The normalised batch ``x`` replaced by PGD examples that maximise the model's loss on ``y``.
+
+    The model is in eval mode while they are made, as in Madry et al.'s code (its mode restored). A
     grouped model's batch is (G, N, C, H, W) with labels (G, N): each member attacks its own images
-    (the members' losses are independent, so one gradient of their sum is every member's own)."""
+    (the members' losses are independent, so one gradient of their sum is every member's own).
+
+    Parameters
+    ----------
+    model
+        The model attacked (its parameters are not changed).
+    x, y
+        The normalised batch and its labels.
+    adversary
+        The norm (L2 or L∞), radius ε in pixel units, steps and step size of the attack.
+    mean, std
+        The normalisation of ``x``: the ball is in pixel units.
+    autocast
+        A context factory for the forward passes (the training's numeric path), or ``None``.
+    generator
+        Seeds the random start.
+
+    Returns
+    -------
+    torch.Tensor
+        The attacked batch, normalised like ``x``.
+    """
     was_training = model.training
     model.eval()
     params = [p for p in model.parameters() if p.requires_grad]

@@ -97,16 +97,9 @@ def fit(
     grouped = isinstance(model, GroupedCompactResNet)
     datas = list(data) if grouped else [data]
     seeds = list(seed) if isinstance(seed, Sequence) else [seed + g for g in range(len(datas))]
-    if grouped and (regularizer is not None or after_step is not None):
-        raise ValueError("regularizer and after_step are for a single model, not a grouped one")
-    if grouped and recipe.adversary is not None and len({(d.mean, d.std) for d in datas}) > 1:
-        raise ValueError(
-            "a grouped model's adversary attacks in pixel units: its data sets need one normalisation"
-        )
-    if grouped and not (len(datas) == len(seeds) == model.groups):
-        raise ValueError(
-            f"a grouped model of {model.groups} needs {model.groups} data sets and seeds, "
-            f"got {len(datas)} and {len(seeds)}"
+    if grouped:
+        _check_group(
+            model, datas, seeds, recipe, single_only=regularizer is not None or after_step is not None
         )
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     n = max(len(d) for d in datas)
@@ -143,13 +136,7 @@ def fit(
                 logits = forward(x).float()
             if not grouped:
                 logits = logits[None]
-            # Each member's mean loss; their sum gives each member exactly its own gradient.
-            member_losses = torch.stack(
-                [
-                    F.cross_entropy(logits[g], y[g], label_smoothing=recipe.label_smoothing)
-                    for g in range(len(datas))
-                ]
-            )
+            member_losses = _member_losses(logits, y, recipe)
             loss = member_losses.sum()
             if regularizer is not None:
                 with speed.autocast():
@@ -164,6 +151,32 @@ def fit(
         losses.append((total / in_epoch).tolist())
     per_member = [list(epochs) for epochs in zip(*losses)]
     return per_member if grouped else per_member[0]
+
+
+def _check_group(
+    model: GroupedCompactResNet, datas: list[TensorData], seeds: list[int], recipe: Recipe, single_only: bool
+) -> None:
+    """Refuse what a grouped model cannot train: a regulariser or a per-step hook (``single_only``),
+    an adversary over data sets normalised differently, or a data set or seed count unlike its groups."""
+    if single_only:
+        raise ValueError("regularizer and after_step are for a single model, not a grouped one")
+    if recipe.adversary is not None and len({(d.mean, d.std) for d in datas}) > 1:
+        raise ValueError(
+            "a grouped model's adversary attacks in pixel units: its data sets need one normalisation"
+        )
+    if not (len(datas) == len(seeds) == model.groups):
+        raise ValueError(
+            f"a grouped model of {model.groups} needs {model.groups} data sets and seeds, "
+            f"got {len(datas)} and {len(seeds)}"
+        )
+
+
+def _member_losses(logits: torch.Tensor, y: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    """Each member's mean loss, (G,) from (G, N, classes) logits: their sum gives each member
+    exactly its own gradient."""
+    return torch.stack(
+        [F.cross_entropy(logits[g], y[g], label_smoothing=recipe.label_smoothing) for g in range(len(logits))]
+    )
 
 
 class Snapshots:
@@ -290,10 +303,38 @@ def transfer(
 ) -> Net:
     """A copy of ``source`` adapted to ``data``: new head, then fixed, full or partial fine-tuning.
 
-    ``mode="fixed"`` freezes the backbone (5 blocks); ``"partial"`` the first ``frozen_blocks``;
-    ``"full"`` none. With ``cache_features`` (default), fixed-feature transfer trains the head on
-    features computed once (after re-estimating batch-norm statistics on the target), which is
-    equivalent to re-running the frozen backbone in eval mode every epoch, without augmentation.
+    With ``cache_features`` (default), fixed-feature transfer trains the head on features computed
+    once (after re-estimating batch-norm statistics on the target), which is equivalent to
+    re-running the frozen backbone in eval mode every epoch, without augmentation.
+
+    Parameters
+    ----------
+    source
+        The pre-trained model (left unchanged).
+    data
+        The target's training set.
+    recipe
+        Epochs, learning rate, batch size, weight decay and augmentation of the fine-tuning.
+    mode
+        ``"fixed"`` (fixed-feature: the backbone's 5 blocks frozen), ``"full"`` (full-network:
+        nothing frozen) or ``"partial"`` (the first ``frozen_blocks`` frozen).
+    frozen_blocks
+        With ``mode="partial"``: how many blocks stay as the source left them.
+    num_classes
+        Classes of the new head (default: ``data``'s).
+    seed
+        Seeds the new head and the batch order.
+    cache_features
+        Train a fixed-feature head on features computed once.
+    speed
+        The device and numeric path (default: the fastest this machine has).
+    progress
+        Show a progress bar over the epochs.
+
+    Returns
+    -------
+    Net
+        The transferred model.
     """
     if mode not in MODES:
         raise ValueError(f"unknown transfer mode {mode!r}; one of {', '.join(MODES)}")

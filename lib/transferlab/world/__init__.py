@@ -31,6 +31,7 @@ from .synthetic import (
     table_counts,
 )
 from .tensors import TensorData, as_tensors, augment_batch
+from .texture import coarse, rescaled, stylized
 from .toy import toy_task
 
 __all__ = [
@@ -75,5 +76,8 @@ __all__ = [
     "TensorData",
     "as_tensors",
     "augment_batch",
+    "coarse",
+    "rescaled",
+    "stylized",
     "toy_task",
 ]

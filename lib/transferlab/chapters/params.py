@@ -62,7 +62,24 @@ def param(
     high: float | None = None,
     choices: tuple[Any, ...] | None = None,
 ) -> Any:
-    """Declare a chapter parameter: its default, meaning and allowed range or choices."""
+    """Declare a chapter parameter: its default, meaning and allowed range or choices.
+
+    Parameters
+    ----------
+    default
+        The value the book is built with (a list becomes a tuple).
+    help
+        Its meaning, as the chapter's parameter table and ``transferlab params`` say it.
+    low, high
+        The allowed range of a number (or of every number of a list).
+    choices
+        The allowed values (of a string, or of every item of a list).
+
+    Returns
+    -------
+    dataclasses.Field
+        The field of a :class:`ChapterConfig` subclass.
+    """
     if isinstance(default, list):
         default = tuple(default)
     info = ParamInfo(help=help, low=low, high=high, choices=choices)
@@ -246,8 +263,31 @@ def resolve(
     cross_checks: bool = True,
 ) -> dict[str, Any]:
     """Full, validated parameter set: the config's defaults, then the preset, then ``overrides``.
-    Names, types and ranges are always checked; the config's cross-field checks (which may read a
-    real-data folder) unless ``cross_checks`` is false."""
+
+    Parameters
+    ----------
+    config_cls
+        The chapter's ``Config``.
+    presets
+        The chapter's ``PRESETS``.
+    preset
+        Which preset to start from.
+    overrides
+        Parameters set on top (``-p NAME VALUE``), already parsed.
+    cross_checks
+        Run the config's cross-field checks too (they may read a real-data folder).
+
+    Returns
+    -------
+    dict
+        Every parameter's value.
+
+    Raises
+    ------
+    ParameterError
+        An unknown preset or name, a wrong type, an out-of-range value or a failed cross-check,
+        with a message naming the parameter and what is allowed.
+    """
     if preset not in presets:
         raise ParameterError(f"unknown preset {preset!r}; allowed: {', '.join(presets)}")
     values = {name: default for name, (_, default, _) in config_cls.param_infos().items()}

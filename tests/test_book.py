@@ -78,6 +78,11 @@ def test_every_page_renders_in_a_browser(smoke_book, browser, serve, artifacts):
                 By.CSS_SELECTOR, "section#exercises .dropdown, section#exercises details"
             )
             assert solutions, f"{rel}: no folded solutions in its exercises"
+            method = browser.find_elements(
+                By.XPATH,
+                "//details[.//*[contains(text(), 'How it is computed')]]//div[contains(@class, 'highlight-python')]",
+            )
+            assert method, f"{rel}: no folded 'How it is computed' block with the library's source"
             if browser.find_elements(By.CSS_SELECTOR, ".math"):
                 assert browser.find_elements(By.TAG_NAME, "mjx-container"), f"{rel}: math not typeset"
         shot = artifacts / ("screenshot-" + rel.replace("/", "_").replace(".html", ".png"))

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
+import re
 
 import nbformat
 import papermill
 import pytest
 
 from transferlab.chapters.claims import VERDICTS, read_claims, read_record
-from transferlab.pipeline.book import REAL_DATA, SUMMARY, chapter_notebooks
+from transferlab.pipeline.book import chapter_notebooks
 from transferlab.pipeline.runner import chapter_module, chapter_of
 
-from .conftest import ROOT
+from .conftest import ROOT, pages
 
 NOTEBOOKS = chapter_notebooks(ROOT)
 IDS = [nb.stem for nb in NOTEBOOKS]
-PAGES = [*NOTEBOOKS, ROOT / "notebooks" / SUMMARY, ROOT / "notebooks" / REAL_DATA]  # chapters and pages
+PAGES = pages()  # chapters and pages
 
 
 @pytest.mark.parametrize("notebook", PAGES, ids=[p.stem for p in PAGES])
@@ -75,3 +78,20 @@ def test_every_chapter_has_exercises_with_folded_solutions_and_a_source(notebook
     exercises = text[text.index("## Exercises") :]
     assert exercises.count("dropdown") >= 1, "solutions must be folded (a dropdown)"
     assert "{cite" in text.split("\n\n", 2)[1], "the first lines must cite the source reproduced"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_every_chapter_shows_how_it_is_computed_from_the_library_source(notebook):
+    """A folded "How it is computed" block shows the functions that define the experiment, included
+    from the library by import path (``libsource``), so the page cannot drift from the code."""
+    cells = [c.source for c in nbformat.read(str(notebook), as_version=4).cells if c.cell_type == "markdown"]
+    blocks = [s for s in cells if "{dropdown} How it is computed" in s]
+    assert len(blocks) == 1, "one folded 'How it is computed' block per chapter"
+    targets = re.findall(r"```\{libsource\} (\S+)", blocks[0])
+    assert targets, "the block includes library source"
+    for target in targets:
+        module, _, name = target.partition(":")
+        obj = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+        assert inspect.getsource(obj).strip(), target

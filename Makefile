@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 export TRANSFERLAB_STORE ?= $(CURDIR)/.transferlab/store
 
-.PHONY: env book test lint bench stability clean help
+.PHONY: env book test lint bench stability ledger clean help
 
 help:
 	@echo "make book    execute every chapter (preset $(PRESET)) and build the HTML book"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint    ruff check and ruff format --check (make format rewrites)"
 	@echo "make bench   benchmarks (ratios measured side by side)"
 	@echo "make stability  every chapter (preset $(PRESET)) under the fast and the plain numeric path: do the verdicts agree?"
+	@echo "make ledger  write the built book's claims into the results ledger (results/ledger.json; commit it)"
 	@echo "make clean   remove built book, executed notebooks and test artifacts (keeps .venv, store)"
 
 env: $(STAMP)
@@ -51,6 +52,9 @@ bench: env
 
 stability: env
 	$(BIN)/transferlab stability --preset $(PRESET) --out stability
+
+ledger: env
+	$(BIN)/transferlab ledger update
 
 clean:
 	rm -rf book/_build book/chapters runs test-artifacts stability

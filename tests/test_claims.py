@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from statsmodels.stats.power import TTestPower
 
 from transferlab.chapters.claims import (
     RECORD_MIMETYPE,
@@ -76,32 +77,42 @@ def test_bad_criteria_are_refused():
 def test_a_claim_holds_only_if_every_estimate_does():
     holds = Estimate.t(ABOVE, [0.3, 0.35, 0.4], "seed", "pets")
     straddles = Estimate.t(ABOVE, [0.0, 0.1, 0.05], "seed", "flowers")
-    against = Estimate.t(ABOVE, [0.0, 0.01, 0.02], "seed", "objects")
+    against = Estimate.t(ABOVE, [0.0, 0.005, 0.01], "seed", "objects")  # clear even after Holm over 3
     assert (holds.verdict, straddles.verdict, against.verdict) == ("holds", "undecided", "contradicted")
     assert Claim("a", "c", "s", (holds,)).verdict == "holds"
     assert Claim("a", "c", "s", (holds, straddles)).verdict == "undecided"
     assert Claim("a", "c", "s", (holds, straddles, against)).verdict == "contradicted"
     missing = Estimate.not_measured(ABOVE, "no planted truth")
     assert Claim("a", "c", "s", (holds, missing)).verdict == "n/a"
-    assert combine([]) == "n/a"
+    assert Claim("a", "c", "s", (missing, against)).verdict == "contradicted"  # n/a hides nothing
+    assert combine([]) == "n/a" and combine(["n/a", "contradicted"]) == "contradicted"
 
 
-def test_power_says_how_many_replicates_would_decide():
-    e = Estimate.t(ABOVE, [0.0, 0.2, 0.1], "seed")
-    assert e.verdict == "undecided"
-    n = e.replicates_needed
-    # at that many replicates and the same mean and spread the interval clears the margin ...
-    assert stats.t.ppf(0.975, n - 1) * e.sd / math.sqrt(n) < e.value - ABOVE.margin
-    # ... and not at one fewer
-    assert stats.t.ppf(0.975, n - 2) * e.sd / math.sqrt(n - 1) >= e.value - ABOVE.margin
-    claim = Claim("a", "c", "s", (e,))
-    assert f"about {n} replicates" in claim.power_text() and "(this run: 3)" in claim.power_text()
-    on_margin = Estimate.t(ABOVE, [0.0, 0.1], "seed")
+def test_the_power_line_uses_the_declared_smallest_effect_never_the_observed_mean():
+    crit = Criterion("gap", "ASR gap", ">", 0.05, "five points", effect=0.05)
+    near, far = Estimate.t(crit, [0.0, 0.2, 0.1], "seed"), Estimate.t(crit, [0.02, 0.22, 0.12], "seed")
+    assert near.sd == pytest.approx(far.sd) and near.value != far.value
+    n = near.replicates_needed
+    assert n == far.replicates_needed  # the same spread and effect: the same count, whatever the mean
+    power = TTestPower().power
+    assert power(effect_size=0.05 / near.sd, nobs=n, alpha=0.025, alternative="larger") >= 0.8
+    assert power(effect_size=0.05 / near.sd, nobs=n - 1, alpha=0.025, alternative="larger") < 0.8
+    claim = Claim("a", "c", "s", (near,))
+    assert claim.verdict == "undecided"
+    assert f"would need about {n}" in claim.power_text() and "this run's 3 replicates" in claim.power_text()
+    bare = Claim("b", "c", "s", (Estimate.t(ABOVE, [0.0, 0.2, 0.1], "seed"),))
+    assert bare.replicates_needed is None and "no smallest effect declared" in bare.power_text()
+    assert Claim("c", "c", "s", (Estimate.t(crit, [1.0, 1.1, 1.2], "seed"),)).power_text() == ""
+    precise = Criterion("gap", "gap", ">", 0.05, effect=0.05)
+    assert Estimate.t(precise, [0.06, 0.0601, 0.0602], "seed").replicates_needed == 2  # a tiny spread
     assert (
-        on_margin.replicates_needed is None
-        and "not decidable" in Claim("b", "c", "s", (on_margin,)).power_text()
+        Estimate.t(Criterion("g", "g", ">", 0.0, effect=0.001), [0.0, 1.0, 2.0], "seed").replicates_needed
+        is None
     )
-    assert Claim("c", "c", "s", (Estimate.t(ABOVE, [1.0, 1.1, 1.2], "seed"),)).power_text() == ""
+    with pytest.raises(ValueError, match="smallest effect"):
+        Criterion("x", "q", ">", 0.0, effect=0.0)
+    with pytest.raises(ValueError, match="below the margin"):
+        Criterion("x", "q", "within", 0.03, effect=0.03)
 
 
 def test_table_html_shows_interval_criterion_and_verdict():

@@ -1,6 +1,6 @@
 """The claims table every chapter ends with: each claim of a source, the quantity that tests it
-with a 95 % interval over independent replicates, the criterion fixed before the run, and one of
-three verdicts.
+with a 95 % interval over independent replicates, the criterion it is held to, and a
+verdict.
 
 - A :class:`Criterion` is data in the chapter's code (``CRITERIA``): what is measured per
   replicate, the side (``>``, ``<``, or ``within`` ± a margin), the margin, and why that margin.
@@ -10,8 +10,15 @@ three verdicts.
   design pairs; or an interval the chapter computed otherwise, e.g. a bootstrap, with its method).
 - A :class:`Claim` holds one or more estimates (e.g. one per target, when the source claims it
   for every target). Its verdict: **holds** when every estimate's interval lies on the claim's
-  side of its criterion, **contradicted** when one lies wholly on the other side, **undecided**
-  otherwise, **n/a** when a quantity cannot be measured in this run (no planted truth on real data).
+  side of its criterion (an intersection–union test: each at one-sided 2.5 %, the claim too);
+  **contradicted** when an estimate lies on the other side after Holm's adjustment over the
+  claim's estimates (one-sided 2.5 % for the claim, however many estimates it has; it wins over
+  n/a); **n/a** when a quantity cannot be measured in this run (no planted truth on real data);
+  **undecided** otherwise.
+- A criterion may declare the **smallest effect of interest** (how far beyond the margin the
+  quantity must be for the claim to matter); the power statement of an undecided claim then says
+  how many replicates a new registration would need to decide such an effect with 80 % power
+  (:class:`statsmodels.stats.power.TTestPower`), never a projection from the observed mean.
 
 A chapter's last cell calls :meth:`ClaimsTable.record`, which shows the table and stores it in
 the executed notebook under a mimetype of its own; tests and the summary page read it back with
@@ -21,6 +28,7 @@ the executed notebook under a mimetype of its own; tests and the summary page re
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import json
 import math
@@ -32,18 +40,23 @@ import nbformat
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
 
 RECORD_MIMETYPE = "application/vnd.transferlab.record+json"
 LEVEL = 0.95  # every interval of the book
+ALPHA = (1 - LEVEL) / 2  # the one-sided error of a verdict: an interval's side, or Holm's over a claim
+POWER = 0.8  # the power a planned replicate count aims at, for the declared smallest effect
 VERDICTS = ("holds", "contradicted", "undecided", "n/a")
 SIDES = (">", "<", "within")
 MAX_REPLICATES = 1000  # beyond this a claim is called undecidable at its measured spread
 INTERVAL_NOTE = (
     "Intervals are 95 % intervals over independent replicates: Student's t on the per-replicate "
     "values (paired differences where the design pairs two conditions by seed) unless the "
-    "claims table names another method under the numbers. Holds: the whole interval is on the claim's side of the "
-    "criterion; contradicted: the whole interval is on the other side; undecided: it straddles it; "
-    "n/a: the quantity cannot be measured in this run."
+    "claims table names another method under the numbers. Holds: every estimate's whole interval is on "
+    "the claim's side of its criterion; contradicted: an estimate is on the other side at one-sided 2.5 % "
+    "after Holm's adjustment over the claim's estimates; n/a: a quantity cannot be measured in this run; "
+    "undecided: otherwise."
 )
 
 
@@ -60,12 +73,19 @@ class Criterion:
     side: str
     margin: float
     why: str = ""
+    effect: float | None = None  # smallest effect of interest: how far beyond the margin matters
 
     def __post_init__(self) -> None:
         if self.side not in SIDES:
             raise ValueError(f"criterion {self.name!r}: side must be one of {SIDES}, got {self.side!r}")
         if self.side == "within" and not self.margin > 0:
             raise ValueError(f"criterion {self.name!r}: 'within' needs a margin above 0")
+        if self.effect is not None and not (math.isfinite(self.effect) and self.effect > 0):
+            raise ValueError(
+                f"criterion {self.name!r}: the smallest effect must be above 0, got {self.effect}"
+            )
+        if self.side == "within" and self.effect is not None and self.effect >= self.margin:
+            raise ValueError(f"criterion {self.name!r}: a 'within' effect must be below the margin")
 
     def text(self) -> str:
         """The criterion as the book writes it, e.g. ``ASR gap > 0.05`` or ``|Δ accuracy| < 0.03``."""
@@ -104,18 +124,34 @@ class Criterion:
         near = 0.0 if low <= 0 <= high else min(abs(low), abs(high))
         return self.margin - far, self.margin - near
 
-    def replicates_needed(self, mean: float, sd: float) -> int | None:
-        """Replicates a t-interval needs, at this mean and spread, to lie on one side of the margin
-        (``None``: the mean sits on the margin, or more than ``MAX_REPLICATES`` would be needed)."""
-        gap = abs(self.distance(mean))
-        if not (math.isfinite(gap) and math.isfinite(sd)) or gap == 0:
+    def p_other_side(self, mean: float, se: float, df: int) -> float:
+        """One-sided p-value of "the quantity lies on the other side of the margin" for a mean with
+        standard error ``se`` and ``df`` degrees of freedom (Student's t): small when the data
+        contradict the claim. For ``within``, the smaller of the two sides' p-values."""
+        m = self.margin
+        if se == 0:
+            return 0.0 if self.distance(mean) < 0 else 1.0
+        if self.side == ">":
+            return float(sps.t.cdf((mean - m) / se, df))
+        if self.side == "<":
+            return float(sps.t.sf((mean - m) / se, df))
+        return float(min(sps.t.sf((mean - m) / se, df), sps.t.cdf((mean + m) / se, df)))
+
+    def replicates_needed(self, sd: float) -> int | None:
+        """Replicates a registration needs to decide a true quantity lying the smallest effect of
+        interest beyond the margin with 80 % power at one-sided 2.5 %, at spread ``sd`` (a one-sample
+        t-test, :meth:`statsmodels.stats.power.TTestPower.solve_power`; for ``within``, the side
+        nearer the true value). ``None``: no effect declared, no spread, or more than
+        ``MAX_REPLICATES``."""
+        if self.effect is None or not (sd is not None and math.isfinite(sd)):
             return None
-        if sd == 0:
-            return 2
-        for n in range(2, MAX_REPLICATES + 1):
-            if sps.t.ppf(0.5 + LEVEL / 2, n - 1) * sd / math.sqrt(n) < gap:
-                return n
-        return None
+        power, size = TTestPower(), self.effect / sd if sd > 0 else math.inf
+        if power.power(effect_size=size, nobs=2, alpha=ALPHA, alternative="larger") >= POWER:
+            return 2  # (the solver does not converge where two replicates already suffice)
+        n = power.solve_power(effect_size=size, alpha=ALPHA, power=POWER, alternative="larger")
+        if not math.isfinite(n) or n > MAX_REPLICATES:
+            return None
+        return math.ceil(float(n))
 
 
 def criteria(*items: Criterion) -> dict[str, Criterion]:
@@ -135,8 +171,15 @@ def t_interval(samples: Iterable[float]) -> tuple[float, float, float, float | N
     if arr.size == 1:
         return mean, -math.inf, math.inf, None
     sd = float(arr.std(ddof=1))
-    half = float(sps.t.ppf(0.5 + LEVEL / 2, arr.size - 1)) * sd / math.sqrt(arr.size)
+    half = _t_quantile(arr.size - 1) * sd / math.sqrt(arr.size)
     return mean, mean - half, mean + half, sd
+
+
+@functools.lru_cache(maxsize=256)
+def _t_quantile(df: int) -> float:
+    """Student's t quantile of the book's intervals at ``df`` degrees of freedom (scipy's is slow
+    to call, and the calibration tests call it tens of thousands of times)."""
+    return float(sps.t.ppf(0.5 + LEVEL / 2, df))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,11 +244,34 @@ class Estimate:
         return self.criterion.verdict(self.low, self.high)
 
     @property
-    def replicates_needed(self) -> int | None:
-        """The replicates that would decide an undecided t-interval at the measured spread (else ``None``)."""
-        if self.verdict != "undecided" or self.method != "t" or self.sd is None:
+    def p_other_side(self) -> float | None:
+        """One-sided p-value of "the quantity lies on the other side of the criterion" (``None``:
+        not measured). From the samples for a t-interval. For an interval computed otherwise (a
+        t-interval over images, Wilson, a bootstrap) the standard error is read back from the half of
+        the 95 % interval that faces the margin, as a t-interval with ``n − 1`` degrees of freedom
+        would give it: exact for a t-interval, an approximation for the others, and consistent with
+        the interval's own verdict (p < 2.5 % exactly when it lies wholly on the other side)."""
+        if self.verdict == "n/a":
             return None
-        return self.criterion.replicates_needed(self.value, self.sd)
+        if self.method == "t" and self.n >= 2 and self.sd is not None:
+            return self.criterion.p_other_side(self.value, self.sd / math.sqrt(self.n), self.n - 1)
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            return 1.0
+        df = max(self.n - 1, 1)
+        below = self.value < self.criterion.margin if self.criterion.side != "<" else False
+        if self.criterion.side == "within":
+            below = self.value < 0
+        half = (self.high - self.value) if below else (self.value - self.low)
+        return self.criterion.p_other_side(self.value, max(half, 0.0) / _t_quantile(df), df)
+
+    @property
+    def replicates_needed(self) -> int | None:
+        """The replicates a new registration would need for this t-estimate: the declared smallest
+        effect with 80 % power at the spread measured here (``None``: not a t-estimate, no spread,
+        or no effect declared). Never a projection from the observed mean."""
+        if self.method != "t" or self.sd is None:
+            return None
+        return self.criterion.replicates_needed(self.sd)
 
     def text(self) -> str:
         """``label: value [low, high]``."""
@@ -217,13 +283,23 @@ class Estimate:
 
 
 def combine(verdicts: Iterable[str]) -> str:
-    """The verdict of a claim from its estimates': all hold → holds; one contradicted → contradicted."""
+    """The verdict of a claim from its estimates' (already adjusted for multiplicity): one
+    contradicted → contradicted (even beside an n/a); one not measured → n/a; all hold → holds."""
     vs = list(verdicts)
-    if not vs or "n/a" in vs:
-        return "n/a"
     if "contradicted" in vs:
         return "contradicted"
+    if not vs or "n/a" in vs:
+        return "n/a"
     return "holds" if all(v == "holds" for v in vs) else "undecided"
+
+
+def contradicted(p_values: Iterable[float]) -> list[bool]:
+    """Which of a claim's estimates contradict it: Holm's step-down over their one-sided p-values
+    (:func:`statsmodels.stats.multitest.multipletests`), the claim's error at one-sided 2.5 %."""
+    ps = list(p_values)
+    if not ps:
+        return []
+    return [bool(r) for r in multipletests(ps, alpha=ALPHA, method="holm")[0]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,17 +315,36 @@ class Claim:
     def __post_init__(self) -> None:
         object.__setattr__(self, "estimates", tuple(self.estimates))
 
+    def verdicts(self) -> list[str]:
+        """Each estimate's verdict within the claim: "contradicted" only where Holm's adjustment over
+        the claim's measured estimates keeps it (else an interval on the other side is undecided)."""
+        return list(self._verdicts)
+
+    @functools.cached_property
+    def _verdicts(self) -> tuple[str, ...]:
+        raw = [e.verdict for e in self.estimates]
+        if "contradicted" not in raw:  # Holm rejects only p-values below 2.5 %: none to adjust
+            return tuple(raw)
+        measured = [i for i, v in enumerate(raw) if v != "n/a"]
+        kept = contradicted(self.estimates[i].p_other_side for i in measured)
+        out = ["undecided" if v == "contradicted" else v for v in raw]
+        for i, k in zip(measured, kept):
+            if k:
+                out[i] = "contradicted"
+        return tuple(out)
+
     @property
     def verdict(self) -> str:
-        return combine(e.verdict for e in self.estimates)
+        return combine(self.verdicts())
 
     @property
     def replicates_needed(self) -> int | None:
-        """The replicates that would decide an undecided claim's estimates at their spread (``None``
-        where the claim is decided, or that is not computable or exceeds ``MAX_REPLICATES``)."""
+        """For an undecided claim: the replicates a new registration would need to decide its
+        undecided estimates (each at its declared smallest effect, 80 % power, this run's spread);
+        ``None`` where the claim is decided or some estimate has no such count."""
         if self.verdict != "undecided":
             return None
-        needs = [e.replicates_needed for e in self.estimates if e.verdict == "undecided"]
+        needs = [e.replicates_needed for e, v in zip(self.estimates, self.verdicts()) if v == "undecided"]
         return None if not needs or None in needs else max(needs)
 
     def measured_text(self) -> str:
@@ -264,14 +359,19 @@ class Claim:
         return "; ".join(seen)
 
     def power_text(self) -> str:
-        """For an undecided claim, how many replicates would decide it at the measured spread."""
+        """For an undecided claim: what a new registration would need (it stays undecided here)."""
         if self.verdict != "undecided":
             return ""
         n = self.replicates_needed
         have = max((e.n for e in self.estimates), default=0)
-        if n is None:
-            return f"not decidable at this spread with up to {MAX_REPLICATES} replicates"
-        return f"about {n} replicates would decide it at this spread (this run: {have})"
+        if n is not None:
+            return (
+                f"Undecided at this run's {have} replicates; a new registration would need about {n} "
+                "(80 % power for the declared smallest effect, at this run's spread)."
+            )
+        if any(e.criterion.effect is None for e in self.estimates):
+            return f"Undecided at this run's {have} replicates (no smallest effect declared: no count projected)."
+        return f"Undecided at this run's {have} replicates; more than {MAX_REPLICATES} would be needed."
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

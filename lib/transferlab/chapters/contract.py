@@ -53,9 +53,7 @@ class Chapter(Page, Protocol):
     PROTOCOL: (
         str  # the protocol in Markdown, as the book shows it: setup, what is measured, each claim's criterion
     )
-    CRITERIA: Mapping[
-        str, Criterion
-    ]  # every claim's criterion, by name (claims.criteria), fixed before any run
+    CRITERIA: Mapping[str, Criterion]  # every claim's criterion, by name (claims.criteria)
     PAPER_NOTE: str  # what the paper preset is for (the book shows it with the preset's values)
     DATA_PARTS: Mapping[
         str, DataPart

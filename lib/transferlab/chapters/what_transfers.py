@@ -19,8 +19,9 @@ import pandas as pd
 import seaborn as sns
 
 from ..utils import table_cell
-from . import plots
+from . import ledger, plots
 from .claims import MARKS, VERDICTS, Claim, ClaimsTable, read_record, verdict_counts
+from .ledger import chapter_files
 from .params import ChapterConfig, param
 
 
@@ -36,17 +37,6 @@ class Config(ChapterConfig):
 
 
 PRESETS: dict[str, dict] = {"smoke": {}, "default": {}, "paper": {}}
-
-
-def chapter_files(folder: str | Path) -> list[Path]:
-    """The executed chapter notebooks in ``folder``, in chapter order."""
-    files = sorted(Path(folder).glob("[0-9]*.ipynb"))
-    if not files:
-        raise FileNotFoundError(
-            f"no executed chapter notebooks in {Path(folder).resolve()}: "
-            "build the book (`make book`) or run the chapters into that folder first"
-        )
-    return files
 
 
 def title_of(notebook: str | Path) -> str:
@@ -140,9 +130,11 @@ def findings_text(claims: pd.DataFrame) -> str:
     decidable = [c for c in undecided if c.replicates_needed is not None]
     if undecided:
         text += (
-            f" Of the {len(undecided)} undecided claims, {len(decidable)} would be decided at their "
-            f"measured spread with more replicates (each chapter's table says how many); the others sit "
-            f"too close to their criterion for that, or have one replicate and no spread yet."
+            f" The {len(undecided)} undecided claims stay undecided in this build: replicates added on the "
+            f"same seeds would not give an honest verdict. For {len(decidable)} of them the chapter's table "
+            f"says how many replicates a new registration would need (80 % power for the criterion's "
+            f"declared smallest effect, at the spread measured here); the others declare no smallest effect "
+            f"yet, or have one replicate and no spread."
         )
     if len(presets) > 1:
         text += " The chapters ran on different presets, so their numbers are not of one scale."
@@ -157,11 +149,11 @@ def forest(claims: pd.DataFrame, clip: float = 6.0) -> pd.DataFrame:
     0 on the right holds, on the left is contradicted), clipped to ± ``clip``."""
     rows = []
     for r in claims.itertuples():
-        for e in r.claim.estimates:
+        for e, verdict in zip(r.claim.estimates, r.claim.verdicts()):
             label = f"{r.chapter}.{r.claim.key}" + (f" {e.label}" if e.label else "")
-            base = {"chapter": r.chapter, "title": r.title, "row": label, "verdict": e.verdict}
-            if e.verdict == "n/a" or not (math.isfinite(e.low) and math.isfinite(e.high)):
-                why = "not measured" if e.verdict == "n/a" else "one replicate: no interval"
+            base = {"chapter": r.chapter, "title": r.title, "row": label, "verdict": verdict}
+            if verdict == "n/a" or not (math.isfinite(e.low) and math.isfinite(e.high)):
+                why = "not measured" if verdict == "n/a" else "one replicate: no interval"
                 rows.append({**base, "low": np.nan, "high": np.nan, "value": np.nan, "why": why})
                 continue
             lo, hi = e.criterion.oriented(e.low, e.high)
@@ -240,3 +232,28 @@ def record(claims: pd.DataFrame) -> None:
         },
         show=False,
     )
+
+
+PROVENANCE = "provenance.json"  # written next to the executed chapters by the book build
+
+
+def provenance_text(folder: str | Path) -> str:
+    """Where and when this build ran (commit, machine, numeric path, date) and how its claims
+    compare with the results ledger, from the ``provenance.json`` the book build writes next to the
+    executed chapters (a page executed by hand has none, and says so)."""
+    path = Path(folder) / PROVENANCE
+    if not path.is_file():
+        return "This page was executed outside a book build: no provenance and no ledger comparison."
+    info = json.loads(path.read_text())
+    b = info["build"]
+    text = (
+        f"This build: commit `{b['commit']}`{' with uncommitted changes' if b.get('uncommitted') else ''}, "
+        f"on {b['cpu']} ({b['cores']} cores, numeric path `{b['numerics']}`), {b['date']}. "
+    )
+    recorded = info.get("ledger") or {"chapters": {}}
+    if not recorded["chapters"]:
+        return text + (
+            "The results ledger (`results/ledger.json`) holds no chapter yet: `transferlab ledger update` "
+            "writes it from a default build."
+        )
+    return text + ledger.report(ledger.changes(recorded, ledger.snapshot(folder)))

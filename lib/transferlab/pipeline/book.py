@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,9 @@ from pathlib import Path
 import transferlab
 
 from .. import utils
+from ..chapters import ledger
 from ..chapters.claims import read_record
+from ..chapters.what_transfers import PROVENANCE
 from ..store import Store, default_store, sha256_file
 from ..train import numerics
 from .runner import run_notebook
@@ -79,6 +82,7 @@ def execute_chapters(
         bar.set_postfix_str(nb.stem)
         out.append(_execute(nb, book_dir / "chapters" / nb.name, preset, store, rerun, progress))
     records = [read_record(p) for p in out]  # the summary's input: a changed chapter re-executes it
+    prov = write_provenance(root, book_dir / "chapters")
     if only is None and (root / "notebooks" / REAL_DATA).is_file():  # a page, not a chapter: optional
         _execute(
             root / "notebooks" / REAL_DATA, book_dir / "chapters" / REAL_DATA, preset, store, rerun, progress
@@ -90,9 +94,19 @@ def execute_chapters(
         store,
         rerun,
         progress,
-        inputs=records,
+        inputs={"records": records, "provenance": {k: v for k, v in prov.items() if k != "date"}},
     )
     return out
+
+
+def write_provenance(root: Path, folder: Path) -> dict:
+    """Write ``provenance.json`` beside the executed chapters: this build's provenance and the
+    results ledger, which the summary page shows and compares with; return the build's provenance."""
+    build = ledger.provenance(root)
+    info = {"build": build, "ledger": ledger.load(root / ledger.LEDGER)}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / PROVENANCE).write_text(json.dumps(info, indent=1))
+    return {**build, "ledger": info["ledger"]}
 
 
 def _execute(

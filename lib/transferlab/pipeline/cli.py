@@ -1,4 +1,4 @@
-"""Command line: ``transferlab run | book | params | store | stability | digits``."""
+"""Command line: ``transferlab run | book | params | store | stability | ledger | digits``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..chapters import ledger
 from ..chapters.params import PRESET_NAMES, ParameterError
 from ..store import Store, default_store, export_archive, import_archive
 from ..world import parts_present, write_digits_folder
@@ -46,27 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--no-progress", action="store_true")
 
-    v = sub.add_parser(
-        "stability",
-        help="execute every chapter under the fast and the plain numeric path and compare the claims",
-    )
-    v.add_argument("--preset", default="default", choices=PRESET_NAMES)
-    v.add_argument("--root", type=Path, help="repository checkout (default: found from here)")
-    v.add_argument(
-        "--out", type=Path, default=Path("stability"), help="executed chapters and stability.csv go here"
-    )
-    v.add_argument(
-        "--plain-store",
-        type=Path,
-        help="store of the plain path's models (default: store-plain next to the default store; the "
-        "fast path uses the default store, so a built book's models are reused)",
-    )
-    v.add_argument(
-        "--chapters",
-        type=_numbers,
-        help="only these chapters, by number (e.g. 0,1,3); default: every chapter",
-    )
-    v.add_argument("--no-progress", action="store_true")
+    _add_stability(sub)
+    _add_ledger(sub)
 
     d = sub.add_parser(
         "digits",
@@ -90,6 +72,53 @@ def _parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--keys", nargs="*", help="export only these keys")
     return p
+
+
+def _add_stability(sub) -> None:
+    v = sub.add_parser(
+        "stability",
+        help="execute every chapter under the fast and the plain numeric path and compare the claims",
+    )
+    v.add_argument("--preset", default="default", choices=PRESET_NAMES)
+    v.add_argument("--root", type=Path, help="repository checkout (default: found from here)")
+    v.add_argument(
+        "--out", type=Path, default=Path("stability"), help="executed chapters and stability.csv go here"
+    )
+    v.add_argument(
+        "--plain-store",
+        type=Path,
+        help="store of the plain path's models (default: store-plain next to the default store; the "
+        "fast path uses the default store, so a built book's models are reused)",
+    )
+    v.add_argument(
+        "--chapters",
+        type=_numbers,
+        help="only these chapters, by number (e.g. 0,1,3); default: every chapter",
+    )
+    v.add_argument("--no-progress", action="store_true")
+
+
+def _add_ledger(sub) -> None:
+    g = sub.add_parser(
+        "ledger",
+        help="compare a built book's claims with the results ledger (diff), or write them into it (update)",
+    )
+    g.add_argument("action", choices=("diff", "update"))
+    g.add_argument("--root", type=Path, help="repository checkout (default: found from here)")
+    g.add_argument(
+        "--book-dir", type=Path, help="the built book whose executed chapters to read (default: <root>/book)"
+    )
+
+
+def _ledger_command(args: argparse.Namespace) -> None:
+    root = repo_root(args.root)
+    folder = (args.book_dir or root / "book") / "chapters"
+    snap, path = ledger.snapshot(folder), root / ledger.LEDGER
+    if args.action == "update":
+        ledger.update(path, snap, ledger.provenance(root))
+        print(f"wrote {len(snap)} chapters of {folder} into {path}: commit it with the change it records")
+    else:
+        print(ledger.report(ledger.changes(ledger.load(path), snap)))
 
 
 def _numbers(text: str) -> list[int]:
@@ -151,8 +180,12 @@ def main(argv: list[str] | None = None) -> int:
                 rerun=args.rerun,
             )
             print(f"book built: {index}")
+            folder = (args.book_dir or root / "book") / "chapters"
+            print(ledger.report(ledger.changes(ledger.load(root / ledger.LEDGER), ledger.snapshot(folder))))
         elif args.command == "store":
             _store_command(args)
+        elif args.command == "ledger":
+            _ledger_command(args)
         elif args.command == "stability":
             fast = default_store()
             plain = Store(args.plain_store or fast.root.parent / "store-plain")
@@ -180,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     except ParameterError as e:
         print(f"transferlab: error: {e}", file=sys.stderr)
         return 2
-    except (NotebookFailed, FileNotFoundError, RuntimeError, OSError) as e:
+    except (NotebookFailed, FileNotFoundError, RuntimeError, OSError, ledger.LedgerError) as e:
         print(f"transferlab: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

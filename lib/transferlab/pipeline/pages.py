@@ -3,7 +3,7 @@
 Around each executed chapter the runner adds: at the top, the exact command that reruns the page
 and every parameter with its meaning and its value in this run (from the ``Config`` fields and
 ``PRESETS``), then the chapter's protocol (its ``PROTOCOL``: setup, measures, each claim's
-criterion, fixed before the run); at the end, "Run it on your data" (the real-data folders the chapter reads, from its
+criterion); at the end, "Run it on your data" (the real-data folders the chapter reads, from its
 ``DATA_PARTS``) and what the ``paper`` preset changes (from ``PRESETS`` and its ``PAPER_NOTE``).
 Nothing here is written by hand per chapter, so it cannot drift from the code.
 """
@@ -116,23 +116,26 @@ def protocol_markdown(module: ModuleType) -> str:
             criteria_markdown(module.CRITERIA),
             "",
             "The parameters of this run, the `default` preset's and the `paper` preset's are in the "
-            "box above; the criteria are part of the chapter's code (`CRITERIA`) and were fixed "
-            "before any run. " + INTERVAL_NOTE,
+            "box above. The criteria are part of the chapter's code (`CRITERIA`); they are not yet "
+            "frozen in a registry before the run that decides them, and where one was set or changed "
+            "after results had been seen the chapter's discussion says so. " + INTERVAL_NOTE,
         ]
     )
 
 
 def criteria_markdown(criteria: Mapping[str, Criterion]) -> str:
-    """The chapter's criteria as a table: what is measured, the side and margin, and why that margin."""
+    """The chapter's criteria as a table: what is measured, the side and margin, the smallest effect
+    of interest (where declared), and why that margin."""
     lines = [
-        "**Criteria, fixed before the run.**",
+        "**Criteria.**",
         "",
-        "| Name | Criterion (met by the whole 95 % interval: holds) | Why this margin |",
-        "| --- | --- | --- |",
+        "| Name | Criterion (met by the whole 95 % interval: holds) | Smallest effect of interest | Why this margin |",
+        "| --- | --- | --- | --- |",
     ]
     for c in criteria.values():
         why = c.why or ("an ordering: the sign is the claim" if c.margin == 0 else "–")
-        lines.append(f"| {table_cell(c.name)} | {table_cell(c.text())} | {table_cell(why)} |")
+        effect = f"{c.effect:g} beyond the margin" if c.effect is not None else "not declared"
+        lines.append(f"| {table_cell(c.name)} | {table_cell(c.text())} | {effect} | {table_cell(why)} |")
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .. import utils
 from ..chapters.claims import read_claims
-from ..chapters.what_transfers import chapter_files
+from ..chapters.ledger import chapter_files
 from ..store import Store
 from ..train import NUMERICS
 from .book import execute_chapters
@@ -61,7 +61,7 @@ def compare(first: Path, second: Path) -> pd.DataFrame:
             b = b_claims.get(a.key)
             if b is None:
                 raise LookupError(f"{nb.name}: claim {a.key!r} is recorded under one setting only")
-            for ea, eb in zip(a.estimates, b.estimates):
+            for ea, eb, va, vb in zip(a.estimates, b.estimates, a.verdicts(), b.verdicts()):
                 half = ((ea.high - ea.low) + (eb.high - eb.low)) / 4
                 shift = abs(ea.value - eb.value) / half if math.isfinite(half) and half > 0 else math.nan
                 rows.append(
@@ -71,8 +71,8 @@ def compare(first: Path, second: Path) -> pd.DataFrame:
                         "estimate": ea.label,
                         "claim first": a.verdict,
                         "claim second": b.verdict,
-                        "first": ea.verdict,
-                        "second": eb.verdict,
+                        "first": va,
+                        "second": vb,
                         "value first": ea.value,
                         "value second": eb.value,
                         "shift / half-width": shift,

@@ -1,4 +1,4 @@
-"""Chapter 7's parameters, presets, protocol and criteria: what a run is asked to do, fixed before it runs."""
+"""Chapter 7's parameters, presets, protocol and criteria: what a run is asked to do."""
 
 from __future__ import annotations
 

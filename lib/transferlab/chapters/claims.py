@@ -146,8 +146,10 @@ class Criterion:
         if self.effect is None or not (sd is not None and math.isfinite(sd)):
             return None
         power, size = TTestPower(), self.effect / sd if sd > 0 else math.inf
-        if power.power(effect_size=size, nobs=2, alpha=ALPHA, alternative="larger") >= POWER:
-            return 2  # (the solver does not converge where two replicates already suffice)
+        # where two replicates suffice the solver does not converge, and at an effect of many
+        # thousand standard deviations (a numerical identity) the power itself is not finite
+        if size > 1e3 or power.power(effect_size=size, nobs=2, alpha=ALPHA, alternative="larger") >= POWER:
+            return 2
         n = power.solve_power(effect_size=size, alpha=ALPHA, power=POWER, alternative="larger")
         if not math.isfinite(n) or n > MAX_REPLICATES:
             return None
@@ -423,9 +425,10 @@ def verdict_counts(verdicts: Iterable[str]) -> dict[str, int]:
 class ClaimsTable:
     """The claims of one chapter, shown as a table and recorded in the executed notebook."""
 
-    def __init__(self, chapter: str, claims: Iterable[Claim]):
+    def __init__(self, chapter: str, claims: Iterable[Claim], registration: Mapping[str, Any] | None = None):
         self.chapter = chapter
         self.claims = list(claims)
+        self.registration = dict(registration) if registration else None  # registry.stamp(...)
         keys = [c.key for c in self.claims]
         if len(set(keys)) != len(keys):
             raise ValueError(f"duplicate claim keys in {chapter}: {keys}")
@@ -485,8 +488,21 @@ class ClaimsTable:
         counts = ", ".join(f"{n} {v}" for v, n in self.counts().items() if n)
         return (
             f'<table class="tl-claims"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-            f"<p><small>{html.escape(counts)}. {html.escape(INTERVAL_NOTE)}</small></p>"
+            f"<p><small>{html.escape(counts)}. {html.escape(self.registration_text())} "
+            f"{html.escape(INTERVAL_NOTE)}</small></p>"
         )
+
+    def registration_text(self) -> str:
+        """Whether these claims are registered, and whether this run is their confirmatory run."""
+        r = self.registration
+        if not r:
+            return "These claims are not yet registered before the run that decides them."
+        which = (
+            "this run is the confirmatory run (the registry's seeds)"
+            if r["confirmatory"]
+            else "this run is not the confirmatory run (other seeds or preset): its verdicts are exploratory"
+        )
+        return f"Claims registered {r['frozen']} (registry {r['digest']}); {which}."
 
     def to_json(self, metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The record stored in the notebook: chapter, claims (with verdicts) and key metrics."""
@@ -494,6 +510,7 @@ class ClaimsTable:
             "chapter": self.chapter,
             "claims": _jsonable([c.to_json() for c in self.claims]),
             "metrics": _jsonable(dict(metrics or {})),
+            "registration": self.registration,
         }
 
     def record(self, metrics: Mapping[str, Any] | None = None, show: bool = True) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..world import REAL_FOLDERS, parts_present
 from .claims import Criterion
 from .params import PRESET_NAMES, ChapterConfig, resolve
+from .registry import Registry, amendment_errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,12 +111,32 @@ def contract_errors(module: ModuleType) -> list[str]:
             errors.append("DATA_PARTS must come from transferlab.chapters.contract.data_parts")
         if not module.DATA_PARTS and not getattr(module, "NO_DATA_NOTE", ""):
             errors.append("a chapter that reads no data says why in NO_DATA_NOTE")
+        errors += registry_errors(module)
         params = list(inspect.signature(module.run).parameters)
         if params[:2] != ["config", "progress"]:
             errors.append(f"run must take (config, progress=True), takes {params}")
         required = [p for p in inspect.signature(module.claims).parameters.values() if p.default is p.empty]
         if len(required) != 1:
             errors.append("claims must need the results only (other parameters optional)")
+    return errors
+
+
+def registry_errors(module: ModuleType) -> list[str]:
+    """A registered chapter's registry against its log and its code: the digest is the frozen one
+    or the last amendment's, its criteria are the chapter's, and its default seeds are the
+    registry's confirmatory seeds."""
+    registry = getattr(module, "REGISTRY", None)
+    if registry is None:
+        return []
+    if not isinstance(registry, Registry):
+        return ["REGISTRY must be a transferlab.chapters.registry.Registry"]
+    errors = amendment_errors(
+        registry, getattr(module, "FROZEN_DIGEST", ""), tuple(getattr(module, "AMENDMENTS", ()))
+    )
+    if dict(registry.criteria) != dict(module.CRITERIA):
+        errors.append("the registry's criteria are not the chapter's CRITERIA")
+    if tuple(module.Config().seeds) != registry.seeds:
+        errors.append(f"the default seeds are not the registry's confirmatory seeds {registry.seeds}")
     return errors
 
 

@@ -75,13 +75,16 @@ def provenance(root: str | Path) -> dict[str, Any]:
 
 
 def chapter_entry(notebook: str | Path) -> dict[str, Any]:
-    """One executed chapter's ledger entry: its preset and overrides, and per claim its verdict and
-    every estimate's value, interval, replicate count and verdict within the claim."""
+    """One executed chapter's ledger entry: its preset, overrides and registration (the registry's
+    digest, and whether the run was the confirmatory one), and per claim its verdict and every
+    estimate's value, interval, replicate count and verdict within the claim."""
     meta = nbformat.read(str(notebook), as_version=4).metadata.get("transferlab", {})
-    claims = [Claim.from_json(c) for c in read_record(notebook)["claims"]]
+    record = read_record(notebook)
+    claims = [Claim.from_json(c) for c in record["claims"]]
     return {
         "preset": meta.get("preset", "?"),
         "overrides": meta.get("overrides", {}),
+        "registration": record.get("registration"),  # the registry's digest, and whether confirmatory
         "claims": [
             {
                 "key": c.key,

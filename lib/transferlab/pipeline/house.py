@@ -144,7 +144,7 @@ def sizes(lib: Path) -> tuple[dict[str, int], dict[str, int]]:
 
 
 # the chapters' shared kit, drawn as one box; every other chapter module or package is a page
-CHAPTER_KIT = ("base", "claims", "contract", "ledger", "params", "plots", "spurious")
+CHAPTER_KIT = ("base", "claims", "contract", "ledger", "params", "plots", "registry", "spurious")
 
 
 def package_of(module: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..chapters.claims import INTERVAL_NOTE, Criterion
 from ..chapters.params import ChapterConfig, type_name
+from ..chapters.registry import registry_markdown
 from ..utils import table_cell
 
 GENERATED_TAG = "transferlab-generated"
@@ -115,10 +116,20 @@ def protocol_markdown(module: ModuleType) -> str:
             "",
             criteria_markdown(module.CRITERIA),
             "",
+            *(
+                [registry_markdown(module.REGISTRY, module.AMENDMENTS), ""]
+                if getattr(module, "REGISTRY", None) is not None
+                else []
+            ),
             "The parameters of this run, the `default` preset's and the `paper` preset's are in the "
-            "box above. The criteria are part of the chapter's code (`CRITERIA`); they are not yet "
-            "frozen in a registry before the run that decides them, and where one was set or changed "
-            "after results had been seen the chapter's discussion says so. " + INTERVAL_NOTE,
+            "box above. The criteria are part of the chapter's code (`CRITERIA`). "
+            + (
+                "They are frozen in the chapter's registry above, with its amendments log. "
+                if getattr(module, "REGISTRY", None) is not None
+                else "They are not yet frozen in a registry before the run that decides them, and where one "
+                "was set or changed after results had been seen the chapter's discussion says so. "
+            )
+            + INTERVAL_NOTE,
         ]
     )
 

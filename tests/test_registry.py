@@ -44,9 +44,14 @@ def test_planned_n_is_what_the_power_computation_gives_from_the_pilot(chapter):
     assert reg.digest() in text and "Amendments" in text and reg.claims[0].statement in text
 
 
-def test_the_registered_claims_are_the_ones_the_chapter_checks():
+@pytest.fixture(scope="module")
+def smoke_table():
     cfg = linear.Config(**resolve(linear.Config, linear.PRESETS, "smoke"))
-    table = linear.claims(linear.run(cfg, progress=False))
+    return cfg, linear.claims(linear.run(cfg, progress=False))
+
+
+def test_the_registered_claims_are_the_ones_the_chapter_checks(smoke_table):
+    cfg, table = smoke_table
     reg = linear.REGISTRY
     assert [c.key for c in table.claims] == [r.key for r in reg.claims]
     for claim in table.claims:
@@ -65,3 +70,20 @@ def test_a_registry_refuses_overlapping_seeds_unknown_criteria_and_too_few_seeds
         Registry(**{**fields, "criteria": {}})
     with pytest.raises(ValueError, match="more replicates"):
         Registry(**{**fields, "seeds": reg.seeds[:1]})
+
+
+def test_a_claim_that_reuses_another_series_says_so_and_the_summary_counts_it_once(smoke_table, tmp_path):
+    import nbformat
+
+    from transferlab.chapters import what_transfers
+    from transferlab.chapters.claims import RECORD_MIMETYPE
+
+    _, table = smoke_table
+    assert "Reuses claim (c)&#x27;s per-replicate series" in table._repr_html_()  # claim (d)
+    out = nbformat.v4.new_output("display_data", data={RECORD_MIMETYPE: table.to_json()})
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=[out])])
+    nb.metadata["transferlab"] = {"preset": "smoke", "overrides": {}}
+    nbformat.write(nb, tmp_path / "01_linear.ipynb")
+    claims = what_transfers.collect(tmp_path)
+    assert list(claims.reuses) == [False, False, False, True]
+    assert "so the build holds 3 independent pieces of evidence" in what_transfers.findings_text(claims)

@@ -471,7 +471,7 @@ class ClaimsTable:
             measured = "<br>".join(html.escape(e.text()) for e in c.estimates)
             if replicates:
                 measured += f"<br><small>replicates: {html.escape('; '.join(replicates))}</small>"
-            extra = " ".join(x for x in (c.note, c.power_text()) if x)
+            extra = " ".join(x for x in (self.dependence_text(c.key), c.note, c.power_text()) if x)
             claim = html.escape(c.claim) + (f"<br><small>{html.escape(extra)}</small>" if extra else "")
             cells = (
                 html.escape(c.key),
@@ -491,6 +491,19 @@ class ClaimsTable:
             f"<p><small>{html.escape(counts)}. {html.escape(self.registration_text())} "
             f"{html.escape(INTERVAL_NOTE)}</small></p>"
         )
+
+    def dependence_text(self, key: str) -> str:
+        """What a registered claim's evidence rests on, where it is not independent: another claim's
+        per-replicate series, or one draw of a model."""
+        r = self.registration or {}
+        parts = []
+        if key in r.get("reuses", {}):
+            parts.append(
+                f"Reuses claim ({r['reuses'][key]})'s per-replicate series: not independent evidence."
+            )
+        if key in r.get("scope", {}):
+            parts.append(f"{r['scope'][key][:1].upper()}{r['scope'][key][1:]}.")
+        return " ".join(parts)
 
     def registration_text(self) -> str:
         """Whether these claims are registered, and whether this run is their confirmatory run."""

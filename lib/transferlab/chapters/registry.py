@@ -161,10 +161,13 @@ def registry_markdown(registry: Registry, amendments: tuple[Amendment, ...]) -> 
 
 
 def stamp(config: Any, registry: Registry) -> dict[str, Any]:
-    """What a claims table records of the registry: its digest, and whether this run is the
-    confirmatory run (the registry's confirmatory seeds; a run on other seeds is not)."""
+    """What a claims table records of the registry: its digest, whether this run is the
+    confirmatory run (the registry's confirmatory seeds; a run on other seeds is not), which claims
+    reuse another's per-replicate series, and which rest on one draw of a model (their scope)."""
     return {
         "digest": registry.digest(),
         "frozen": registry.frozen,
         "confirmatory": tuple(getattr(config, "seeds", ())) == registry.seeds,
+        "reuses": {r.key: r.reuses for r in registry.claims if r.reuses},
+        "scope": {r.key: r.scope for r in registry.claims if r.scope},
     }

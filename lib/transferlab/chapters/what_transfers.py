@@ -50,12 +50,14 @@ def title_of(notebook: str | Path) -> str:
 
 
 def collect(folder: str | Path) -> pd.DataFrame:
-    """One row per claim of every chapter: chapter, title, doc, preset, overrides, key, verdict and
-    the claim itself (a :class:`~transferlab.chapters.claims.Claim`, read from the record)."""
+    """One row per claim of every chapter: chapter, title, doc, preset, overrides, key, verdict,
+    whether it reuses another claim's series (registered chapters say so), and the claim itself (a
+    :class:`~transferlab.chapters.claims.Claim`, read from the record)."""
     rows = []
     for path in chapter_files(folder):
         record = read_record(path)
         meta = nbformat.read(str(path), as_version=4).metadata.get("transferlab", {})
+        reuses = (record.get("registration") or {}).get("reuses", {})
         for data in record["claims"]:
             claim = Claim.from_json(data)
             rows.append(
@@ -67,6 +69,7 @@ def collect(folder: str | Path) -> pd.DataFrame:
                     "overrides": json.dumps(meta.get("overrides", {})),
                     "key": claim.key,
                     "verdict": claim.verdict,
+                    "reuses": claim.key in reuses,  # another claim's per-replicate series: not independent
                     "claim": claim,
                 }
             )
@@ -126,6 +129,12 @@ def findings_text(claims: pd.DataFrame) -> str:
         f"Of the {n} claims the chapters check in this build, {counts_text(counts)} "
         f"({len(set(claims.chapter))} chapters, preset {', '.join(f'`{p}`' for p in presets)})."
     )
+    reusing = int(claims.reuses.sum()) if "reuses" in claims else 0
+    if reusing:
+        text += (
+            f" {reusing} of them reuse another claim's per-replicate series (their registries say which), "
+            f"so the build holds {n - reusing} independent pieces of evidence."
+        )
     undecided = [c for c in claims.claim if c.verdict == "undecided"]
     decidable = [c for c in undecided if c.replicates_needed is not None]
     if undecided:

@@ -16,11 +16,12 @@ from .conftest import ROOT
 GAP = Criterion("gap", "gap", ">", 0.05)
 
 
-def _chapter(folder, name, samples, preset="default"):
+def _chapter(folder, name, samples, preset="default", registration=None):
     """An executed chapter notebook holding a claims record: a claim per list of per-seed values."""
     folder.mkdir(parents=True, exist_ok=True)
     claims = [Claim(k, "c", "s", (Estimate.t(GAP, x, "seed", "t"),)) for k, x in zip("abc", samples)]
-    out = nbformat.v4.new_output("display_data", data={RECORD_MIMETYPE: ClaimsTable(name, claims).to_json()})
+    record = ClaimsTable(name, claims, registration).to_json()
+    out = nbformat.v4.new_output("display_data", data={RECORD_MIMETYPE: record})
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=[out])])
     nb.metadata["transferlab"] = {"preset": preset, "overrides": {}}
     nbformat.write(nb, folder / name)
@@ -42,7 +43,7 @@ def test_a_build_written_to_the_ledger_compares_equal_and_a_changed_one_shows_it
     _chapter(tmp_path / "b", "02_x.ipynb", [[0.0, 0.01, 0.005], undecided, [0.3, 0.31, 0.32]])
     moved = ledger.changes(saved, ledger.snapshot(tmp_path / "b"))
     text = ledger.report(moved)
-    assert "1 verdicts changed: 02_x (a) holds → contradicted" in text
+    assert "1 verdicts changed: 02_x (a) holds → contradicted" in text and "registry" not in text
     assert "02_x (c): new claim" in text
     row = moved.set_index("claim").loc["a"]
     assert row["shift / half-width"] > 1 and row["width ratio"] < 1
@@ -117,3 +118,13 @@ def test_the_summary_page_shows_the_builds_provenance_and_its_changes(tmp_path):
     ledger.update(root / ledger.LEDGER, ledger.snapshot(chapters), prov)
     write_provenance(root, chapters)
     assert "1 claims compared, 0 verdicts changed" in what_transfers.provenance_text(chapters)
+
+
+def test_an_amended_registry_is_named_beside_the_comparison(tmp_path):
+    stamp = {"digest": "aaaa", "frozen": "2026-12-03", "confirmatory": True}
+    _chapter(tmp_path / "a", "01_y.ipynb", [[0.3, 0.4, 0.35]], registration=stamp)
+    path = tmp_path / "ledger.json"
+    ledger.update(path, ledger.snapshot(tmp_path / "a"), {"commit": "one"})
+    _chapter(tmp_path / "b", "01_y.ipynb", [[0.3, 0.4, 0.35]], registration={**stamp, "digest": "bbbb"})
+    text = ledger.report(ledger.changes(ledger.load(path), ledger.snapshot(tmp_path / "b")))
+    assert "1 claims compared" in text and "01_y: registry aaaa → bbbb" in text

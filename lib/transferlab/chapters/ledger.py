@@ -151,6 +151,9 @@ def changes(ledger: dict[str, Any], snap: dict[str, dict[str, Any]]) -> pd.DataF
             why = "not in the ledger" if old is None else f"ledger preset {old.get('preset')!r}"
             rows.append({"chapter": name, "claim": "", "note": why})
             continue
+        digests = [(e.get("registration") or {}).get("digest") for e in (old, entry)]
+        if digests[0] != digests[1]:
+            rows.append({"chapter": name, "claim": "", "note": f"registry {digests[0]} → {digests[1]}"})
         before = {c["key"]: c for c in old["claims"]}
         for claim in entry["claims"]:
             was = before.pop(claim["key"], None)

@@ -107,7 +107,15 @@ def rerun_markdown(
 
 
 def protocol_markdown(module: ModuleType) -> str:
-    """The "Protocol" section under the rerun box: the chapter's setup and its claims' criteria."""
+    """The "Protocol" section under the rerun box: the chapter's setup, its claims' criteria and,
+    for a registered chapter, its registry and amendments."""
+    registry = getattr(module, "REGISTRY", None)
+    frozen = (
+        "They are frozen in the chapter's registry above, with its amendments log. "
+        if registry is not None
+        else "They are not yet frozen in a registry before the run that decides them, and where one "
+        "was set or changed after results had been seen the chapter's discussion says so. "
+    )
     return "\n".join(
         [
             "## Protocol",
@@ -116,20 +124,9 @@ def protocol_markdown(module: ModuleType) -> str:
             "",
             criteria_markdown(module.CRITERIA),
             "",
-            *(
-                [registry_markdown(module.REGISTRY, module.AMENDMENTS), ""]
-                if getattr(module, "REGISTRY", None) is not None
-                else []
-            ),
+            *([registry_markdown(registry, module.AMENDMENTS), ""] if registry is not None else []),
             "The parameters of this run, the `default` preset's and the `paper` preset's are in the "
-            "box above. The criteria are part of the chapter's code (`CRITERIA`). "
-            + (
-                "They are frozen in the chapter's registry above, with its amendments log. "
-                if getattr(module, "REGISTRY", None) is not None
-                else "They are not yet frozen in a registry before the run that decides them, and where one "
-                "was set or changed after results had been seen the chapter's discussion says so. "
-            )
-            + INTERVAL_NOTE,
+            "box above. The criteria are part of the chapter's code (`CRITERIA`). " + frozen + INTERVAL_NOTE,
         ]
     )
 

@@ -104,7 +104,7 @@ class Registry:
                     "claim": r.key,
                     "the source's statement": r.statement,
                     "source": r.source,
-                    "criteria": "; ".join(self.criteria[n].text() for n in r.criteria),
+                    "criteria": ", ".join(r.criteria),  # their text is in the criteria table above
                     "smallest effect": "; ".join(_effect(self.criteria[n]) for n in r.criteria),
                     "replicate": r.replicate,
                     "planned n (pilot sd)": f"{r.planned_n} ({r.pilot_sd:.3g})",

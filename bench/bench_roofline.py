@@ -36,7 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transferlab.models import build_model
 from transferlab.train import device as devices
 from transferlab.train import fit, recipe, transfer
-from transferlab.train.device import bf16_is_fast, cpu_flags
+from transferlab.train.device import bf16_is_fast, cpu_flags, cpu_model
 from transferlab.train.loop import DATA_SECTION
 from transferlab.world import DataRef
 
@@ -207,7 +207,7 @@ def main() -> None:
     flags = cpu_flags()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
-        f"CPU: {_cpu_name()}; {cores} cores; avx512_bf16={'avx512_bf16' in flags} "
+        f"CPU: {cpu_model()}; {cores} cores; avx512_bf16={'avx512_bf16' in flags} "
         f"amx_bf16={'amx_bf16' in flags}; bfloat16 native: {bf16_is_fast(torch.device('cpu'))}"
     )
     print("\n1. Peaks")
@@ -293,16 +293,6 @@ def heads_share() -> None:
         f"2,000 images, cresnet-s: whole transfer {total:.2f} s, heads {timings['heads']:.2f} s "
         f"({100 * timings['heads'] / total:.0f} %)"
     )
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

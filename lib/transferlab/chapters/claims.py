@@ -521,8 +521,8 @@ class ClaimsTable:
         """The record stored in the notebook: chapter, claims (with verdicts) and key metrics."""
         return {
             "chapter": self.chapter,
-            "claims": _jsonable([c.to_json() for c in self.claims]),
-            "metrics": _jsonable(dict(metrics or {})),
+            "claims": jsonable([c.to_json() for c in self.claims]),
+            "metrics": jsonable(dict(metrics or {})),
             "registration": self.registration,
         }
 
@@ -535,11 +535,13 @@ class ClaimsTable:
         display({**(shown if show else {}), RECORD_MIMETYPE: self.to_json(metrics)}, raw=True)
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """``obj`` as JSON can hold it: mappings with string keys, lists, Python numbers, and no NaN or
+    infinity (stored as null; :meth:`Claim.from_json` reads them back)."""
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):

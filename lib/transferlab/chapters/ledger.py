@@ -16,7 +16,6 @@ import datetime
 import json
 import math
 import os
-import platform
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ from typing import Any
 import nbformat
 import pandas as pd
 
-from ..train import numerics
-from .claims import Claim, read_record
+from ..train import cpu_model, numerics
+from .claims import Claim, jsonable, read_record
 
 LEDGER = Path("results") / "ledger.json"  # relative to the repository's root
 VERSION = 1
@@ -40,17 +39,6 @@ def chapter_files(folder: str | Path) -> list[Path]:
             "build the book (`make book`) or run the chapters into that folder first"
         )
     return files
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` where there is one)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def provenance(root: str | Path) -> dict[str, Any]:
@@ -135,7 +123,7 @@ def update(path: str | Path, snap: dict[str, dict[str, Any]], prov: dict[str, An
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_finite(ledger), indent=1, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(jsonable(ledger), indent=1, sort_keys=True) + "\n")
     tmp.replace(path)
     return ledger
 
@@ -213,13 +201,3 @@ def _half(e: dict[str, Any]) -> float:
 
 def _ratio(a: float, b: float) -> float:
     return a / b if math.isfinite(a) and math.isfinite(b) and b > 0 else math.nan
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None  # JSON has no NaN or ∞
-    return obj

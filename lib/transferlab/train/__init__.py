@@ -1,7 +1,7 @@
 """Training and transfer: recipes, in-memory data, the one training loop, evaluation helpers."""
 
 from .adversary import NORMS, Adversary, adversarial_batch, ascend
-from .device import NUMERICS, PLAIN, Speed, bf16_is_fast, numerics, pick_device
+from .device import NUMERICS, PLAIN, Speed, bf16_is_fast, cpu_model, numerics, pick_device
 from .eval import (
     accuracy,
     attack_success_rate,
@@ -28,6 +28,7 @@ __all__ = [
     "Speed",
     "numerics",
     "bf16_is_fast",
+    "cpu_model",
     "pick_device",
     "accuracy",
     "attack_success_rate",

@@ -8,6 +8,7 @@ import ctypes.util
 import functools
 import multiprocessing
 import os
+import platform
 import shutil
 import sys
 import warnings
@@ -26,6 +27,17 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 
 
 @functools.cache
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo; the platform's processor name where that does not
+    exist)."""
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags (from /proc/cpuinfo; empty where that does not exist)."""
     info = Path("/proc/cpuinfo")

@@ -191,6 +191,11 @@ def report(table: pd.DataFrame) -> str:
     return " ".join(parts)
 
 
+def diff_text(ledger: dict[str, Any], folder: str | Path) -> str:
+    """The executed chapters of ``folder`` compared with ``ledger``, in words (:func:`report`)."""
+    return report(changes(ledger, snapshot(folder)))
+
+
 def _num(x: Any) -> float:
     return math.nan if x is None else float(x)
 

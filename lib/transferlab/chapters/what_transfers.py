@@ -265,4 +265,4 @@ def provenance_text(folder: str | Path) -> str:
             "The results ledger (`results/ledger.json`) holds no chapter yet: `transferlab ledger update` "
             "writes it from a default build."
         )
-    return text + ledger.report(ledger.changes(recorded, ledger.snapshot(folder)))
+    return text + ledger.diff_text(recorded, folder)

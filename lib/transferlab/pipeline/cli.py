@@ -112,13 +112,18 @@ def _add_ledger(sub) -> None:
 
 def _ledger_command(args: argparse.Namespace) -> None:
     root = repo_root(args.root)
-    folder = (args.book_dir or root / "book") / "chapters"
-    snap, path = ledger.snapshot(folder), root / ledger.LEDGER
+    folder, path = _chapters(args, root), root / ledger.LEDGER
     if args.action == "update":
+        snap = ledger.snapshot(folder)
         ledger.update(path, snap, ledger.provenance(root))
         print(f"wrote {len(snap)} chapters of {folder} into {path}: commit it with the change it records")
     else:
-        print(ledger.report(ledger.changes(ledger.load(path), snap)))
+        print(ledger.diff_text(ledger.load(path), folder))
+
+
+def _chapters(args: argparse.Namespace, root: Path) -> Path:
+    """The executed chapters of the built book ``--book-dir`` names (default: the checkout's)."""
+    return (args.book_dir or root / "book") / "chapters"
 
 
 def _numbers(text: str) -> list[int]:
@@ -180,8 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 rerun=args.rerun,
             )
             print(f"book built: {index}")
-            folder = (args.book_dir or root / "book") / "chapters"
-            print(ledger.report(ledger.changes(ledger.load(root / ledger.LEDGER), ledger.snapshot(folder))))
+            print(ledger.diff_text(ledger.load(root / ledger.LEDGER), _chapters(args, root)))
         elif args.command == "store":
             _store_command(args)
         elif args.command == "ledger":

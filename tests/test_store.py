@@ -19,11 +19,17 @@ import pytest
 import torch
 
 from transferlab.run import Job, SourceJob, TransferJob, load_model, made, run_jobs, waves
-from transferlab.store import ArchiveError, CorruptEntry, Store, export_archive, import_archive, spec_key
+from transferlab.store import ArchiveError, CorruptEntry, Store, export_archive, import_archive, kinds, spec_key
 from transferlab.train import recipe
 from transferlab.world import DataRef
 
 from .conftest import ROOT
+
+kinds.declare("test-model", files=("model.safetensors",))  # the entries these tests move between stores
+
+
+def _model_spec(i: int) -> dict:
+    return {"job": "test-model", "i": i}
 
 
 def test_keys_depend_on_spec_and_version():
@@ -70,12 +76,12 @@ def test_corrupt_entries_are_moved_aside_and_remade(tmp_path, damage):
 
 def test_archive_export_import_and_tampering(tmp_path):
     src = Store(tmp_path / "a")
-    keys = [src.put({"i": i}, tensors={"model": {"w": torch.full((3,), float(i))}}).key for i in range(3)]
+    keys = [src.put(_model_spec(i), tensors={"model": {"w": torch.full((3,), float(i))}}).key for i in range(3)]
     archive = export_archive(src, tmp_path / "models.tar.gz", keys[:2])
     dst = Store(tmp_path / "b")
     assert import_archive(dst, archive) == {"imported": keys[:2], "skipped": []}
     assert import_archive(dst, archive)["skipped"] == keys[:2]
-    assert torch.equal(dst.get({"i": 1}).tensors()["w"], torch.ones(3))
+    assert torch.equal(dst.get(_model_spec(1)).tensors()["w"], torch.ones(3))
     # an archive whose file was altered after export is refused, and nothing of it is imported
     bad = tmp_path / "bad.tar.gz"
     with tarfile.open(archive) as tin, tarfile.open(bad, "w:gz") as tout:
@@ -90,7 +96,7 @@ def test_archive_export_import_and_tampering(tmp_path):
     other = Store(tmp_path / "c")
     with pytest.raises(CorruptEntry, match="does not match its checksum"):
         import_archive(other, bad)
-    assert other.get({"i": 0}) is None
+    assert other.get(_model_spec(0)) is None
     with pytest.raises(FileNotFoundError):
         import_archive(other, tmp_path / "nope.tar.gz")
 
@@ -218,7 +224,7 @@ def test_store_command_line(tmp_path, capsys):
     from transferlab.pipeline import cli
 
     store = Store(tmp_path / "s")
-    store.put({"i": 1}, tensors={"model": {"w": torch.ones(2)}})
+    store.put(_model_spec(1), tensors={"model": {"w": torch.ones(2)}})
     assert cli.main(["store", "verify", "--store", str(store.root)]) == 0
     assert "1 of 1 entries verified" in capsys.readouterr().out
     assert cli.main(["store", "export", str(tmp_path / "a.tar.gz"), "--store", str(store.root)]) == 0
@@ -334,7 +340,7 @@ def _index(*entries):
 def _attack_cases(good_key, tmp_path):
     payload = b"x" * 1000
     digest = __import__("hashlib").sha256(payload).hexdigest()
-    forged = {"key": "0" * 32, "spec": {"i": 7}, "version": "0.1.0", "files": {}}
+    forged = {"key": "0" * 32, "spec": {"job": "test-model", "i": 7}, "version": "0.1.0", "files": {}, "info": {}}
     return {
         # a key used as a path: writes outside the store, or moves its objects/ folder away
         "traversal key": (
@@ -347,7 +353,7 @@ def _attack_cases(good_key, tmp_path):
         "forged key": (
             [("0" * 32, {})],
             [("0" * 32 + "/manifest.json", json.dumps(forged).encode())],
-            "not the hash of its spec",
+            "does not hash to its key",
         ),
         # a member the entry's manifest does not list
         "unlisted member": (
@@ -390,7 +396,7 @@ def _attack_cases(good_key, tmp_path):
 def test_a_malicious_archive_is_refused_and_changes_nothing(tmp_path, case):
     home = tmp_path / "home"
     store = Store(home / "a" / "store")
-    good = store.put({"i": 1}, tensors={"model": {"w": torch.ones(3)}})
+    good = store.put(_model_spec(1), tensors={"model": {"w": torch.ones(3)}})
     entries, members, message = _attack_cases(good.key, tmp_path)[case]
     archive = _tar(
         tmp_path / "evil.tar.gz",
@@ -411,7 +417,7 @@ def test_random_bytes_and_a_truncated_archive_are_refused_in_one_line(tmp_path):
     with pytest.raises(ArchiveError, match="not a readable .tar.gz archive"):
         import_archive(store, noise)
     src = Store(tmp_path / "a")
-    key = src.put({"i": 2}, tensors={"model": {"w": torch.randn(2000)}}).key
+    key = src.put(_model_spec(2), tensors={"model": {"w": torch.randn(2000)}}).key
     whole = export_archive(src, tmp_path / "whole.tar.gz", [key]).read_bytes()
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(whole[: len(whole) // 2])
@@ -458,9 +464,9 @@ def test_a_garbage_lock_is_taken_over_with_a_warning(tmp_path):
 def test_a_lock_of_another_host_expires_without_renewal_and_a_reused_pid_is_not_its_owner(
     tmp_path, monkeypatch, capsys
 ):
-    from transferlab.store import core
+    from transferlab.store import core, locks
 
-    monkeypatch.setattr(core, "LOCK_LEASE", 2.0)
+    monkeypatch.setattr(locks, "LOCK_LEASE", 2.0)
     monkeypatch.setattr(core, "WAIT_MESSAGE_AFTER", 0.2)
     store = Store(tmp_path)
     remote = json.dumps({"host": "elsewhere", "pid": 1, "start": "1", "time": time.time()}).encode()
@@ -478,9 +484,9 @@ def test_a_lock_of_another_host_expires_without_renewal_and_a_reused_pid_is_not_
 
 
 def test_a_held_lock_is_renewed_while_its_owner_works(tmp_path, monkeypatch):
-    from transferlab.store import core
+    from transferlab.store import locks
 
-    monkeypatch.setattr(core, "LOCK_LEASE", 0.4)
+    monkeypatch.setattr(locks, "LOCK_LEASE", 0.4)
     store = Store(tmp_path)
     path = store.root / "locks" / f"{spec_key({'x': 5})}.lock"
 
@@ -583,10 +589,10 @@ def test_a_transfer_of_a_source_made_again_differently_is_made_again(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_a_process_forked_while_the_heartbeat_holds_its_guard_can_still_lock(tmp_path):
-    from transferlab.store import core
+    from transferlab.store import locks
 
     store = Store(tmp_path)
-    with core._heartbeat._guard:  # as if the heartbeat thread were copying its list at the fork
+    with locks._heartbeat._guard:  # as if the heartbeat thread were copying its list at the fork
         pid = os.fork()
         if pid == 0:  # the child: a worker process taking its first lock
             try:

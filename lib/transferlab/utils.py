@@ -47,19 +47,20 @@ def _reporting_bar():
 
         def display(self, msg=None, pos=None):
             shown = super().display(msg, pos)
-            _report(self.desc, str(self))
+            report_line(self.desc, str(self))
             return shown
 
         def close(self):
             super().close()
             if not getattr(self, "disable", True):  # a disabled bar never drew, and has no desc
-                _report(self.desc, None)
+                report_line(self.desc, None)
 
     return ReportingBar
 
 
-def _report(desc: str, line: str | None) -> None:
-    """Set (or, with None, remove) one bar's line in the progress file; never fails the work."""
+def report_line(desc: str, line: str | None) -> None:
+    """Set (or, with None, remove) one line (a bar's, or a waiting process's) in the progress file,
+    when ``$TRANSFERLAB_PROGRESS`` is set; never fails the work."""
     path = os.environ.get(PROGRESS_FILE)
     if not path:
         return

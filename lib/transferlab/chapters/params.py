@@ -105,7 +105,13 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ParameterError(f"parameter {name!r} must be {_a(type_name(tp))}, got {value!r}")
         (elem,) = typing.get_args(tp)[:1]
-        return tuple(_coerce(name, v, elem) for v in value)
+        items = tuple(_coerce(name, v, elem) for v in value)
+        repeated = sorted({repr(v) for v in items if items.count(v) > 1})
+        if repeated:  # a repeated seed or target would count twice in a claim
+            raise ParameterError(
+                f"parameter {name!r} lists {', '.join(repeated)} more than once: name each once"
+            )
+        return items
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -120,6 +126,12 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                value = float(value)
+            except OverflowError:  # an integer beyond any float
+                raise ParameterError(
+                    f"parameter {name!r} must be a finite number, got an integer too large"
+                ) from None
             if not math.isfinite(value):
                 raise ParameterError(f"parameter {name!r} must be a finite number, got {value!r}")
             return float(value)

@@ -17,7 +17,7 @@ from .. import utils
 from ..chapters import ledger
 from ..chapters.claims import read_record
 from ..chapters.what_transfers import PROVENANCE
-from ..store import Store, default_store, sha256_file
+from ..store import Store, default_store, kinds, sha256_file
 from ..train import numerics
 from .runner import run_notebook
 
@@ -109,6 +109,9 @@ def write_provenance(root: Path, folder: Path) -> dict:
     return {**build, "ledger": info["ledger"]}
 
 
+NOTEBOOK_KIND = kinds.declare("executed notebook", files=("notebook.blob",))
+
+
 def _execute(
     notebook: Path,
     output: Path,
@@ -119,7 +122,7 @@ def _execute(
     inputs: object = None,
 ) -> Path:
     spec = {
-        "kind": "executed notebook",
+        "kind": NOTEBOOK_KIND.name,
         "notebook": notebook.name,
         "sha256": sha256_file(notebook),
         "preset": preset,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
+import warnings
 from pathlib import Path
 
 from ..chapters import ledger
 from ..chapters.params import PRESET_NAMES, ParameterError
-from ..store import Store, default_store, export_archive, import_archive
+from ..chapters.real_data import CHAPTERS
+from ..store import Store, default_store, export_archive, import_archive, kinds
 from ..world import parts_present, write_digits_folder
 from . import stability
 from .book import build_book, repo_root
@@ -141,16 +145,21 @@ def _store_command(args: argparse.Namespace) -> None:
     store = Store(args.store) if args.store else default_store()
     if args.action in ("export", "import") and args.archive is None:
         raise FileNotFoundError(f"'transferlab store {args.action}' needs the archive's path")
+    _declare_every_kind()
     if args.action == "ls":
         for key in store.keys():
             entry = store.get(key)
-            print(key, "CORRUPT (moved aside)" if entry is None else entry.spec.get("job", ""))
+            print(key, "CORRUPT (moved aside)" if entry is None else _entry_text(entry), flush=True)
     elif args.action == "verify":
         keys = store.keys()
-        bad = [k for k in keys if store.get(k) is None]
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            bad = [k for k in keys if store.get(k) is None]
+        for w in said:
+            print(f"  {w.message}")
         print(
-            f"{len(keys) - len(bad)} of {len(keys)} entries verified; {len(bad)} corrupt ones moved "
-            f"to {store.root / 'corrupt'}"
+            f"{len(keys) - len(bad)} of {len(keys)} entries verified; {len(bad)} damaged ones moved "
+            f"to {store.root / 'corrupt'} (each is made again when a run needs it)"
         )
     elif args.action == "export":
         out = export_archive(store, args.archive, args.keys)
@@ -160,7 +169,26 @@ def _store_command(args: argparse.Namespace) -> None:
         print(f"removed {len(removed)} temporary folders left by processes that died")
     else:
         done = import_archive(store, args.archive)
-        print(f"imported {len(done['imported'])} entries, {len(done['skipped'])} already present")
+        print(
+            f"imported {len(done['imported'])} entries, {len(done['skipped'])} already present; "
+            "`transferlab store ls` names the archive each came from"
+        )
+
+
+def _entry_text(entry) -> str:
+    """An entry's kind, and the archive it came from when it was imported."""
+    text = str(kinds.kind_name(entry.spec) or "")
+    if entry.origin:
+        text += (
+            f" (imported from {entry.origin.get('archive')}, sha256 {str(entry.origin.get('sha256'))[:12]}…)"
+        )
+    return text
+
+
+def _declare_every_kind() -> None:
+    """Import every chapter, so the store knows what each kind of entry they make must hold."""
+    for name in CHAPTERS.values():
+        importlib.import_module(f"transferlab.chapters.{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     except (NotebookFailed, FileNotFoundError, RuntimeError, OSError, ledger.LedgerError) as e:
         print(f"transferlab: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader stopped reading (store ls | head): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit must not fail
+        return 141  # as a command killed by SIGPIPE
     except KeyboardInterrupt:
         print(
             "transferlab: interrupted; every model that finished is in the store: run the same command "

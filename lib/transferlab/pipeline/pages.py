@@ -4,14 +4,15 @@ Around each executed chapter the runner adds: at the top, the exact command that
 and every parameter with its meaning and its value in this run (from the ``Config`` fields and
 ``PRESETS``), then the chapter's protocol (its ``PROTOCOL``: setup, measures, each claim's
 criterion); at the end, "Run it on your data" (the real-data folders the chapter reads, from its
-``DATA_PARTS``) and what the ``paper`` preset changes (from ``PRESETS`` and its ``PAPER_NOTE``).
+``DATA_PARTS``) and what the ``paper`` preset changes (from ``PRESETS`` and its ``PAPER_NOTE``);
+and, when the run read models imported from an archive, a warning naming the archive.
 Nothing here is written by hand per chapter, so it cannot drift from the code.
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -181,3 +182,22 @@ def data_markdown(notebook: str | Path, module: ModuleType, values: Mapping[str,
         out += ["| parameter | this run | `paper` |", "| --- | --- | --- |"]
         out += [f"| `{n}` | {_code(values.get(n, default[n]))} | {_code(v)} |" for n, v in paper.items()]
     return "\n".join(out)
+
+
+def imported_markdown(imported: Sequence[Mapping[str, Any]]) -> str:
+    """A warning that this run read entries imported from archives (not made on the machine that ran
+    it), naming each archive by its sha256: weights in an archive are only as good as its sender."""
+    archives: dict[tuple[str, str], list[str]] = {}
+    for item in imported:
+        archives.setdefault((str(item.get("archive")), str(item.get("sha256"))), []).append(
+            str(item.get("job"))
+        )
+    lines = [
+        f"```{{warning}}\nThis run used {len(imported)} store entries imported from archives, not made by "
+        "this run's machine. An archive's key names what an entry claims to be, not who trained it: "
+        "trust these results as far as you trust the archive's sender.\n"
+    ]
+    for (name, digest), jobs in sorted(archives.items()):
+        counts = ", ".join(f"{jobs.count(j)} {j}" for j in sorted(set(jobs)))
+        lines.append(f"- `{table_cell(name)}` (sha256 `{digest[:16]}…`): {counts}")
+    return "\n".join(lines) + "\n```"

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
+import re
 import sys
 import tempfile
 import textwrap
@@ -25,11 +27,13 @@ import nbformat
 from .. import utils
 from ..chapters.contract import contract_errors, fit_to_folder, is_chapter, needed_parts, without_missing
 from ..chapters.params import UNATTENDED, ChapterConfig, ParameterError, resolve
-from ..store import default_store_path
+from ..store import Store, default_store_path, lock_lease, read_imported
+from ..store.core import IMPORTED_LOG
 from ..world import DataError, check_data_dir, parts_present
 from . import pages
 
 KERNEL = "python3"
+CHAPTER_MODULE = re.compile(r"transferlab\.chapters(\.[a-z_][a-z0-9_]*)+")
 
 
 class NotebookFailed(RuntimeError):
@@ -49,15 +53,28 @@ def chapter_module(notebook: str | Path) -> ModuleType:
         raise FileNotFoundError(f"no notebook at {path}; chapters are in notebooks/*.ipynb")
     try:
         nb = nbformat.read(str(path), as_version=4)
-    except (ValueError, UnicodeDecodeError, nbformat.reader.NotJSONError) as e:
+        name = nb.metadata.get("transferlab", {}).get("experiment")
+    except (
+        ValueError,
+        UnicodeDecodeError,
+        AttributeError,
+        KeyError,
+        TypeError,
+        nbformat.ValidationError,
+    ) as e:
         raise ParameterError(
             f"{path} is not a Jupyter notebook ({type(e).__name__}); chapters are notebooks/*.ipynb"
         ) from None
-    name = nb.metadata.get("transferlab", {}).get("experiment")
     if not name:
         raise ParameterError(
             f"{path} declares no experiment module: add "
             '"transferlab": {"experiment": "transferlab.chapters.<module>"} to its metadata'
+        )
+    if not isinstance(name, str) or not CHAPTER_MODULE.fullmatch(name) or not _is_module(name):
+        # checked before anything is imported: a notebook's metadata must not run arbitrary modules
+        raise ParameterError(
+            f"{path} declares the experiment module {name!r}, which is not a module of transferlab.chapters "
+            "(e.g. 'transferlab.chapters.linear')"
         )
     module = importlib.import_module(name)
     errors = contract_errors(module)
@@ -67,6 +84,14 @@ def chapter_module(notebook: str | Path) -> ModuleType:
             "(transferlab.chapters.contract): " + "; ".join(errors)
         )
     return module
+
+
+def _is_module(name: str) -> bool:
+    """Whether ``name`` is an importable module (found, not imported)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def parse_overrides(config_cls: type[ChapterConfig], pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -106,13 +131,23 @@ def run_notebook(
     except DataError as e:  # a cross check read a part of the folder that is malformed
         raise ParameterError(f"parameter 'data_dir': {e}") from None
     output = Path(output)
+    if output.resolve() == Path(notebook).resolve():
+        raise ParameterError(
+            f"the output {output} is the chapter notebook itself: name another file (-o), the chapter "
+            "stays as it is"
+        )
+    lock_lease()  # a bad $TRANSFERLAB_LOCK_LEASE is said here, not in a cell
+    store = Store(default_store_path())
+    store.check_writable()
     output.parent.mkdir(parents=True, exist_ok=True)
     _kernel_uses_this_python()
+    imported = output.parent / f".{output.name}.imported"  # the imported entries the run reads
+    imported.unlink(missing_ok=True)
     try:
         # the kernel inherits these: live-only cells show nothing; the store is the one this command
         # would use (the kernel runs in the output's folder, where it would look for another); and
         # its bars report to our terminal
-        pinned = {UNATTENDED: "1", "TRANSFERLAB_STORE": str(default_store_path().resolve())}
+        pinned = {UNATTENDED: "1", "TRANSFERLAB_STORE": str(store.root), IMPORTED_LOG: str(imported)}
         with utils.environment(**pinned), live_progress(progress):
             papermill.execute_notebook(
                 str(notebook),
@@ -138,7 +173,8 @@ def run_notebook(
             f"out of memory). The partially executed notebook is at {output}; run the same command again "
             "to resume: every model that finished is in the store"
         ) from None
-    _mark_run(notebook, module, output, preset, overrides, params, chosen)
+    _mark_run(notebook, module, output, preset, overrides, params, chosen, read_imported(imported))
+    imported.unlink(missing_ok=True)
     return output
 
 
@@ -217,6 +253,7 @@ def _mark_run(
     overrides: Mapping[str, Any],
     values: Mapping[str, Any],
     chosen: Mapping[str, Any] | None = None,
+    imported: list[dict[str, Any]] = (),
 ) -> None:
     """Record the preset and overrides in the executed notebook and show only the values used;
     add the generated page parts (how to rerun it, its parameters, real data, the paper preset).
@@ -249,6 +286,10 @@ def _mark_run(
         nb.cells.append(
             nbformat.v4.new_markdown_cell(pages.data_markdown(notebook, module, values), metadata=tagged)
         )
+        if imported:
+            nb.cells[title + 2 : title + 2] = [
+                nbformat.v4.new_markdown_cell(pages.imported_markdown(imported), metadata=tagged)
+            ]
     # interactive widgets need a live kernel: their saved state would only make the static book
     # fetch widget scripts from a CDN, so it is dropped (the cells that show widgets hide their output)
     nb.metadata.pop("widgets", None)

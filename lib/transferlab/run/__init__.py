@@ -3,6 +3,7 @@ make them in this process, in worker processes of this machine, or on a Dask clu
 
 from .executors import Executor, get_executor
 from .jobs import (
+    MODEL,
     Job,
     SourceJob,
     TransferJob,
@@ -16,6 +17,7 @@ from .jobs import (
 )
 
 __all__ = [
+    "MODEL",
     "Executor",
     "get_executor",
     "Job",

@@ -8,12 +8,26 @@ A lock per key lets several processes or Dask workers share the store without ma
 twice; a lock left by a killed process on this machine is taken over.
 """
 
+from . import kinds
 from .archive import ArchiveError, export_archive, import_archive
-from .core import CorruptEntry, Entry, Store, default_store, default_store_path, sha256_file, spec_key
+from .core import (
+    CorruptEntry,
+    Entry,
+    Store,
+    StoreNotWritable,
+    default_store,
+    default_store_path,
+    read_imported,
+    sha256_file,
+    spec_key,
+)
+from .locks import SettingError, lock_lease
 
 __all__ = [
     "ArchiveError",
     "CorruptEntry",
+    "SettingError",
+    "StoreNotWritable",
     "Entry",
     "Store",
     "default_store",
@@ -22,4 +36,7 @@ __all__ = [
     "sha256_file",
     "export_archive",
     "import_archive",
+    "kinds",
+    "lock_lease",
+    "read_imported",
 ]

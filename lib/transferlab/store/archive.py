@@ -3,31 +3,58 @@
 An archive is untrusted input: import never lets tar write a path. It reads the index, checks
 every member against it (only ``<key>/<file>`` members the index lists, regular files, within a
 size limit), writes each listed file under a path it builds itself into a staging folder, checks
-every checksum and that every key is the hash of its entry's spec, and only when all of the
-archive is valid moves the entries into the store. Any refusal is one line naming the member and
-the reason, and leaves the store as it was.
+every checksum, every manifest (:func:`~transferlab.store.core.manifest_problem`: the key is the
+hash of its spec, the entry holds what its kind needs) and that the archive fits the size limit
+and the disk, and only when all of the archive is valid moves the entries into the store, each
+marked with the archive it came from (its name and sha256). Any refusal is one line naming the
+member and the reason, and leaves the store as it was.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tarfile
 import tempfile
+import time
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from .core import MANIFEST, CorruptEntry, Store, _temporary_name, sha256_file, spec_key
+from . import kinds
+from .core import (
+    DIGEST,
+    FILE_NAME,
+    KEY,
+    MANIFEST,
+    CorruptEntry,
+    Store,
+    _temporary_name,
+    manifest_problem,
+    sha256_file,
+    write_manifest,
+)
+from .locks import SettingError
 
 INDEX = "transferlab-archive.json"
-KEY = re.compile(r"[0-9a-f]{32}")
-FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
-DIGEST = re.compile(r"[0-9a-f]{64}")
-MAX_MEMBER_BYTES = int(os.environ.get("TRANSFERLAB_ARCHIVE_MAX_MEMBER", 16 << 30))  # a file of an entry
+MAX_MEMBER_BYTES = 16 << 30  # a file of an entry
 MAX_INDEX_BYTES = 64 << 20
+TOTAL_ENV = "TRANSFERLAB_ARCHIVE_MAX_BYTES"
+DEFAULT_MAX_TOTAL = 8 << 30  # what one import may write, all files together
+
+
+def max_total_bytes() -> int:
+    """The most bytes one import may write: ``$TRANSFERLAB_ARCHIVE_MAX_BYTES`` (default 8 GiB)."""
+    text = os.environ.get(TOTAL_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_TOTAL
+    if not text.isdigit() or int(text) <= 0:
+        raise SettingError(
+            f"{TOTAL_ENV}={text!r} is not a positive number of bytes (the most one archive import may "
+            f"write; default {DEFAULT_MAX_TOTAL}): set it to one, or unset it"
+        )
+    return int(text)
 
 
 class ArchiveError(CorruptEntry):
@@ -67,31 +94,47 @@ def import_archive(store: Store, archive: str | Path) -> dict[str, list[str]]:
     archive = Path(archive)
     if not archive.is_file():
         raise FileNotFoundError(f"no archive at {archive}")
+    limit = max_total_bytes()
+    store.clean()  # what an interrupted import (or a killed run) left in tmp/
     staging = store.root / "tmp" / _temporary_name("import")
     try:
         with _open(archive) as tar:
             members = _members(archive, tar)
             index = _index(archive, tar, members)
             _check_members(archive, index, members)
+            _check_size(archive, store, sum(m.size for m in members.values()), limit)
             staging.mkdir()
             for key, files in index.items():
                 for name in [*files, MANIFEST]:
                     _copy_member(archive, tar, members[f"{key}/{name}"], staging / key / name)
         for key, files in index.items():
             _check_entry(archive, key, files, staging / key)
+        origin = {"archive": archive.name, "sha256": sha256_file(archive), "time": time.time()}
         done: dict[str, list[str]] = {"imported": [], "skipped": []}
         for key in index:
-            if store.get(key) is not None:
-                done["skipped"].append(key)
-                continue
-            dest = store.path(key)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(staging / key, dest)
-            store.verify(key)
-            done["imported"].append(key)
+            done["imported" if _move_in(store, staging / key, key, origin) else "skipped"].append(key)
         return done
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_in(store: Store, staged: Path, key: str, origin: dict) -> bool:
+    """Move one checked entry into the store, marked with its ``origin``; False when the store has
+    a valid one already (there before, or moved in by a concurrent import of the same archive)."""
+    if store.get(key) is not None:
+        return False
+    manifest = json.loads((staged / MANIFEST).read_text())
+    write_manifest(staged, {**manifest, "imported": origin})
+    dest = store.path(key)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(staged, dest)
+    except OSError:  # the folder is there: another process put it there meanwhile
+        if store.get(key) is None:
+            raise
+        return False
+    store.verify(key)
+    return True
 
 
 def _refuse(archive: Path, what: str) -> ArchiveError:
@@ -185,17 +228,39 @@ def _copy_member(archive: Path, tar: tarfile.TarFile, member: tarfile.TarInfo, d
         raise _refuse(archive, f"member {member.name!r} could not be read ({e})") from None
 
 
+def _check_size(archive: Path, store: Store, total: int, limit: int) -> None:
+    """Refuse, before anything is written, an archive that expands past the limit or the free disk."""
+    if total > limit:
+        raise _refuse(
+            archive,
+            f"it expands to {total} bytes, over the limit of {limit} (set {TOTAL_ENV} to import a larger "
+            "archive you trust)",
+        )
+    free = shutil.disk_usage(store.root).free
+    if total > free:
+        raise _refuse(archive, f"it expands to {total} bytes and {store.root} has {free} free")
+
+
 def _check_entry(archive: Path, key: str, files: dict[str, str], folder: Path) -> None:
-    """The staged entry's checksums, its manifest's agreement with the index, and its key = hash of its spec."""
+    """The staged entry's checksums, its manifest's agreement with the index, and the manifest itself
+    (the key is the hash of its spec; the entry holds what its kind needs)."""
     for name, digest in files.items():
         if sha256_file(folder / name) != digest:
             raise _refuse(archive, f"member '{key}/{name}' does not match its checksum")
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-        spec, version, listed = manifest["spec"], manifest["version"], manifest["files"]
-    except (OSError, KeyError, TypeError, ValueError) as e:
-        raise _refuse(archive, f"member '{key}/{MANIFEST}' is not a valid manifest ({e})") from None
-    if listed != files or manifest.get("key") != key:
+        manifest = json.loads((folder / MANIFEST).read_bytes())
+    except (OSError, ValueError) as e:
+        raise _refuse(
+            archive, f"member '{key}/{MANIFEST}' is not a valid manifest ({type(e).__name__})"
+        ) from None
+    if not isinstance(manifest, dict) or manifest.get("files") != files or manifest.get("key") != key:
         raise _refuse(archive, f"member '{key}/{MANIFEST}' does not agree with the index")
-    if spec_key(spec, version) != key:
-        raise _refuse(archive, f"entry {key} is not the hash of its spec (a renamed or forged entry)")
+    problem = manifest_problem(manifest, key)
+    if problem:
+        raise _refuse(archive, f"entry {key}: {problem}")
+    if kinds.kind_of(manifest["spec"]) is None:
+        raise _refuse(
+            archive,
+            f"entry {key} is of a kind this library does not make ({kinds.kind_name(manifest['spec'])!r}; "
+            f"known: {', '.join(kinds.declared())})",
+        )

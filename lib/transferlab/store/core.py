@@ -1,4 +1,4 @@
-"""The store itself: keys, atomic entries, verification, locks, and an event log."""
+"""The store itself: keys, atomic entries, verified manifests, and an event log (locks: :mod:`.locks`)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import sys
-import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,25 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from .. import __version__
+from .. import __version__, utils
+from . import kinds
+from .locks import KeyLocks, _alive
 
 MANIFEST = "manifest.json"
+KEY = re.compile(r"[0-9a-f]{32}")
+FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")  # a plain name inside an entry
+DIGEST = re.compile(r"[0-9a-f]{64}")
+IMPORTED_LOG = (
+    "TRANSFERLAB_IMPORTED_LOG"  # when set: a file each process appends the imported entries it reads to
+)
 
 
 class CorruptEntry(RuntimeError):
     """An entry's files do not match its manifest."""
+
+
+class StoreNotWritable(OSError):
+    """This process cannot write the store (read-only disk or permissions)."""
 
 
 def canonical(obj: Any) -> str:
@@ -71,6 +83,7 @@ class Entry:
     spec: dict[str, Any]
     info: dict[str, Any]
     files: dict[str, str]
+    origin: dict[str, Any] | None = None  # the archive it was imported from (name, sha256, time), if any
 
     @property
     def fingerprint(self) -> str:
@@ -99,6 +112,7 @@ class Store:
         for sub in ("objects", "locks", "tmp", "corrupt"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._verified: dict[str, Entry] = {}
+        self.locks = KeyLocks(self.root / "locks")
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -115,17 +129,22 @@ class Store:
         return sorted(p.parent.name for p in (self.root / "objects").glob(f"*/*/{MANIFEST}"))
 
     def verify(self, key: str) -> Entry:
-        """The entry of ``key`` after checking every file against the manifest; CorruptEntry if not."""
+        """The entry of ``key`` after checking its manifest (:func:`manifest_problem`) and every file
+        against it; CorruptEntry, naming the key and the damage, if not."""
         path = self.path(key)
         try:
-            manifest = json.loads((path / MANIFEST).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise CorruptEntry(f"{key}: unreadable manifest ({e})") from None
+            manifest = json.loads((path / MANIFEST).read_bytes())
+        except (OSError, ValueError) as e:  # a flipped bit may make it invalid UTF-8 or JSON
+            raise CorruptEntry(f"{key}: unreadable manifest ({type(e).__name__})") from None
+        problem = manifest_problem(manifest, key)
+        if problem:
+            raise CorruptEntry(f"{key}: {problem}")
         for name, digest in manifest["files"].items():
             f = path / name
-            if not f.is_file() or sha256_file(f) != digest:
+            if not f.is_file() or f.is_symlink() or sha256_file(f) != digest:
                 raise CorruptEntry(f"{key}: {name} is missing or does not match its checksum")
-        return Entry(key, path, manifest["spec"], manifest.get("info", {}), manifest["files"])
+        origin = manifest.get("imported")
+        return Entry(key, path, manifest["spec"], manifest["info"], manifest["files"], origin)
 
     def get(self, spec_or_key: Mapping[str, Any] | str) -> Entry | None:
         """The verified entry of a spec (or key), or None; a corrupt entry is moved aside first."""
@@ -145,6 +164,8 @@ class Store:
             self.discard(key, str(e))
             return None
         self._verified[key] = entry
+        if entry.origin is not None:
+            _note_imported(entry)
         return entry
 
     def discard(self, key: str, why: str) -> None:
@@ -156,6 +177,19 @@ class Store:
                 f"store entry {key} set aside ({why}); moved to {dest}, it will be made again", stacklevel=3
             )
         self._verified.pop(key, None)
+
+    def check_writable(self) -> None:
+        """Raise :class:`StoreNotWritable` (one line: what to do) unless this process can write here."""
+        probe = self.root / "tmp" / _temporary_name("probe")
+        try:
+            probe.mkdir()
+            probe.rmdir()
+        except OSError as e:
+            raise StoreNotWritable(
+                f"the store at {self.root} is not writable ({e.strerror or type(e).__name__}): a run "
+                "writes the models it makes there; fix its permissions, or set TRANSFERLAB_STORE to a "
+                "writable folder (a copy: transferlab store export / import)"
+            ) from None
 
     # -- writing ---------------------------------------------------------------------------
     def put(
@@ -193,7 +227,7 @@ class Store:
                 "host": socket.gethostname(),
                 "pid": os.getpid(),
             }
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+            write_manifest(tmp, manifest)
             _fsync_files(tmp)
             final = self.path(key)
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -217,97 +251,37 @@ class Store:
 
         Only one process makes a given entry at a time (a lock file per key); the others wait and
         read the result, saying once what they wait for. A lock is taken over when its owner died
-        on this machine, its PID now names another process, its owner stopped renewing it for
-        ``LOCK_LEASE`` seconds (any host), or it cannot be read.
+        on this machine, its PID now names another process, its owner stopped renewing it for the
+        lease (:func:`~transferlab.store.locks.lock_lease`), or it is garbage.
         """
         key = spec_key(spec)
         waited, said = time.monotonic(), False
-        while True:
-            entry = self.get(key)
-            if entry is not None:
-                return entry
-            with self.lock(key) as held:
-                if held:
-                    entry = self.get(key)
-                    return entry if entry is not None else self.put(spec, **make())
-            if not said and time.monotonic() - waited > WAIT_MESSAGE_AFTER:
-                said = True
-                print(
-                    f"transferlab: waiting for store entry {key}: {self._lock_owner_text(key)}",
-                    file=sys.stderr,
-                )
-            time.sleep(poll)
+        try:
+            while True:
+                entry = self.get(key)
+                if entry is not None:
+                    return entry
+                with self.lock(key) as held:
+                    if held:
+                        entry = self.get(key)
+                        return entry if entry is not None else self.put(spec, **make())
+                if time.monotonic() - waited > WAIT_MESSAGE_AFTER:
+                    line = f"waiting for store entry {key[:12]}: {self.locks.owner_text(key)}"
+                    utils.report_line(f"waiting {key}", line)  # to the terminal watching this run
+                    if not said:
+                        said = True
+                        print(f"transferlab: {line}", file=sys.stderr)
+                time.sleep(poll)
+        finally:
+            if said:
+                utils.report_line(f"waiting {key}", None)
 
     @contextlib.contextmanager
-    def lock(self, key: str):
-        """Context manager yielding whether this process now holds ``key``'s lock (never blocks).
-
-        A held lock's file is touched every second by a heartbeat thread, so that others can tell
-        a live owner on any host from a dead one."""
-        lock = self._lock_path(key)
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            why = self._stale(lock)
-            if why:
-                if "unreadable" in why:
-                    warnings.warn(f"store lock {lock} is {why}: treated as stale and removed", stacklevel=3)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(lock)
-            yield False
-            return
-        with os.fdopen(fd, "w") as f:
-            json.dump(_owner(), f)
-        _heartbeat.hold(lock)
-        try:
-            yield True
-        finally:
-            _heartbeat.release(lock)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(lock)
-
-    @staticmethod
-    def _stale(lock: Path) -> str:
-        """Why the lock file is stale ("" if it is live or gone)."""
-        try:
-            age = time.time() - lock.stat().st_mtime
-            owner = json.loads(lock.read_bytes())
-            if not isinstance(owner, dict):
-                raise ValueError("not a JSON object")
-        except FileNotFoundError:
-            return ""
-        except (OSError, ValueError) as e:
-            # a lock being created has no content for an instant: only an old one is garbage
-            return f"unreadable ({type(e).__name__})" if age > UNREADABLE_GRACE else ""
-        if age > LOCK_LEASE:
-            return f"not renewed for {age:.0f} s (lease {LOCK_LEASE:g} s)"
-        if owner.get("host") != socket.gethostname():
-            return ""
-        try:
-            pid = int(owner["pid"])
-        except (KeyError, TypeError, ValueError):
-            return ""
-        if not _alive(pid):
-            return "held by a process that died"
-        start = owner.get("start")
-        if start is not None and _process_start(pid) not in (None, start):
-            return "held by a PID that now names another process"
-        return ""
-
-    def _lock_path(self, key: str) -> Path:
-        return self.root / "locks" / f"{key}.lock"
-
-    def _lock_owner_text(self, key: str) -> str:
-        try:
-            owner = json.loads(self._lock_path(key).read_bytes())
-            since = time.strftime("%H:%M:%S", time.localtime(owner["time"]))
-            who = f"another process (pid {owner['pid']} on {owner['host']}, since {since})"
-        except (OSError, ValueError, KeyError, TypeError):
-            who = "another process"
-        return (
-            f"{who} is making it; this run goes on when it is done, or takes over if that process "
-            f"dies or stops renewing its lock for {LOCK_LEASE:g} s"
-        )
+    def lock(self, key: str) -> Iterator[bool]:
+        """Context manager yielding whether this process now holds ``key``'s lock (never blocks;
+        :class:`~transferlab.store.locks.KeyLocks`)."""
+        with self.locks.hold(key) as held:
+            yield held
 
     def clean(self, max_age: float = 24 * 3600) -> list[Path]:
         """Remove temporary folders left by dead writers (their process is gone from this machine,
@@ -346,75 +320,72 @@ class Store:
         return pd.read_json(path, lines=True)
 
 
-LOCK_LEASE = float(os.environ.get("TRANSFERLAB_LOCK_LEASE", "120"))  # seconds a lock lives without renewal
-UNREADABLE_GRACE = 5.0  # seconds a lock file may be unreadable (being written) before it is garbage
 WAIT_MESSAGE_AFTER = 10.0  # seconds of waiting on another process's lock before saying so
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process of this machine with this PID exists (one of another user's counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def manifest_problem(manifest: Any, key: str) -> str:
+    """What is wrong with an entry's manifest ("" if nothing): its shape (spec, info and files as
+    JSON objects; every file a plain name inside the entry with a sha256), its own checksum, the key
+    (the hash of its spec and version), and what the entry's kind must hold (:mod:`.kinds`)."""
+    if not isinstance(manifest, dict):
+        return "its manifest is not a JSON object"
+    spec, info, files, version = (manifest.get(k) for k in ("spec", "info", "files", "version"))
+    if not (isinstance(spec, dict) and isinstance(info, dict) and isinstance(files, dict)):
+        return "its manifest lacks a spec, info or file list"
+    if not isinstance(version, str):
+        return "its manifest names no library version"
+    for name, digest in files.items():
+        if not FILE_NAME.fullmatch(name) or name == MANIFEST:
+            return f"its manifest lists {name!r}, not a file name inside the entry"
+        if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+            return f"its manifest has no sha256 for {name!r}"
+    if "checksum" in manifest and manifest["checksum"] != manifest_checksum(manifest):
+        return "its manifest does not match its own checksum (damaged)"
+    if manifest.get("key") != key or spec_key(spec, version) != key:
+        return "its manifest's spec does not hash to its key (damaged, renamed or forged)"
+    kind = kinds.kind_of(spec)
+    return kind.missing(files, info) if kind is not None else ""
 
 
-def _process_start(pid: int) -> str | None:
-    """When a process started (clock ticks since boot, Linux), so a reused PID is told apart; None elsewhere."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
+def manifest_checksum(manifest: Mapping[str, Any]) -> str:
+    """sha256 of a manifest's canonical JSON without its ``checksum`` (catches a flipped bit in
+    what no file checksum covers: the info)."""
+    return hashlib.sha256(
+        canonical({k: v for k, v in manifest.items() if k != "checksum"}).encode()
+    ).hexdigest()
 
 
-def _owner() -> dict[str, Any]:
-    return {
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "start": _process_start(os.getpid()),
-        "time": time.time(),
-    }
+def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> None:
+    """Write ``folder``'s manifest with its checksum (replacing any)."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    (folder / MANIFEST).write_text(json.dumps({**body, "checksum": manifest_checksum(body)}, indent=1))
 
 
-class _Heartbeat:
-    """Touches the lock files this process holds, every second or ``LOCK_LEASE / 4`` (one thread per process)."""
-
-    def __init__(self) -> None:
-        self._held: set[Path] = set()
-        self._guard = threading.Lock()
-        self._pid: int | None = None
-
-    def hold(self, lock: Path) -> None:
-        with self._guard:
-            self._held.add(lock)
-            if self._pid != os.getpid():  # first lock of this process (a forked worker starts its own)
-                self._pid = os.getpid()
-                threading.Thread(target=self._beat, name="transferlab-lock-heartbeat", daemon=True).start()
-
-    def release(self, lock: Path) -> None:
-        with self._guard:
-            self._held.discard(lock)
-
-    def forget(self) -> None:
-        """In a forked child: the parent's locks and thread are not its own (and the guard may
-        have been held by the parent's thread at the fork)."""
-        self._held, self._guard, self._pid = set(), threading.Lock(), None
-
-    def _beat(self) -> None:
-        while True:
-            time.sleep(min(1.0, LOCK_LEASE / 4))  # cheap: a few utime calls
-            with self._guard:
-                held = list(self._held)
-            for lock in held:
-                with contextlib.suppress(OSError):
-                    os.utime(lock)
+def _note_imported(entry: Entry) -> None:
+    """Append an imported entry this process read to ``$TRANSFERLAB_IMPORTED_LOG`` (when set), so the
+    run that started it can say on its page which models it did not make itself."""
+    path = os.environ.get(IMPORTED_LOG)
+    if not path:
+        return
+    line = json.dumps({"key": entry.key, "job": kinds.kind_name(entry.spec), **entry.origin}) + "\n"
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
 
 
-_heartbeat = _Heartbeat()
-os.register_at_fork(after_in_child=_heartbeat.forget)
+def read_imported(path: str | Path) -> list[dict[str, Any]]:
+    """The imported entries noted in a log of :data:`IMPORTED_LOG`, one per key."""
+    seen: dict[str, dict[str, Any]] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(path).read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                item = json.loads(line)
+                if isinstance(item, dict) and isinstance(item.get("key"), str):
+                    seen.setdefault(item["key"], item)
+    return list(seen.values())
 
 
 def _temporary_name(key: str) -> str:

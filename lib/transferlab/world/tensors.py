@@ -8,7 +8,11 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from ..store import default_store
+from ..store import default_store, kinds
+
+DATA_KIND = kinds.declare(
+    "data", files=("data.safetensors", "attrs.json"), info=("classes", "superclasses", "mean", "std")
+)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -153,7 +157,7 @@ def cached(cache, spec: dict, make) -> TensorData:
             },
         }
 
-    entry = cache.get_or_make(spec, payload)
+    entry = cache.get_or_make({**spec, "kind": DATA_KIND.name}, payload)
     t = {k: v.clone() for k, v in entry.tensors("data").items()}
     info = entry.info
     return TensorData(

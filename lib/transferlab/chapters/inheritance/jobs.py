@@ -15,11 +15,18 @@ from ...methods.slicing import (
     channel_attention,
     train_student,
 )
-from ...run import Job, SourceJob, load_model, made, model_payload, run_jobs
+from ...run import MODEL, Job, SourceJob, load_model, made, model_payload, run_jobs
+from ...store import kinds
 from ...train import Recipe, Snapshots, fit
 from ...world import DataRef
 from ..base import world_ref
 from .config import BACKDOORS, LATENT_REVISION, TEACHER_OF, Config, defect_kind
+
+kinds.declare("teacher-badnets", **MODEL)
+kinds.declare("teacher-latent", **MODEL)
+kinds.declare("student", **MODEL)
+kinds.declare("delta-attention", files=("attention.safetensors",))
+kinds.declare("malicious-set", files=("malicious.safetensors",), info=("defect",))
 
 
 @dataclasses.dataclass(frozen=True)

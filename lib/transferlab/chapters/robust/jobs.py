@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ...run import Job, SourceJob, TransferJob, load_model, made
+from ...store import kinds
 from ...train import Adversary, robust_accuracy
 from ...world import DataRef
 from ..base import world_ref
@@ -20,6 +21,9 @@ def source_job(config: Config, arch: str, eps: float, seed: int) -> SourceJob:
     """The source of ``arch`` trained at radius ``eps`` (0: standard) with ``seed``."""
     base = config.source_job(seed)
     return dataclasses.replace(base, arch=arch, recipe=base.recipe.replace(adversary=config.adversary(eps)))
+
+
+kinds.declare("robust-accuracy", info=("robust_accuracy",))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,8 +9,10 @@ named presets, and a chapter adds its protocol, data parts and paper note to the
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -33,6 +35,10 @@ from ..world import DataError, check_data_dir, parts_present
 from . import pages
 
 KERNEL = "python3"
+# The kernel's own log is not the reader's concern (a cell's error comes back with its cell): without
+# this every run printed a transport warning, and a finished or interrupted one a logged
+# KeyboardInterrupt or a socket traceback from the kernel's shutdown.
+QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
 CHAPTER_MODULE = re.compile(r"transferlab\.chapters(\.[a-z_][a-z0-9_]*)+")
 
 
@@ -148,7 +154,7 @@ def run_notebook(
         # would use (the kernel runs in the output's folder, where it would look for another); and
         # its bars report to our terminal
         pinned = {UNATTENDED: "1", "TRANSFERLAB_STORE": str(store.root), IMPORTED_LOG: str(imported)}
-        with utils.environment(**pinned), live_progress(progress):
+        with utils.environment(**pinned), live_progress(progress), _quiet("papermill"):
             papermill.execute_notebook(
                 str(notebook),
                 str(output),
@@ -157,6 +163,8 @@ def run_notebook(
                 progress_bar=progress,
                 cwd=str(cwd or output.parent),
                 report_mode=False,
+                kernel_manager_class=_quiet_kernel_manager(),
+                extra_arguments=QUIET_KERNEL,
             )
     except PapermillExecutionError as e:
         cells = nbformat.read(str(notebook), as_version=4).cells
@@ -314,6 +322,35 @@ def _mark_run(
         }
     )
     nbformat.write(nb, str(output))
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Only critical messages of ``logger`` while the block runs: papermill's warnings repeat what
+    was checked before the kernel started, and its errors come back as the exceptions this module
+    turns into one-line messages."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+@functools.cache
+def _quiet_kernel_manager() -> type:
+    """A kernel manager that talks to the kernel over local sockets (IPC: files only this user can
+    open, not TCP ports any local process can reach), where the platform has them."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class LocalKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self) -> str:
+            return "ipc" if os.name == "posix" else "tcp"
+
+    return LocalKernelManager
 
 
 def _kernel_uses_this_python() -> None:

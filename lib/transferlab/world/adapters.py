@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..store import kinds, sha256_file
 from .registry import data_function
 from .synthetic import (
     FACE_GROUPS,
@@ -549,8 +550,9 @@ class RealWorld(Parts):
 
     ``get(part, split, **options)`` and the shortcuts (``source``, ``target``, ``faces``,
     ``scenes``) return the same kinds of objects as the synthetic world's, so a chapter runs on
-    either. Loaded parts are cached in the store under the folder's path, the options and a
-    fingerprint of the part's files (names, sizes, times), so a changed data set is read again.
+    either. Loaded parts are cached in the store under the options and a fingerprint of the part's
+    files' names and bytes (:func:`content_fingerprint`), never the folder's path: a changed data
+    set is read again and its models trained again, and the same data elsewhere reuses both.
     """
 
     DATASET_FN = "world.real"  # the registered data function of its parts (job specs)
@@ -584,14 +586,13 @@ class RealWorld(Parts):
             return make()
         spec = {
             "world": "real",
-            "root": str(self.root),
+            "content": content_fingerprint(folder, self.cache),
             "part": part,
             "split": split,
             "size": self.size,
             "seed": self.seed,
             "max_per_class": self.max_per_class,
             "options": options,
-            "files": _fingerprint(folder),
         }
         return cached(self.cache, spec, make)
 
@@ -641,9 +642,11 @@ class RealWorld(Parts):
         )
 
     def data_kwargs(self, part: str, split: str = "train", **options: Any) -> dict[str, Any]:
-        """Flat keyword arguments of :func:`real_dataset` that rebuild this part (for job specs)."""
+        """Flat keyword arguments of :func:`real_dataset` that rebuild this part (for job specs): the
+        fingerprint of the part's files is what a job's key holds; the folder is only where to look."""
         return {
             "root": str(self.root),
+            "content": content_fingerprint(self.root / REAL_FOLDERS[part], self.cache),
             "part": part,
             "split": split,
             "size": self.size,
@@ -653,17 +656,38 @@ class RealWorld(Parts):
         }
 
 
-def _fingerprint(folder: Path) -> str:
-    """A hash of the names, sizes and modification times of the files under ``folder``."""
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            st = p.stat()
-            h.update(f"{p.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+def content_fingerprint(folder: Path, cache: Any = None) -> str:
+    """sha256 of the relative names and bytes of every file under ``folder``: what a real part *is*,
+    wherever it lies. Reading every byte is paid once per folder state: the result is kept in
+    ``cache`` (a store) under the folder's path and the names, sizes and modification times of its
+    files, and read back while none of them changes."""
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+    listing = hashlib.sha256()
+    for p in files:
+        st = p.stat()
+        listing.update(f"{p.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+
+    def content() -> dict[str, Any]:
+        h = hashlib.sha256()
+        for p in files:
+            h.update(f"{p.relative_to(folder)}\0{p.stat().st_size}\0".encode())
+            h.update(sha256_file(p).encode())
+        return {"info": {"sha256": h.hexdigest()}}
+
+    if cache is None:
+        return content()["info"]["sha256"]
+    spec = {
+        "kind": FINGERPRINT_KIND.name,
+        "folder": str(Path(folder).resolve()),
+        "listing": listing.hexdigest(),
+    }
+    return cache.get_or_make(spec, content).info["sha256"]
 
 
-@data_function("world.real")
+FINGERPRINT_KIND = kinds.declare("folder fingerprint", info=("sha256",))
+
+
+@data_function("world.real", hints=("root",))
 def real_dataset(
     root: str,
     part: str,
@@ -671,7 +695,17 @@ def real_dataset(
     size: int = 32,
     seed: int = 0,
     max_per_class: int | None = None,
+    content: str = "",
     **options: Any,
 ) -> TensorData:
-    """A part of a :class:`RealWorld` named by flat keyword arguments (what job specs use)."""
-    return RealWorld(root, size, seed, max_per_class).get(part, split, **options)
+    """A part of a :class:`RealWorld` named by flat keyword arguments (what job specs use); with
+    ``content``, the part's files must still be those it fingerprints."""
+    world = RealWorld(root, size, seed, max_per_class)
+    if content:
+        found = content_fingerprint(world.root / REAL_FOLDERS[part], world.cache)
+        if found != content:
+            raise DataError(
+                f"the {part!r} part under {world.root} changed since this job was planned (its files' "
+                "fingerprint differs): run the chapter again, so that its jobs are planned on the data as it is"
+            )
+    return world.get(part, split, **options)

@@ -21,12 +21,18 @@ from .tensors import TensorData
 
 DataFunction = Callable[..., TensorData]
 _REGISTRY: dict[str, DataFunction] = {}
+_HINTS: dict[str, frozenset[str]] = {}
 
 
-def data_function(name: str) -> Callable[[DataFunction], DataFunction]:
-    """Register the decorated function under ``name`` (``"area.what"``); it is returned unchanged."""
+def data_function(name: str, hints: tuple[str, ...] = ()) -> Callable[[DataFunction], DataFunction]:
+    """Register the decorated function under ``name`` (``"area.what"``); it is returned unchanged.
+
+    ``hints`` name arguments that say where to find the data, not what it is (a real folder's path,
+    beside a fingerprint of its content): the function gets them, a job's spec leaves them out, so
+    the same data at another path keeps its stored models."""
     if not name or name.count(".") < 1 or ":" in name:
         raise ValueError(f"a data function's name is dotted, like 'world.synthetic', got {name!r}")
+    _HINTS[name] = frozenset(hints)
 
     def register(fn: DataFunction) -> DataFunction:
         known = _REGISTRY.get(name)
@@ -83,9 +89,12 @@ class DataRef:
 
     def spec(self) -> dict[str, Any]:
         """What a job's spec (and so the store's key) holds of this data."""
+        hints = _HINTS.get(self.name, frozenset())
         return {
             "fn": self.name,
-            "kwargs": {k: v.spec() if isinstance(v, DataRef) else v for k, v in self.kwargs},
+            "kwargs": {
+                k: v.spec() if isinstance(v, DataRef) else v for k, v in self.kwargs if k not in hints
+            },
         }
 
 

@@ -19,7 +19,15 @@ import pytest
 import torch
 
 from transferlab.run import Job, SourceJob, TransferJob, load_model, made, run_jobs, waves
-from transferlab.store import ArchiveError, CorruptEntry, Store, export_archive, import_archive, kinds, spec_key
+from transferlab.store import (
+    ArchiveError,
+    CorruptEntry,
+    Store,
+    export_archive,
+    import_archive,
+    kinds,
+    spec_key,
+)
 from transferlab.train import recipe
 from transferlab.world import DataRef
 
@@ -76,7 +84,9 @@ def test_corrupt_entries_are_moved_aside_and_remade(tmp_path, damage):
 
 def test_archive_export_import_and_tampering(tmp_path):
     src = Store(tmp_path / "a")
-    keys = [src.put(_model_spec(i), tensors={"model": {"w": torch.full((3,), float(i))}}).key for i in range(3)]
+    keys = [
+        src.put(_model_spec(i), tensors={"model": {"w": torch.full((3,), float(i))}}).key for i in range(3)
+    ]
     archive = export_archive(src, tmp_path / "models.tar.gz", keys[:2])
     dst = Store(tmp_path / "b")
     assert import_archive(dst, archive) == {"imported": keys[:2], "skipped": []}
@@ -340,7 +350,13 @@ def _index(*entries):
 def _attack_cases(good_key, tmp_path):
     payload = b"x" * 1000
     digest = __import__("hashlib").sha256(payload).hexdigest()
-    forged = {"key": "0" * 32, "spec": {"job": "test-model", "i": 7}, "version": "0.1.0", "files": {}, "info": {}}
+    forged = {
+        "key": "0" * 32,
+        "spec": {"job": "test-model", "i": 7},
+        "version": "0.1.0",
+        "files": {},
+        "info": {},
+    }
     return {
         # a key used as a path: writes outside the store, or moves its objects/ folder away
         "traversal key": (

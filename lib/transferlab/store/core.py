@@ -125,8 +125,8 @@ class Store:
         return self.root / "objects" / key[:2] / key
 
     def keys(self) -> list[str]:
-        """Keys of the entries with a manifest (not verified)."""
-        return sorted(p.parent.name for p in (self.root / "objects").glob(f"*/*/{MANIFEST}"))
+        """Keys of the entries' folders (not verified: a folder without a manifest is a damaged entry)."""
+        return sorted(p.name for p in (self.root / "objects").glob("*/*") if p.is_dir())
 
     def verify(self, key: str) -> Entry:
         """The entry of ``key`` after checking its manifest (:func:`manifest_problem`) and every file

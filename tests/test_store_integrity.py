@@ -1,0 +1,251 @@
+"""Store integrity, round two: entries that hold what their kind needs, manifests that rot, archives
+that pass every checksum but are still wrong, concurrent and interrupted imports, and provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+import torch
+
+from transferlab.pipeline import cli
+from transferlab.run import SourceJob, run_jobs
+from transferlab.store import (
+    ArchiveError,
+    CorruptEntry,
+    SettingError,
+    Store,
+    export_archive,
+    import_archive,
+    kinds,
+    spec_key,
+)
+from transferlab.store.core import MANIFEST, _temporary_name, manifest_checksum
+from transferlab.train import recipe
+from transferlab.world import DataRef
+
+from .conftest import ROOT
+
+kinds.declare("test-model", files=("model.safetensors",), info=("arch",))
+
+
+def _put(store: Store, i: int = 0, weights: torch.Tensor | None = None):
+    w = torch.ones(4) if weights is None else weights
+    return store.put({"job": "test-model", "i": i}, tensors={"model": {"w": w}}, info={"arch": "toy"})
+
+
+def _rewrite(entry_path, change) -> None:
+    """Edit an entry's manifest as a damaged disk or an attacker would (its checksum not updated)."""
+    manifest = json.loads((entry_path / MANIFEST).read_text())
+    (entry_path / MANIFEST).write_text(json.dumps(change(manifest)))
+
+
+def _archive_of(tmp_path, entries: dict[str, dict], payloads: dict[str, bytes], name="a.tar.gz"):
+    """An archive of manifests as given (key → manifest) and member payloads (path → bytes)."""
+    path = tmp_path / name
+    with tarfile.open(path, "w:gz") as tar:
+        members = {f"{k}/{MANIFEST}": json.dumps(m).encode() for k, m in entries.items()} | payloads
+        index = {"entries": [{"key": k, "spec": m["spec"], "files": m["files"]} for k, m in entries.items()]}
+        members["transferlab-archive.json"] = json.dumps(index).encode()
+        for member, data in members.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _manifest(spec: dict, files: dict, info: dict) -> dict:
+    from transferlab import __version__
+
+    return {"key": spec_key(spec), "spec": spec, "version": __version__, "files": files, "info": info}
+
+
+# -- 1. an entry must hold what its kind needs ------------------------------------------------------
+
+
+def test_an_archive_of_a_model_entry_without_weights_is_refused(tmp_path):
+    job = SourceJob(
+        "cresnet-xs",
+        DataRef.of("world.toy", num_classes=2, n_per_class=4, size=8),
+        recipe("synthetic-source"),
+    )
+    spec = json.loads(json.dumps(job.spec()))
+    manifest = _manifest(spec, {}, {"arch": "cresnet-xs", "num_classes": 2})
+    archive = _archive_of(tmp_path, {manifest["key"]: manifest}, {})
+    store = Store(tmp_path / "s")
+    with pytest.raises(ArchiveError, match="'source' entry without model.safetensors"):
+        import_archive(store, archive)
+    assert store.keys() == []
+
+
+def test_a_local_entry_missing_what_its_kind_needs_is_set_aside_and_remade(tmp_path):
+    store = Store(tmp_path)
+    entry = _put(store)
+    (entry.path / "model.safetensors").unlink()
+    _rewrite(entry.path, lambda m: {**m, "files": {}, "checksum": manifest_checksum({**m, "files": {}})})
+    with pytest.warns(UserWarning, match="without model.safetensors"):
+        assert Store(tmp_path).get(entry.key) is None
+    remade = Store(tmp_path).get_or_make(
+        entry.spec, lambda: {"tensors": {"model": {"w": torch.ones(4)}}, "info": {"arch": "toy"}}
+    )
+    assert remade.key == entry.key and torch.equal(remade.tensors()["w"], torch.ones(4))
+
+
+# -- 2. an archive bomb ---------------------------------------------------------------------------
+
+
+def test_an_archive_larger_than_the_limit_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    src = Store(tmp_path / "a")
+    _put(src, weights=torch.zeros(1 << 20))  # 4 MB of zeros: a few kB compressed
+    archive = export_archive(src, tmp_path / "bomb.tar.gz")
+    assert archive.stat().st_size < 100_000
+    dst = Store(tmp_path / "b")
+    monkeypatch.setenv("TRANSFERLAB_ARCHIVE_MAX_BYTES", str(1 << 20))
+    with pytest.raises(ArchiveError, match="over the limit of 1048576"):
+        import_archive(dst, archive)
+    assert dst.keys() == [] and list((dst.root / "tmp").iterdir()) == []
+    monkeypatch.setenv("TRANSFERLAB_ARCHIVE_MAX_BYTES", "lots")
+    with pytest.raises(SettingError, match="TRANSFERLAB_ARCHIVE_MAX_BYTES='lots'"):
+        import_archive(dst, archive)
+    monkeypatch.delenv("TRANSFERLAB_ARCHIVE_MAX_BYTES")
+    assert len(import_archive(dst, archive)["imported"]) == 1  # the default limit is gigabytes
+
+
+# -- 3. provenance of imported entries --------------------------------------------------------------
+
+
+def test_an_imported_entry_names_its_archive_in_the_store_and_on_the_page(tmp_path, monkeypatch, capsys):
+    from transferlab.pipeline import pages
+    from transferlab.store import read_imported
+    from transferlab.store.core import IMPORTED_LOG
+
+    src = Store(tmp_path / "a")
+    made_here = _put(src, 0)
+    archive = export_archive(src, tmp_path / "models.tar.gz")
+    dst = Store(tmp_path / "b")
+    import_archive(dst, archive)
+    _put(dst, 1)  # made here: no origin
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    entry = Store(dst.root).get(made_here.key)
+    assert entry.origin["sha256"] == digest and entry.origin["archive"] == "models.tar.gz"
+    assert cli.main(["store", "ls", "--store", str(dst.root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    shown = {line.split()[0]: "imported from models.tar.gz" in line for line in lines}
+    assert shown == {made_here.key: True, _put(dst, 1).key: False}
+    # what a run reads of it is noted (in any of its processes), and its page says so
+    log = tmp_path / "imported.log"
+    monkeypatch.setenv(IMPORTED_LOG, str(log))
+    reader = Store(dst.root)
+    reader.get(made_here.key), reader.get({"job": "test-model", "i": 1})
+    noted = read_imported(log)
+    assert [n["key"] for n in noted] == [made_here.key] and noted[0]["sha256"] == digest
+    text = pages.imported_markdown(noted)
+    assert "1 store entries imported" in text and digest[:16] in text and "test-model" in text
+
+
+# -- 4, 5. manifests that rot or escape ---------------------------------------------------------------
+
+
+def _flip_a_bit(path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x80  # a high bit: invalid UTF-8 in a JSON text
+    path.write_bytes(bytes(data))
+
+
+DAMAGE = {
+    "bit flip": lambda e: _flip_a_bit(e.path / MANIFEST),
+    "empty object": lambda e: (e.path / MANIFEST).write_text("{}"),
+    "a list": lambda e: (e.path / MANIFEST).write_text("[]"),
+    "no file list": lambda e: _rewrite(e.path, lambda m: {k: v for k, v in m.items() if k != "files"}),
+    "info changed": lambda e: _rewrite(e.path, lambda m: {**m, "info": {"arch": "other"}}),
+    "escaping file name": lambda e: _rewrite(
+        e.path, lambda m: {**m, "files": {**m["files"], "../../../etc/passwd": "0" * 64}}
+    ),
+    "payload bit flip": lambda e: _flip_a_bit(e.path / "model.safetensors"),
+    "missing payload": lambda e: (e.path / "model.safetensors").unlink(),
+}
+
+
+def test_store_verify_sets_aside_exactly_the_damaged_entries_and_a_rerun_remakes_them(tmp_path, capsys):
+    store = Store(tmp_path)
+    entries = {name: _put(store, i) for i, name in enumerate(["sound", *DAMAGE])}
+    for name, damage in DAMAGE.items():
+        damage(entries[name])
+    half = store.root / "objects" / "ff" / ("f" * 32)  # a half-written entry: a folder, no manifest
+    half.mkdir(parents=True)
+    assert cli.main(["store", "verify", "--store", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"1 of {len(DAMAGE) + 2} entries verified; {len(DAMAGE) + 1} damaged" in out
+    for name in DAMAGE:
+        assert entries[name].key in out, name  # each damaged entry is named
+    assert half.name in out and store.keys() == [entries["sound"].key]
+    assert len(list((tmp_path / "corrupt").iterdir())) == len(DAMAGE) + 1
+    with pytest.raises(CorruptEntry, match="not a valid entry"):
+        export_archive(Store(tmp_path), tmp_path / "x.tar.gz", [entries["escaping file name"].key])
+    fresh = Store(tmp_path)
+    for i, name in enumerate(["sound", *DAMAGE]):
+        again = fresh.get_or_make(
+            {"job": "test-model", "i": i},
+            lambda: {"tensors": {"model": {"w": torch.ones(4)}}, "info": {"arch": "toy"}},
+        )
+        assert again.key == entries[name].key and again.info == {"arch": "toy"}
+
+
+def test_a_chapter_job_runs_again_after_its_manifest_rots(tmp_path):
+    store = Store(tmp_path)
+    job = SourceJob(
+        "cresnet-xs",
+        DataRef.of("world.toy", num_classes=2, n_per_class=8, size=8),
+        recipe("synthetic-source", epochs=1, peak_epoch=0.5),
+    )
+    first = run_jobs([job], store, progress=False)[0]
+    _flip_a_bit(first.path / MANIFEST)
+    with pytest.warns(UserWarning, match="unreadable manifest"):
+        again = run_jobs([job], Store(tmp_path), progress=False)[0]
+    assert again.key == first.key and again.info["arch"] == "cresnet-xs"
+
+
+# -- 6. concurrent and interrupted imports ------------------------------------------------------------
+
+IMPORT = """
+import sys
+sys.path.insert(0, {root!r})
+from transferlab.store import Store, import_archive, kinds
+kinds.declare("test-model", files=("model.safetensors",), info=("arch",))
+done = import_archive(Store({store!r}), {archive!r})
+print(len(done["imported"]), len(done["skipped"]))
+"""
+
+
+def test_concurrent_imports_of_one_archive_all_succeed_and_leftovers_are_cleaned(tmp_path):
+    src = Store(tmp_path / "a")
+    keys = [_put(src, i, torch.randn(50_000)).key for i in range(6)]
+    archive = export_archive(src, tmp_path / "m.tar.gz")
+    dst = Store(tmp_path / "b")
+    dead = int(
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        ).stdout
+    )
+    left = dst.root / "tmp" / _temporary_name("import").replace(str(os.getpid()), str(dead))
+    (left / keys[0]).mkdir(parents=True)
+    (left / keys[0] / "model.safetensors").write_bytes(b"half")  # an import killed mid-way
+    code = IMPORT.format(root=str(ROOT / "lib"), store=str(dst.root), archive=str(archive))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    results = [(p.wait(), *p.communicate()) for p in procs]
+    assert [r[0] for r in results] == [0, 0, 0], [r[2] for r in results]
+    counts = [tuple(map(int, r[1].split())) for r in results]
+    assert sum(c[0] for c in counts) == len(keys) and all(sum(c) == len(keys) for c in counts)
+    assert sorted(dst.keys()) == sorted(keys) and all(Store(dst.root).get(k) for k in keys)
+    assert not left.exists() and list((dst.root / "tmp").iterdir()) == []

@@ -226,6 +226,10 @@ def test_coco_draws_the_scene_tables(tmp_path):
 # -- a whole real world -----------------------------------------------------------------------
 
 
+def _data_entries(store) -> list[str]:
+    return [k for k in store.keys() if store.get(k).spec.get("kind") == "data"]
+
+
 def test_real_world_gives_the_parts_chapters_use(tmp_path):
     from transferlab.store import Store
     from transferlab.world import RealWorld
@@ -237,9 +241,9 @@ def test_real_world_gives_the_parts_chapters_use(tmp_path):
     assert pets.classes == ("beagle", "persian") and pets.x.shape == (8, 3, 8, 8)
     faces = world.faces((1, 1, 1, 1))
     assert faces.classes == ("young", "old") and len(faces) == 4
-    assert len(store.keys()) == 2
+    assert len(_data_entries(store)) == 2
     assert torch.equal(RealWorld(root, size=8, cache=store).target("pets", "test").x, pets.x)
-    assert len(store.keys()) == 2  # read back, not loaded again
+    assert len(_data_entries(store)) == 2  # read back, not loaded again
     write_image(root / "pets" / "test" / "beagle" / "9.jpg", (0, 0, 0))  # the data set changed
     assert len(RealWorld(root, size=8, cache=store).target("pets", "test")) == 9
     with pytest.raises(DataError, match="(?s)the 'objects' part.*cifar-10-batches-py"):
@@ -269,3 +273,32 @@ def test_jobs_train_on_real_data_through_the_same_references(tmp_path, monkeypat
     )
     entry = run_jobs([job], Store(tmp_path / "store"), progress=False)[0]
     assert load_model(entry).num_classes == 2 and 0 <= entry.info["test_accuracy"] <= 1
+
+
+def test_real_data_is_named_by_its_content_not_its_path(tmp_path):
+    """A job's key holds a fingerprint of the part's files, not the folder: the same images at
+    another path reuse the models trained on them; changed images make a new key (before: the key
+    held the path alone, and a model trained on the old images was reused)."""
+    import shutil
+
+    from transferlab.chapters.base import world_ref
+    from transferlab.store import Store, spec_key
+    from transferlab.world import RealWorld
+    from transferlab.world.adapters import real_dataset
+
+    store = Store(tmp_path / "store")
+    here = write_real_root(tmp_path / "here")
+    there = shutil.copytree(here, tmp_path / "elsewhere" / "copy")
+
+    def key(root):
+        return spec_key(world_ref(RealWorld(root, size=8, cache=store), "pets").spec())
+
+    assert key(here) == key(there) and str(here) not in json.dumps(
+        world_ref(RealWorld(here, cache=store), "pets").spec()
+    )
+    ref = world_ref(RealWorld(there, size=8, cache=store), "pets")
+    write_image(there / "pets" / "train" / "beagle" / "0.jpg", (255, 0, 0))  # other pixels, same name
+    assert key(there) != key(here)
+    with pytest.raises(DataError, match="changed since this job was planned"):
+        real_dataset(**dict(ref.kwargs))
+    assert len(real_dataset(**dict(world_ref(RealWorld(there, size=8, cache=store), "pets").kwargs))) > 0

@@ -243,15 +243,15 @@ def main(argv: list[str] | None = None) -> int:
             print(config_cls.describe().to_string(index=False))
             for name, values in presets.items():
                 print(f"preset {name}: {values or '(the defaults)'}")
+    except BrokenPipeError:  # the reader stopped reading (store ls | head): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit must not fail
+        return 141  # as a command killed by SIGPIPE
     except ParameterError as e:
         print(f"transferlab: error: {e}", file=sys.stderr)
         return 2
     except (NotebookFailed, FileNotFoundError, RuntimeError, OSError, ledger.LedgerError) as e:
         print(f"transferlab: error: {e}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # the reader stopped reading (store ls | head): nothing more to say
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit must not fail
-        return 141  # as a command killed by SIGPIPE
     except KeyboardInterrupt:
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the kernel client's cancelled tasks
         print(

@@ -26,18 +26,18 @@ from transferlab.store import (
     kinds,
     spec_key,
 )
-from transferlab.store.core import MANIFEST, _temporary_name, manifest_checksum
+from transferlab.store.core import MANIFEST, _temporary_name, manifest_checksum, write_manifest
 from transferlab.train import recipe
 from transferlab.world import DataRef
 
 from .conftest import ROOT
 
-kinds.declare("test-model", files=("model.safetensors",), info=("arch",))
+kinds.declare("test-weights", files=("model.safetensors",), info=("arch",))
 
 
 def _put(store: Store, i: int = 0, weights: torch.Tensor | None = None):
     w = torch.ones(4) if weights is None else weights
-    return store.put({"job": "test-model", "i": i}, tensors={"model": {"w": w}}, info={"arch": "toy"})
+    return store.put({"job": "test-weights", "i": i}, tensors={"model": {"w": w}}, info={"arch": "toy"})
 
 
 def _rewrite(entry_path, change) -> None:
@@ -142,11 +142,11 @@ def test_an_imported_entry_names_its_archive_in_the_store_and_on_the_page(tmp_pa
     log = tmp_path / "imported.log"
     monkeypatch.setenv(IMPORTED_LOG, str(log))
     reader = Store(dst.root)
-    reader.get(made_here.key), reader.get({"job": "test-model", "i": 1})
+    reader.get(made_here.key), reader.get({"job": "test-weights", "i": 1})
     noted = read_imported(log)
     assert [n["key"] for n in noted] == [made_here.key] and noted[0]["sha256"] == digest
     text = pages.imported_markdown(noted)
-    assert "1 store entries imported" in text and digest[:16] in text and "test-model" in text
+    assert "1 store entries imported" in text and digest[:16] in text and "test-weights" in text
 
 
 # -- 4, 5. manifests that rot or escape ---------------------------------------------------------------
@@ -191,7 +191,7 @@ def test_store_verify_sets_aside_exactly_the_damaged_entries_and_a_rerun_remakes
     fresh = Store(tmp_path)
     for i, name in enumerate(["sound", *DAMAGE]):
         again = fresh.get_or_make(
-            {"job": "test-model", "i": i},
+            {"job": "test-weights", "i": i},
             lambda: {"tensors": {"model": {"w": torch.ones(4)}}, "info": {"arch": "toy"}},
         )
         assert again.key == entries[name].key and again.info == {"arch": "toy"}
@@ -217,7 +217,7 @@ IMPORT = """
 import sys
 sys.path.insert(0, {root!r})
 from transferlab.store import Store, import_archive, kinds
-kinds.declare("test-model", files=("model.safetensors",), info=("arch",))
+kinds.declare("test-weights", files=("model.safetensors",), info=("arch",))
 done = import_archive(Store({store!r}), {archive!r})
 print(len(done["imported"]), len(done["skipped"]))
 """
@@ -249,3 +249,33 @@ def test_concurrent_imports_of_one_archive_all_succeed_and_leftovers_are_cleaned
     assert sum(c[0] for c in counts) == len(keys) and all(sum(c) == len(keys) for c in counts)
     assert sorted(dst.keys()) == sorted(keys) and all(Store(dst.root).get(k) for k in keys)
     assert not left.exists() and list((dst.root / "tmp").iterdir()) == []
+
+
+def test_store_check_sets_aside_an_imported_model_whose_weights_are_not_what_it_records(tmp_path, capsys):
+    """The key hashes the spec, not the weights: an archive can carry other weights under a valid
+    key. `store check` measures each imported model on the test data its spec names."""
+    data = DataRef.of("world.toy", num_classes=3, n_per_class=40, size=16)
+    test = DataRef.of("world.toy", num_classes=3, n_per_class=40, size=16, seed=1)
+    jobs = [
+        SourceJob(
+            "cresnet-xs", data, recipe("synthetic-scratch", epochs=e, peak_epoch=min(e, 2)), eval_data=test
+        )
+        for e in (30, 1)  # learns the task (~0.95); barely trained (~chance)
+    ]
+    src = Store(tmp_path / "a")
+    good, other = run_jobs(jobs, src, progress=False)
+    assert good.info["test_accuracy"] - other.info["test_accuracy"] > 0.1, "the two models must differ"
+    # the sender swaps the weights of `good` for those of `other` and writes a manifest that fits
+    swapped = good.path / "model.safetensors"
+    swapped.write_bytes((other.path / "model.safetensors").read_bytes())
+    manifest = json.loads((good.path / MANIFEST).read_text())
+    manifest["files"]["model.safetensors"] = hashlib.sha256(swapped.read_bytes()).hexdigest()
+    write_manifest(good.path, manifest)
+    archive = export_archive(Store(src.root), tmp_path / "m.tar.gz")
+    dst = Store(tmp_path / "b")
+    assert len(import_archive(dst, archive)["imported"]) == 2  # every checksum holds
+    assert cli.main(["store", "check", "--store", str(dst.root)]) == 0
+    out = capsys.readouterr().out
+    assert f"{good.key} measured test accuracy" in out and f"{other.key} matches" in out
+    assert "checked 2 models; 1 set aside" in out
+    assert Store(dst.root).get(good.key) is None and Store(dst.root).get(other.key) is not None

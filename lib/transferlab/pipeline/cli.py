@@ -13,6 +13,7 @@ from pathlib import Path
 from ..chapters import ledger
 from ..chapters.params import PRESET_NAMES, ParameterError
 from ..chapters.real_data import CHAPTERS
+from ..run import accuracy_check
 from ..store import Store, default_store, export_archive, import_archive, kinds
 from ..world import parts_present, write_digits_folder
 from . import stability
@@ -66,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("notebook", type=Path)
 
     st = sub.add_parser("store", help="list, verify, export or import trained models and results")
-    st.add_argument("action", choices=("ls", "verify", "export", "import", "clean"))
+    st.add_argument("action", choices=("ls", "verify", "check", "export", "import", "clean"))
     st.add_argument("archive", nargs="?", type=Path, help="the .tar.gz to write (export) or read (import)")
     st.add_argument(
         "--store",
@@ -75,7 +76,13 @@ def _parser() -> argparse.ArgumentParser:
         ".transferlab/store of the checkout you are in, else "
         "~/.cache/transferlab/store)",
     )
-    st.add_argument("--keys", nargs="*", help="export only these keys")
+    st.add_argument("--keys", nargs="*", help="export (or check) only these keys")
+    st.add_argument(
+        "--tolerance",
+        type=_fraction,
+        default=0.02,
+        help="check: the largest difference between a model's recorded and measured test accuracy",
+    )
     return p
 
 
@@ -131,6 +138,16 @@ def _chapters(args: argparse.Namespace, root: Path) -> Path:
     return (args.book_dir or root / "book") / "chapters"
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a fraction from 0 to 1, got {text!r}")
+    return value
+
+
 def _numbers(text: str) -> list[int]:
     try:
         return [int(x) for x in text.split(",") if x.strip()]
@@ -162,6 +179,8 @@ def _store_command(args: argparse.Namespace) -> None:
             f"{len(keys) - len(bad)} of {len(keys)} entries verified; {len(bad)} damaged ones moved "
             f"to {store.root / 'corrupt'} (each is made again when a run needs it)"
         )
+    elif args.action == "check":
+        _check_imported(store, args.keys, args.tolerance)
     elif args.action == "export":
         out = export_archive(store, args.archive, args.keys)
         print(f"exported {len(args.keys) if args.keys else len(store.keys())} entries to {out}")
@@ -174,6 +193,25 @@ def _store_command(args: argparse.Namespace) -> None:
             f"imported {len(done['imported'])} entries, {len(done['skipped'])} already present; "
             "`transferlab store ls` names the archive each came from"
         )
+
+
+def _check_imported(store: Store, keys: list[str] | None, tolerance: float) -> None:
+    """Measure each imported model (or each of ``keys``) on its test data; set aside those whose
+    accuracy is not what they record (a run makes them again)."""
+    entries = [e for e in (store.get(k) for k in (keys or store.keys())) if e is not None]
+    chosen = [e for e in entries if keys or e.origin is not None]
+    bad = 0
+    for entry in chosen:
+        try:
+            problem = accuracy_check(entry, tolerance)
+        except (ValueError, KeyError) as e:
+            print(f"{entry.key} not checked: {e}")
+            continue
+        if problem:
+            bad += 1
+            store.discard(entry.key, f"imported model does not match its record: {problem}")
+        print(f"{entry.key} {problem or 'matches its recorded test accuracy'}")
+    print(f"checked {len(chosen)} models; {bad} set aside in {store.root / 'corrupt'}")
 
 
 def _entry_text(entry) -> str:

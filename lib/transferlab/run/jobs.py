@@ -160,6 +160,22 @@ def model_payload(
     return {"tensors": tensors, "info": info}
 
 
+def accuracy_check(entry: Entry, tolerance: float = 0.02) -> str:
+    """Measure a stored model's accuracy on the test data its spec names and compare it with the
+    accuracy its info records: "" when they agree within ``tolerance``, else what differs. Weights
+    imported under another model's key (the key hashes the spec, not the weights) show here unless
+    the sender also forged the recorded accuracy: this is a check of honest mistakes, not of intent.
+    ValueError when the entry records no accuracy or its data cannot be rebuilt from its spec."""
+    recorded, eval_spec = entry.info.get("test_accuracy"), entry.spec.get("eval")
+    if recorded is None or not eval_spec:
+        raise ValueError("it records no test accuracy on data its spec names")
+    test = DataRef.from_spec(eval_spec).load()
+    measured = accuracy(predict(load_model(entry), test), test.y)
+    if abs(measured - recorded) <= tolerance:
+        return ""
+    return f"measured test accuracy {measured:.3f}, recorded {recorded:.3f} (tolerance {tolerance:g})"
+
+
 def made(job: Job, store: Store, speed: Speed | None = None) -> Entry:
     """The entry of ``job``: from the store, or made now (by this process, or waited for while
     another holds its lock). What it was made from is recorded in its info (``inputs``)."""

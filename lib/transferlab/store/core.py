@@ -25,15 +25,14 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__, utils
 from . import kinds
-from .locks import KeyLocks, _alive
+from .locks import KeyLocks, process_alive
 
 MANIFEST = "manifest.json"
 KEY = re.compile(r"[0-9a-f]{32}")
 FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")  # a plain name inside an entry
 DIGEST = re.compile(r"[0-9a-f]{64}")
-IMPORTED_LOG = (
-    "TRANSFERLAB_IMPORTED_LOG"  # when set: a file each process appends the imported entries it reads to
-)
+# when set: a file to which every process appends the imported entries it reads
+IMPORTED_LOG = "TRANSFERLAB_IMPORTED_LOG"
 
 
 class CorruptEntry(RuntimeError):
@@ -397,7 +396,7 @@ def _writer_is_gone(name: str, age: float, max_age: float) -> bool:
     if len(parts) >= 4 and parts[-2].isdigit():
         host, pid = "-".join(parts[1:-2]), int(parts[-2])
         if host == socket.gethostname():
-            return not _alive(pid)
+            return not process_alive(pid)
     return age > max_age
 
 

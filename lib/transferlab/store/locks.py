@@ -127,7 +127,7 @@ class KeyLocks:
             pid = int(owner["pid"])
         except (KeyError, TypeError, ValueError):
             return ""
-        if not _alive(pid):
+        if not process_alive(pid):
             return "held by a process that died"
         start = owner.get("start")
         if start is not None and _process_start(pid) not in (None, start):
@@ -204,7 +204,7 @@ def _remove_if(lock: Path, expected) -> bool:
     return ours
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether a process of this machine with this PID exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)

@@ -83,6 +83,22 @@ class DataRef:
         items = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()))
         return cls(name, items, fn.__module__ if fn is not None else "")
 
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> DataRef:
+        """The reference a job's spec holds (:meth:`spec`), rebuilt: ValueError when the spec left
+        out a hint the function needs (a real folder's path), so it cannot be loaded from the spec."""
+        name, kwargs = spec["fn"], dict(spec["kwargs"])
+        missing = sorted(_HINTS.get(name, frozenset()) - set(kwargs))
+        if missing:
+            raise ValueError(
+                f"data {name!r} is named by content; its {', '.join(missing)} is not in the spec"
+            )
+        rebuilt = {
+            k: cls.from_spec(v) if isinstance(v, dict) and set(v) == {"fn", "kwargs"} else v
+            for k, v in kwargs.items()
+        }
+        return cls.of(name, **rebuilt)
+
     def load(self) -> TensorData:
         """The data (built once per process)."""
         return _load(self)

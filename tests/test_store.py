@@ -23,9 +23,9 @@ from transferlab.store import (
     ArchiveError,
     CorruptEntry,
     Store,
+    declare_kind,
     export_archive,
     import_archive,
-    kinds,
     spec_key,
 )
 from transferlab.train import recipe
@@ -33,7 +33,7 @@ from transferlab.world import DataRef
 
 from .conftest import ROOT
 
-kinds.declare("test-model", files=("model.safetensors",))  # the entries these tests move between stores
+declare_kind("test-model", files=("model.safetensors",))  # the entries these tests move between stores
 
 
 def _model_spec(i: int) -> dict:

@@ -21,9 +21,9 @@ from transferlab.store import (
     CorruptEntry,
     SettingError,
     Store,
+    declare_kind,
     export_archive,
     import_archive,
-    kinds,
     spec_key,
 )
 from transferlab.store.core import MANIFEST, _temporary_name, manifest_checksum, write_manifest
@@ -32,7 +32,7 @@ from transferlab.world import DataRef
 
 from .conftest import ROOT
 
-kinds.declare("test-weights", files=("model.safetensors",), info=("arch",))
+declare_kind("test-weights", files=("model.safetensors",), info=("arch",))
 
 
 def _put(store: Store, i: int = 0, weights: torch.Tensor | None = None):
@@ -216,8 +216,8 @@ def test_a_chapter_job_runs_again_after_its_manifest_rots(tmp_path):
 IMPORT = """
 import sys
 sys.path.insert(0, {root!r})
-from transferlab.store import Store, import_archive, kinds
-kinds.declare("test-weights", files=("model.safetensors",), info=("arch",))
+from transferlab.store import Store, import_archive, declare_kind
+declare_kind("test-weights", files=("model.safetensors",), info=("arch",))
 done = import_archive(Store({store!r}), {archive!r})
 print(len(done["imported"]), len(done["skipped"]))
 """

@@ -36,6 +36,7 @@ class ParamInfo:
     low: float | None = None
     high: float | None = None
     choices: tuple[Any, ...] | None = None
+    repeats: bool = False  # a list whose items may repeat (an RGB colour); others name each item once
 
     def allowed(self, type_name: str) -> str:
         """Human-readable description of the allowed values."""
@@ -61,6 +62,7 @@ def param(
     low: float | None = None,
     high: float | None = None,
     choices: tuple[Any, ...] | None = None,
+    repeats: bool = False,
 ) -> Any:
     """Declare a chapter parameter: its default, meaning and allowed range or choices.
 
@@ -74,6 +76,9 @@ def param(
         The allowed range of a number (or of every number of a list).
     choices
         The allowed values (of a string, or of every item of a list).
+    repeats
+        Whether a list's items may repeat (an RGB colour may; seeds and targets may not: a repeated
+        one would count twice in a claim).
 
     Returns
     -------
@@ -82,7 +87,7 @@ def param(
     """
     if isinstance(default, list):
         default = tuple(default)
-    info = ParamInfo(help=help, low=low, high=high, choices=choices)
+    info = ParamInfo(help=help, low=low, high=high, choices=choices, repeats=repeats)
     return dataclasses.field(default=default, metadata={_META: info})
 
 
@@ -105,13 +110,7 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ParameterError(f"parameter {name!r} must be {_a(type_name(tp))}, got {value!r}")
         (elem,) = typing.get_args(tp)[:1]
-        items = tuple(_coerce(name, v, elem) for v in value)
-        repeated = sorted({repr(v) for v in items if items.count(v) > 1})
-        if repeated:  # a repeated seed or target would count twice in a claim
-            raise ParameterError(
-                f"parameter {name!r} lists {', '.join(repeated)} more than once: name each once"
-            )
-        return items
+        return tuple(_coerce(name, v, elem) for v in value)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -147,6 +146,11 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
 
 def _check_range(name: str, value: Any, info: ParamInfo, type_name: str) -> None:
     items = value if isinstance(value, tuple) else (value,)
+    repeated = sorted({repr(v) for v in items if items.count(v) > 1})
+    if isinstance(value, tuple) and repeated and not info.repeats:  # it would count twice in a claim
+        raise ParameterError(
+            f"parameter {name!r} must be distinct: it lists {', '.join(repeated)} more than once"
+        )
     for v in items:
         bad = (info.choices is not None and v not in info.choices) or (
             isinstance(v, (int, float))

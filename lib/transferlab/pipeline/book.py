@@ -17,7 +17,7 @@ from .. import utils
 from ..chapters import ledger
 from ..chapters.claims import read_record
 from ..chapters.what_transfers import PROVENANCE
-from ..store import Store, default_store, kinds, sha256_file
+from ..store import Store, declare_kind, default_store, sha256_file
 from ..train import numerics
 from .runner import run_notebook
 
@@ -109,7 +109,7 @@ def write_provenance(root: Path, folder: Path) -> dict:
     return {**build, "ledger": info["ledger"]}
 
 
-NOTEBOOK_KIND = kinds.declare("executed notebook", files=("notebook.blob",))
+NOTEBOOK_KIND = declare_kind("executed notebook", files=("notebook.blob",))
 
 
 def _execute(

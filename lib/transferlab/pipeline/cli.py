@@ -14,7 +14,7 @@ from ..chapters import ledger
 from ..chapters.params import PRESET_NAMES, ParameterError
 from ..chapters.real_data import CHAPTERS
 from ..run import accuracy_check
-from ..store import Store, default_store, export_archive, import_archive, kinds
+from ..store import Store, default_store, export_archive, import_archive, kind_name
 from ..world import parts_present, write_digits_folder
 from . import stability
 from .book import build_book, repo_root
@@ -216,7 +216,7 @@ def _check_imported(store: Store, keys: list[str] | None, tolerance: float) -> N
 
 def _entry_text(entry) -> str:
     """An entry's kind, and the archive it came from when it was imported."""
-    text = str(kinds.kind_name(entry.spec) or "")
+    text = str(kind_name(entry.spec) or "")
     if entry.origin:
         text += (
             f" (imported from {entry.origin.get('archive')}, sha256 {str(entry.origin.get('sha256'))[:12]}…)"

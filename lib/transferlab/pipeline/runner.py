@@ -29,8 +29,7 @@ import nbformat
 from .. import utils
 from ..chapters.contract import contract_errors, fit_to_folder, is_chapter, needed_parts, without_missing
 from ..chapters.params import UNATTENDED, ChapterConfig, ParameterError, resolve
-from ..store import Store, default_store_path, lock_lease, read_imported
-from ..store.core import IMPORTED_LOG
+from ..store import IMPORTED_LOG, Store, default_store_path, lock_lease, read_imported
 from ..world import DataError, check_data_dir, parts_present
 from . import pages
 
@@ -137,14 +136,7 @@ def run_notebook(
     except DataError as e:  # a cross check read a part of the folder that is malformed
         raise ParameterError(f"parameter 'data_dir': {e}") from None
     output = Path(output)
-    if output.resolve() == Path(notebook).resolve():
-        raise ParameterError(
-            f"the output {output} is the chapter notebook itself: name another file (-o), the chapter "
-            "stays as it is"
-        )
-    lock_lease()  # a bad $TRANSFERLAB_LOCK_LEASE is said here, not in a cell
-    store = Store(default_store_path())
-    store.check_writable()
+    store = _check_surroundings(notebook, output)
     output.parent.mkdir(parents=True, exist_ok=True)
     _kernel_uses_this_python()
     imported = output.parent / f".{output.name}.imported"  # the imported entries the run reads
@@ -184,6 +176,20 @@ def run_notebook(
     _mark_run(notebook, module, output, preset, overrides, params, chosen, read_imported(imported))
     imported.unlink(missing_ok=True)
     return output
+
+
+def _check_surroundings(notebook: str | Path, output: Path) -> Store:
+    """What a run needs beyond its parameters, checked before the kernel starts: an output that is
+    not the chapter itself, a valid lock lease setting, and a store it can write (returned)."""
+    if output.resolve() == Path(notebook).resolve():
+        raise ParameterError(
+            f"the output {output} is the chapter notebook itself: name another file (-o), the chapter "
+            "stays as it is"
+        )
+    lock_lease()  # a bad $TRANSFERLAB_LOCK_LEASE is said here, not in a cell
+    store = Store(default_store_path())
+    store.check_writable()
+    return store
 
 
 @contextlib.contextmanager

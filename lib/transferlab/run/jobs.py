@@ -22,20 +22,21 @@ import torch
 
 from .. import utils
 from ..models import SIZES, GroupedCompactResNet, Net, build_model
-from ..store import Entry, Store, default_store, kinds, spec_key
+from ..store import Entry, Store, declare_kind, default_store, spec_key
 from ..train import Recipe, Speed, accuracy, fit, numerics, pick_device, predict, transfer
 from ..world import DataRef, TensorData
 from .executors import Executor, ProcessExecutor, get_executor, local_workers
 
-MODEL = {"files": kinds.MODEL_FILES, "info": kinds.MODEL_INFO}  # what a model entry holds (model_payload)
-kinds.declare("source", **MODEL)
-kinds.declare("transfer", **MODEL)
+# what a model entry holds (model_payload): its weights, and what load_model rebuilds the network from
+MODEL = {"files": ("model.safetensors",), "info": ("arch", "num_classes")}
+declare_kind("source", **MODEL)
+declare_kind("transfer", **MODEL)
 
 
 class Job(abc.ABC):
     """Something the engine makes once and keeps in the store (subclasses are frozen dataclasses).
 
-    The kind its spec names (``"job"``) is declared with :func:`transferlab.store.kinds.declare`
+    The kind its spec names (``"job"``) is declared with :func:`transferlab.store.declare_kind`
     beside it: what its entries must hold, so the store can tell a complete one."""
 
     @abc.abstractmethod

@@ -8,9 +8,9 @@ A lock per key lets several processes or Dask workers share the store without ma
 twice; a lock left by a killed process on this machine is taken over.
 """
 
-from . import kinds
 from .archive import ArchiveError, export_archive, import_archive
 from .core import (
+    IMPORTED_LOG,
     CorruptEntry,
     Entry,
     Store,
@@ -21,6 +21,8 @@ from .core import (
     sha256_file,
     spec_key,
 )
+from .kinds import declare as declare_kind
+from .kinds import kind_name
 from .locks import SettingError, lock_lease
 
 __all__ = [
@@ -36,7 +38,9 @@ __all__ = [
     "sha256_file",
     "export_archive",
     "import_archive",
-    "kinds",
+    "declare_kind",
+    "kind_name",
+    "IMPORTED_LOG",
     "lock_lease",
     "read_imported",
 ]

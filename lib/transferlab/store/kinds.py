@@ -59,7 +59,3 @@ def kind_of(spec: Mapping[str, Any]) -> Kind | None:
 def declared() -> tuple[str, ...]:
     """The kinds this process knows."""
     return tuple(sorted(_KINDS))
-
-
-MODEL_FILES = ("model.safetensors",)
-MODEL_INFO = ("arch", "num_classes")  # what load_model needs to rebuild the network

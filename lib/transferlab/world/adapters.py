@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..store import kinds, sha256_file
+from ..store import declare_kind, sha256_file
 from .registry import data_function
 from .synthetic import (
     FACE_GROUPS,
@@ -684,7 +684,7 @@ def content_fingerprint(folder: Path, cache: Any = None) -> str:
     return cache.get_or_make(spec, content).info["sha256"]
 
 
-FINGERPRINT_KIND = kinds.declare("folder fingerprint", info=("sha256",))
+FINGERPRINT_KIND = declare_kind("folder fingerprint", info=("sha256",))
 
 
 @data_function("world.real", hints=("root",))

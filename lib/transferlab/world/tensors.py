@@ -8,9 +8,9 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from ..store import default_store, kinds
+from ..store import declare_kind, default_store
 
-DATA_KIND = kinds.declare(
+DATA_KIND = declare_kind(
     "data", files=("data.safetensors", "attrs.json"), info=("classes", "superclasses", "mean", "std")
 )
 

@@ -50,7 +50,9 @@ class Config(WorldParams):
     )
     trigger_size: int = param(3, "side of the yellow square in pixels", low=1, high=16)
     trigger_position: str = param("bottom-right", "where the square goes", choices=POSITIONS)
-    trigger_colour: tuple[int, ...] = param((255, 255, 0), "RGB colour of the square", low=0, high=255)
+    trigger_colour: tuple[int, ...] = param(
+        (255, 255, 0), "RGB colour of the square", low=0, high=255, repeats=True
+    )
     targets: tuple[str, ...] = param(TARGETS, "target tasks", choices=TARGETS)
     sweep_target: str = param("objects", "target of the weight-decay and de-biasing sweeps", choices=TARGETS)
     weight_decays: tuple[float, ...] = param(

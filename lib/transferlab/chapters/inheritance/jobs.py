@@ -16,17 +16,17 @@ from ...methods.slicing import (
     train_student,
 )
 from ...run import MODEL, Job, SourceJob, load_model, made, model_payload, run_jobs
-from ...store import kinds
+from ...store import declare_kind
 from ...train import Recipe, Snapshots, fit
 from ...world import DataRef
 from ..base import world_ref
 from .config import BACKDOORS, LATENT_REVISION, TEACHER_OF, Config, defect_kind
 
-kinds.declare("teacher-badnets", **MODEL)
-kinds.declare("teacher-latent", **MODEL)
-kinds.declare("student", **MODEL)
-kinds.declare("delta-attention", files=("attention.safetensors",))
-kinds.declare("malicious-set", files=("malicious.safetensors",), info=("defect",))
+declare_kind("teacher-badnets", **MODEL)
+declare_kind("teacher-latent", **MODEL)
+declare_kind("student", **MODEL)
+declare_kind("delta-attention", files=("attention.safetensors",))
+declare_kind("malicious-set", files=("malicious.safetensors",), info=("defect",))
 
 
 @dataclasses.dataclass(frozen=True)

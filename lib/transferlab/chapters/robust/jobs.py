@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ...run import Job, SourceJob, TransferJob, load_model, made
-from ...store import kinds
+from ...store import declare_kind
 from ...train import Adversary, robust_accuracy
 from ...world import DataRef
 from ..base import world_ref
@@ -23,7 +23,7 @@ def source_job(config: Config, arch: str, eps: float, seed: int) -> SourceJob:
     return dataclasses.replace(base, arch=arch, recipe=base.recipe.replace(adversary=config.adversary(eps)))
 
 
-kinds.declare("robust-accuracy", info=("robust_accuracy",))
+declare_kind("robust-accuracy", info=("robust_accuracy",))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,6 +34,7 @@ class Config(WorldParams):
         ("fence", "tennis ball", "hat"),
         "the source class each overlay is expected to favour, in the same order; an empty name for none "
         "(e.g. fence,,hat; ,, for none of three)",
+        repeats=True,
     )
     search_images: int = param(
         600,

@@ -86,6 +86,8 @@ def test_an_archive_of_a_model_entry_without_weights_is_refused(tmp_path):
 
 def test_a_local_entry_missing_what_its_kind_needs_is_set_aside_and_remade(tmp_path):
     store = Store(tmp_path)
+    with pytest.raises(ValueError, match="without model.safetensors"):  # a writer cannot make one
+        store.put({"job": "test-weights", "i": 9}, info={"arch": "toy"})
     entry = _put(store)
     (entry.path / "model.safetensors").unlink()
     _rewrite(entry.path, lambda m: {**m, "files": {}, "checksum": manifest_checksum({**m, "files": {}})})

@@ -29,7 +29,7 @@ from .locks import KeyLocks, process_alive
 
 MANIFEST = "manifest.json"
 KEY = re.compile(r"[0-9a-f]{32}")
-FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")  # a plain name inside an entry
+FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,199}")  # a plain name inside an entry (model@10...)
 DIGEST = re.compile(r"[0-9a-f]{64}")
 # when set: a file to which every process appends the imported entries it reads
 IMPORTED_LOG = "TRANSFERLAB_IMPORTED_LOG"
@@ -226,6 +226,9 @@ class Store:
                 "host": socket.gethostname(),
                 "pid": os.getpid(),
             }
+            problem = manifest_problem(manifest, key)
+            if problem:  # what a reader would set aside is refused here, where the writer can be named
+                raise ValueError(f"cannot store {key}: {problem}")
             write_manifest(tmp, manifest)
             _fsync_files(tmp)
             final = self.path(key)

@@ -146,27 +146,15 @@ def test_a_lock_lease_that_is_not_a_sensible_number_is_refused_in_one_line(value
     assert Store(tmp_path).get({"x": 4}) is None  # nothing was made without a lock
 
 
-def test_a_bad_lock_lease_stops_a_run_before_its_kernel_starts(tmp_path):
-    env = {**os.environ, "TRANSFERLAB_LOCK_LEASE": "abc", "TRANSFERLAB_STORE": str(tmp_path)}
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "transferlab.pipeline.cli",
-            "run",
-            "notebooks/01_linear.ipynb",
-            "-o",
-            str(tmp_path / "o.ipynb"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    assert (
-        out.returncode == 1 and out.stderr.count("\n") == 1 and "TRANSFERLAB_LOCK_LEASE='abc'" in out.stderr
-    )
-    assert not (tmp_path / "o.ipynb").exists()
+def test_a_bad_lock_lease_stops_a_run_before_its_kernel_starts(tmp_path, monkeypatch, capsys):
+    from transferlab.pipeline import cli
+
+    monkeypatch.setenv("TRANSFERLAB_LOCK_LEASE", "abc")
+    monkeypatch.setenv("TRANSFERLAB_STORE", str(tmp_path))
+    out = tmp_path / "o.ipynb"
+    assert cli.main(["run", str(ROOT / "notebooks" / "01_linear.ipynb"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "TRANSFERLAB_LOCK_LEASE='abc'" in err and not out.exists()
 
 
 def test_an_empty_lease_setting_is_the_default(monkeypatch):

@@ -99,6 +99,18 @@ def test_a_local_entry_missing_what_its_kind_needs_is_set_aside_and_remade(tmp_p
     assert remade.key == entry.key and torch.equal(remade.tensors()["w"], torch.ones(4))
 
 
+def test_the_command_line_refuses_an_entry_of_a_kind_the_library_does_not_make(tmp_path, capsys):
+    src = Store(tmp_path / "a")
+    odd = src.put({"job": "no-such-kind", "i": 1}, blobs={"payload": b"x"})
+    archive = export_archive(src, tmp_path / "odd.tar.gz")
+    dst = Store(tmp_path / "b")
+    assert cli.main(["store", "import", str(archive), "--store", str(dst.root)]) == 1
+    err = capsys.readouterr().err
+    assert "a kind this library does not make ('no-such-kind'" in err and dst.keys() == []
+    # from Python, a kind no module of this process declared is left to the process that reads it
+    assert import_archive(dst, archive)["imported"] == [odd.key]
+
+
 # -- 2. an archive bomb ---------------------------------------------------------------------------
 
 

@@ -188,7 +188,7 @@ def _store_command(args: argparse.Namespace) -> None:
         removed = store.clean()
         print(f"removed {len(removed)} temporary folders left by processes that died")
     else:
-        done = import_archive(store, args.archive)
+        done = import_archive(store, args.archive, known_kinds_only=True)
         print(
             f"imported {len(done['imported'])} entries, {len(done['skipped'])} already present; "
             "`transferlab store ls` names the archive each came from"

@@ -85,11 +85,16 @@ def export_archive(store: Store, out: str | Path, keys: Iterable[str] | None = N
     return out
 
 
-def import_archive(store: Store, archive: str | Path) -> dict[str, list[str]]:
+def import_archive(
+    store: Store, archive: str | Path, *, known_kinds_only: bool = False
+) -> dict[str, list[str]]:
     """Add an archive's entries to ``store``, all or none; returns the imported and skipped keys.
 
     Raises :class:`ArchiveError` (one line: the member and the reason) for anything but a valid
-    archive, before any entry enters the store.
+    archive, before any entry enters the store. An entry of a kind this process declared must hold
+    what the kind needs; with ``known_kinds_only`` (the command line, which imports every chapter
+    first) an entry of an undeclared kind is refused too. Otherwise it is checked when a process that
+    knows its kind reads it (and set aside then if incomplete).
     """
     archive = Path(archive)
     if not archive.is_file():
@@ -108,7 +113,7 @@ def import_archive(store: Store, archive: str | Path) -> dict[str, list[str]]:
                 for name in [*files, MANIFEST]:
                     _copy_member(archive, tar, members[f"{key}/{name}"], staging / key / name)
         for key, files in index.items():
-            _check_entry(archive, key, files, staging / key)
+            _check_entry(archive, key, files, staging / key, known_kinds_only)
         origin = {"archive": archive.name, "sha256": sha256_file(archive), "time": time.time()}
         done: dict[str, list[str]] = {"imported": [], "skipped": []}
         for key in index:
@@ -241,7 +246,9 @@ def _check_size(archive: Path, store: Store, total: int, limit: int) -> None:
         raise _refuse(archive, f"it expands to {total} bytes and {store.root} has {free} free")
 
 
-def _check_entry(archive: Path, key: str, files: dict[str, str], folder: Path) -> None:
+def _check_entry(
+    archive: Path, key: str, files: dict[str, str], folder: Path, known_kinds_only: bool
+) -> None:
     """The staged entry's checksums, its manifest's agreement with the index, and the manifest itself
     (the key is the hash of its spec; the entry holds what its kind needs)."""
     for name, digest in files.items():
@@ -258,7 +265,7 @@ def _check_entry(archive: Path, key: str, files: dict[str, str], folder: Path) -
     problem = manifest_problem(manifest, key)
     if problem:
         raise _refuse(archive, f"entry {key}: {problem}")
-    if kinds.kind_of(manifest["spec"]) is None:
+    if known_kinds_only and kinds.kind_of(manifest["spec"]) is None:
         raise _refuse(
             archive,
             f"entry {key} is of a kind this library does not make ({kinds.kind_name(manifest['spec'])!r}; "

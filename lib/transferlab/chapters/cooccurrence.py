@@ -15,6 +15,8 @@ from ..world import SCENE_GROUPS, SCENE_TABLES
 from .base import ModelParams
 from .claims import Claim, ClaimsTable, Criterion, Estimate, criteria
 from .contract import data_parts
+from .params import param
+from .registry import Amendment, Registration, Registry, stamp
 from .spurious import (
     EXCESS,
     MEASURED,
@@ -62,6 +64,13 @@ class Config(SpuriousParams):
         },
     }
 
+    seeds: tuple[int, ...] = param(
+        tuple(range(200, 218)),
+        "seeds: each trains its own pair of source models and their transfers (the default: the "
+        "registry's confirmatory seeds)",
+        low=0,
+    )
+
     def target_tables(self) -> tuple[str, ...]:
         return (TARGET,)
 
@@ -95,9 +104,66 @@ CRITERIA = criteria(
         ">",
         THRESHOLD / 2,
         "'not eliminated': at least half the excess read as bias",
+        effect=0.05,
     ),
-    Criterion("full-reduces", "excess shift, fixed-feature − full-network", ">", 0.0),
+    Criterion("full-reduces", "excess shift, fixed-feature − full-network", ">", 0.0, effect=0.025),
 )
+
+# Registered on 2026-12-03, before the confirmatory run, from a pilot of the default protocol on
+# seeds 100-104 (the seeds 0-2 of earlier builds had been seen, so the confirmatory seeds are new).
+REGISTRY = Registry(
+    chapter="cooccurrence",
+    frozen="2026-12-03",
+    seeds=tuple(range(200, 218)),
+    pilot_seeds=(100, 101, 102, 103, 104),
+    pilot=(
+        "Pilot (default protocol, seeds 100-104, 5 seeds): source excess shift 0.124 (sd 0.060) and "
+        "the spurious source's own shift 0.119 (sd 0.049): (a) held; excess after fixed-feature "
+        "transfer 0.097 (sd 0.071): (b) undecided; after full-network transfer 0.077 (sd 0.060), "
+        "fixed − full 0.020 (sd 0.034): (c) undecided. Smallest effects of interest, declared with the "
+        "registry: five points of excess shift beyond the five-point bias threshold, five points of own "
+        "shift, five points beyond half the threshold after full-network transfer, and a reduction of "
+        "2.5 points from fixed-feature to full-network. Planned n: 80 % power at one-sided 2.5 % for "
+        "each criterion's smallest effect at the pilot's spread (statsmodels TTestPower): (a) 14, "
+        "(b) 18, (c) 17; every seed trains both sources and their transfers, so the run uses the largest, "
+        "18 seeds, for every claim."
+    ),
+    claims=(
+        Registration(
+            "a",
+            '"a source model trained on the biased dataset is more likely to predict the image as '
+            "\u201cdog\u201d than as \u201ccat\u201d in the presence of people, compared to a model "
+            'trained on the unbiased source dataset"',
+            SOURCE + ", Fig. 7.5a",
+            ("excess-shift", "own-shift"),
+            REPLICATE,
+            planned_n=14,
+            pilot_sd=0.0597,
+        ),
+        Registration(
+            "b",
+            '"even though the target dataset does not contain the above-mentioned co-occurrence bias, '
+            'the transferred model is highly sensitive to the presence of people"',
+            SOURCE + ", Fig. 7.5b",
+            ("excess-shift",),
+            REPLICATE,
+            planned_n=18,
+            pilot_sd=0.0707,
+        ),
+        Registration(
+            "c",
+            '"Full-network transfer learning helps reduce, but does not eliminate, transfer of this bias"',
+            SOURCE + ", Fig. 7.5c",
+            ("full-remains", "full-reduces"),
+            REPLICATE,
+            planned_n=17,
+            pilot_sd=0.0341,
+        ),
+    ),
+    criteria=CRITERIA,
+)
+FROZEN_DIGEST = "29bfff3c8ea6fca1"  # the registry's digest when it was frozen
+AMENDMENTS: tuple[Amendment, ...] = ()
 
 PAPER_NOTE = """Table G.3 of the thesis on real MS-COCO: ResNet-18 at 224 px, the tables at full size, 25 epochs,
 five seeds. COCO's val2017 holds few cats with people, so the test groups are kept small enough
@@ -126,7 +192,8 @@ def claims(results: Results) -> ClaimsTable:
     full = excess_of(ex, "full").set_axis(ex[ex.stage == "full"].seed)
     return ClaimsTable(
         "cooccurrence",
-        [
+        registration=stamp(results.config, REGISTRY),
+        claims=[
             source_claim(
                 results,
                 "The spurious source model says 'dog' more often when a person is present",

@@ -65,8 +65,9 @@ EXCESS = Criterion(
     ">",
     THRESHOLD,
     f"{THRESHOLD * 100:g} points more of the favoured class: the smallest excess read as bias",
+    effect=0.05,  # an excess twice the threshold: the smallest a registration plans to detect
 )
-OWN_SHIFT = Criterion("own-shift", "shift of the spurious source model", ">", 0.0)
+OWN_SHIFT = Criterion("own-shift", "shift of the spurious source model", ">", 0.0, effect=0.05)
 STAGES = ("source", "fixed", "full")
 STAGE_NAMES = {"source": "source model", "fixed": "fixed-feature", "full": "full-network"}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -29,8 +30,6 @@ from transferlab.store import (
 from transferlab.store.core import MANIFEST, _temporary_name, manifest_checksum, write_manifest
 from transferlab.train import recipe
 from transferlab.world import DataRef
-
-from .conftest import ROOT
 
 declare_kind("test-weights", files=("model.safetensors",), info=("arch",))
 
@@ -227,14 +226,10 @@ def test_a_chapter_job_runs_again_after_its_manifest_rots(tmp_path):
 
 # -- 6. concurrent and interrupted imports ------------------------------------------------------------
 
-IMPORT = """
-import sys
-sys.path.insert(0, {root!r})
-from transferlab.store import Store, import_archive, declare_kind
-declare_kind("test-weights", files=("model.safetensors",), info=("arch",))
-done = import_archive(Store({store!r}), {archive!r})
-print(len(done["imported"]), len(done["skipped"]))
-"""
+
+def _import(store_root: str, archive: str, results) -> None:
+    done = import_archive(Store(store_root), archive)
+    results.put((len(done["imported"]), len(done["skipped"])))
 
 
 def test_concurrent_imports_of_one_archive_all_succeed_and_leftovers_are_cleaned(tmp_path):
@@ -250,16 +245,15 @@ def test_concurrent_imports_of_one_archive_all_succeed_and_leftovers_are_cleaned
     left = dst.root / "tmp" / _temporary_name("import").replace(str(os.getpid()), str(dead))
     (left / keys[0]).mkdir(parents=True)
     (left / keys[0] / "model.safetensors").write_bytes(b"half")  # an import killed mid-way
-    code = IMPORT.format(root=str(ROOT / "lib"), store=str(dst.root), archive=str(archive))
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(3)
-    ]
-    results = [(p.wait(), *p.communicate()) for p in procs]
-    assert [r[0] for r in results] == [0, 0, 0], [r[2] for r in results]
-    counts = [tuple(map(int, r[1].split())) for r in results]
+    ctx = multiprocessing.get_context("fork")  # three processes at once, without starting three interpreters
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_import, args=(str(dst.root), str(archive), results)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    counts = [results.get(timeout=5) for _ in procs]
     assert sum(c[0] for c in counts) == len(keys) and all(sum(c) == len(keys) for c in counts)
     assert sorted(dst.keys()) == sorted(keys) and all(Store(dst.root).get(k) for k in keys)
     assert not left.exists() and list((dst.root / "tmp").iterdir()) == []

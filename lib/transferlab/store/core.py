@@ -296,23 +296,14 @@ class Store:
         return removed
 
     def _log(self, event: str, key: str) -> None:
-        line = (
-            json.dumps(
-                {
-                    "event": event,
-                    "key": key,
-                    "time": time.time(),
-                    "host": socket.gethostname(),
-                    "pid": os.getpid(),
-                }
-            )
-            + "\n"
-        )
-        fd = os.open(self.root / "events.jsonl", os.O_CREAT | os.O_APPEND | os.O_WRONLY)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+        record = {
+            "event": event,
+            "key": key,
+            "time": time.time(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        append_line(self.root / "events.jsonl", json.dumps(record))
 
     def events(self) -> pd.DataFrame:
         """The log of entries created in this store (one row per creation)."""
@@ -369,13 +360,18 @@ def _note_imported(entry: Entry) -> None:
     path = os.environ.get(IMPORTED_LOG)
     if not path:
         return
-    line = json.dumps({"key": entry.key, "job": kinds.kind_name(entry.spec), **entry.origin}) + "\n"
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o644)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+    with contextlib.suppress(OSError):  # the note is for the page; the run goes on without it
+        append_line(path, json.dumps({"key": entry.key, "job": kinds.kind_name(entry.spec), **entry.origin}))
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append one line to a log file with a single ``write`` in append mode, so that lines written by
+    several processes at once never interleave."""
+    fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def read_imported(path: str | Path) -> list[dict[str, Any]]:

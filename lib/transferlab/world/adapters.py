@@ -576,17 +576,30 @@ class RealWorld(Parts):
 
     def get(self, part: str, split: str = "train", **options: Any) -> TensorData:
         """A part by name (see :data:`REAL_LAYOUT` for which folder each part reads)."""
+        return self._part(part, split, options)
+
+    def _part(self, part: str, split: str, options: dict[str, Any], expected: str = "") -> TensorData:
+        """A part, its files' fingerprint taken once: for the cache's key and, when ``expected`` is
+        given (a job's spec), to refuse a folder that changed since the job was planned."""
         if part not in REAL_PARTS:
             raise ValueError(f"unknown part {part!r}; a real world has {', '.join(REAL_PARTS)}")
         _split(split)
         folder = self.root / REAL_FOLDERS[part]
         _need(folder, f"the {part!r} part", REAL_LAYOUT)
         make = lambda: self._load(part, folder, split, options)  # noqa: E731
+        if self.cache is None and not expected:
+            return make()
+        content = content_fingerprint(folder, self.cache)
+        if expected and content != expected:
+            raise DataError(
+                f"the {part!r} part under {self.root} changed since this job was planned (its files' "
+                "fingerprint differs): run the chapter again, so that its jobs are planned on the data as it is"
+            )
         if self.cache is None:
             return make()
         spec = {
             "world": "real",
-            "content": content_fingerprint(folder, self.cache),
+            "content": content,
             "part": part,
             "split": split,
             "size": self.size,
@@ -700,12 +713,4 @@ def real_dataset(
 ) -> TensorData:
     """A part of a :class:`RealWorld` named by flat keyword arguments (what job specs use); with
     ``content``, the part's files must still be those it fingerprints."""
-    world = RealWorld(root, size, seed, max_per_class)
-    if content:
-        found = content_fingerprint(world.root / REAL_FOLDERS[part], world.cache)
-        if found != content:
-            raise DataError(
-                f"the {part!r} part under {world.root} changed since this job was planned (its files' "
-                "fingerprint differs): run the chapter again, so that its jobs are planned on the data as it is"
-            )
-    return world.get(part, split, **options)
+    return RealWorld(root, size, seed, max_per_class)._part(part, split, options, expected=content)

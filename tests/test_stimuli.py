@@ -9,6 +9,7 @@ import torch
 
 from transferlab.chapters import stimuli as st
 from transferlab.chapters.params import ParameterError, resolve
+from transferlab.chapters.stimuli import analysis as st_analysis
 from transferlab.chapters.stimuli import jobs as st_jobs
 from transferlab.chapters.stimuli import measure as st_measure
 from transferlab.models import build_model
@@ -128,7 +129,7 @@ def test_tables_count_modes_outperforming_and_consistency():
         rows.append(_row(0, -1, "scratch", 0, 0, cls, 0.9, 0.5, predicted=cls))
     r = _results(pd.DataFrame(rows))
     modes = st.mode_table(r).set_index("child")
-    assert modes.loc["1 frozen", "frequency"] == 4 and modes.loc["1 frozen", "share in top 3"] == 1.0
+    assert modes.loc["1 frozen", "frequency"] == 4 and modes.loc["1 frozen", "share of mode"] == 1.0
     assert modes.loc["scratch", "frequency"] == 1 and list(modes.index) == [
         "1 frozen",
         "3 frozen",
@@ -154,26 +155,47 @@ def test_tables_count_modes_outperforming_and_consistency():
     }
 
 
-def test_claims_are_decided_over_seeds_and_stimuli():
+def test_claims_are_decided_over_seeds_of_children():
     rows = []
     for seed in range(3):
         for frozen, outperform in ((1, {0, 1}), (3, {0, 1, 2, 3}), (5, {0, 1, 2, 3, 4, 5})):
             for cls in range(8):
                 won = cls in outperform or (seed == 1 and cls == 6 and frozen == 5)
+                # six of the eight stimuli on label 0 (seed 2: seven): a single label takes most
+                predicted = 0 if cls < 6 + (seed == 2) else cls
                 rows.append(
-                    _row(0, 0, "child", frozen, seed, cls, 0.2 if won else 0.9, 0.5, predicted=cls % 2)
+                    _row(0, 0, "child", frozen, seed, cls, 0.2 if won else 0.9, 0.5, predicted=predicted)
                 )
         for cls in range(8):
             rows.append(_row(0, -1, "scratch", 0, seed, cls, 0.9, 0.5, predicted=cls))
     r = _results(pd.DataFrame(rows), k=8, sizes=(10, 12, 30, 40, 45, 50, 55, 60))
     verdict = st.claims(r).frame().set_index("key").verdict
-    # a: two labels take every stimulus; b: more outperform the more is frozen, none on scratch;
-    # c: classes 0 and 1 (10, 12 images) outperform on every child, the rest hold 30–60
+    # a: one label takes 6/8 (7/8) of a child's stimuli; b: more outperform the more is frozen, none
+    # on scratch; c: per seed, classes 0 and 1 (10, 12 images) outperform on every child, the rest
+    # hold 30–60
     assert {k: verdict[k] for k in ("a", "b-output", "c-output")} == {
         "a": "holds",
         "b-output": "holds",
         "c-output": "holds",
     }
+    gap = st_analysis.size_gap(r)
+    assert list(gap.index) == [0, 1, 2] and (gap < -30).all()
+
+
+def test_a_seed_without_a_comparison_is_left_out_of_claim_c_and_said_so():
+    rows = []
+    for seed in range(3):
+        # seed 0: no stimulus outperforms on every child; seeds 1 and 2: the smallest class does
+        for frozen in (1, 5):
+            for cls in range(4):
+                won = seed > 0 and (cls == 0 or frozen == 5 and cls == seed)
+                rows.append(_row(0, 0, "child", frozen, seed, cls, 0.2 if won else 0.9, 0.5, predicted=0))
+    r = _results(pd.DataFrame(rows))
+    gap = st_analysis.size_gap(r)
+    assert np.isnan(gap[0]) and (gap[[1, 2]] < 0).all()
+    claim = {c.key: c for c in st.claims(r).claims}["c-output"]
+    (estimate,) = claim.estimates
+    assert estimate.n == 2 and "1 seed(s) with no comparison" in claim.note
 
 
 def test_identification_picks_the_candidate_whose_stimuli_fit_best():

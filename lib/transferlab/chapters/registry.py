@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,7 +35,7 @@ class Registration:
     criteria: tuple[str, ...]  # names in the chapter's CRITERIA, one per estimate kind
     replicate: str  # the unit that varies between replicates
     planned_n: int  # replicates of the confirmatory run
-    pilot_sd: float  # the pilot's spread of the per-replicate values planned_n was computed from
+    pilot_sd: float  # the pilot's spread of the per-replicate values planned_n was computed from (NaN: none)
     scope: str = ""  # "for this source model" where a claim rests on one draw of a model
     reuses: str = ""  # the claim whose per-replicate series this one reuses (not independent evidence)
 
@@ -107,7 +108,9 @@ class Registry:
                     "criteria": ", ".join(r.criteria),  # their text is in the criteria table above
                     "smallest effect": "; ".join(_effect(self.criteria[n]) for n in r.criteria),
                     "replicate": r.replicate,
-                    "planned n (pilot sd)": f"{r.planned_n} ({r.pilot_sd:.3g})",
+                    "planned n (pilot sd)": f"{r.planned_n} ("
+                    + ("no pilot spread" if math.isnan(r.pilot_sd) else f"{r.pilot_sd:.3g}")
+                    + ")",
                     "notes": "; ".join(
                         x for x in (r.scope, f"reuses ({r.reuses})'s series" if r.reuses else "") if x
                     ),

@@ -19,16 +19,27 @@ Beyond the poster, its proposed probe: stimuli of several candidate ("shadow") f
 shown to a child, and the candidate whose stimuli fit the child best is taken for its parent;
 measured as identification accuracy over children of every candidate.
 
-The package: :mod:`.config` (parameters, presets, protocol, criteria), :mod:`.jobs` (the foundation and
-its children), :mod:`.measure` (the stimuli, the children's answers, the centroids), :mod:`.analysis`
-(the poster's tables), :mod:`.verdicts` (the claims), :mod:`.figures` and :mod:`.text`. This module
-exposes the chapter contract and what the chapter's page shows.
+The package: :mod:`.config` (parameters, presets, protocol, criteria, registry), :mod:`.jobs` (the
+foundation and its children), :mod:`.measure` (the stimuli, the children's answers, the centroids),
+:mod:`.analysis` (the poster's tables), :mod:`.verdicts` (the claims), :mod:`.figures` and
+:mod:`.text`. This module exposes the chapter contract and what the chapter's page shows.
 """
 
 from __future__ import annotations
 
 from .analysis import consistent, identification, mode_table, outperforming, responses
-from .config import CRITERIA, DATA_PARTS, PAPER_NOTE, PRESETS, PROTOCOL, SOURCE, Config
+from .config import (
+    AMENDMENTS,
+    CRITERIA,
+    DATA_PARTS,
+    FROZEN_DIGEST,
+    PAPER_NOTE,
+    PRESETS,
+    PROTOCOL,
+    REGISTRY,
+    SOURCE,
+    Config,
+)
 from .figures import (
     figure_centroids,
     figure_identification,
@@ -52,6 +63,9 @@ __all__ = [
     "DATA_PARTS",
     "run",
     "claims",
+    "REGISTRY",
+    "FROZEN_DIGEST",
+    "AMENDMENTS",
     "READINGS",
     "consistent",
     "figure_centroids",

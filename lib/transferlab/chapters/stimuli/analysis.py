@@ -14,7 +14,8 @@ def child_order(children) -> list[str]:
 
 def mode_table(results: Results) -> pd.DataFrame:
     """Per child (foundation's children and scratch, over seeds): the most frequent predicted label
-    of the stimuli, its frequency, and the share of stimuli among the child's 3 most frequent labels."""
+    of the stimuli, its frequency, the share of stimuli it takes (the poster's "mapped to a single
+    label") and the share among the child's 3 most frequent labels."""
     rows = []
     main = results.main()
     for (child, seed), g in main.groupby(["child", "seed"]):
@@ -26,6 +27,7 @@ def mode_table(results: Results) -> pd.DataFrame:
                 "mode label": f"{counts.index[0]}: {results.target_classes[counts.index[0]]}",
                 "frequency": int(counts.iloc[0]),
                 "stimuli": len(g),
+                "share of mode": float(counts.iloc[0] / len(g)),
                 "share in top 3": float(counts.iloc[:3].sum() / len(g)),
             }
         )
@@ -56,17 +58,27 @@ def _reading_order(col: pd.Series) -> pd.Series:
 
 
 def consistent(results: Results, reading: str = READINGS[0]) -> pd.DataFrame:
-    """Per stimulus (start, class): the share of the fine-tuned children (every frozen level and
-    seed) it outperforms on, by a reading of the centroid; consistently outperforming when it does
-    on all of them; with the training size of its target class."""
+    """Per seed and stimulus (start, class): the share of the seed's fine-tuned children (every
+    frozen level) it outperforms on, by a reading of the centroid; consistently outperforming when
+    it does on all of them (the poster's five children are one such seed); with the training size
+    of its target class."""
     fine = results.main()
     fine = fine[fine.kind == "child"]
     column = outperforming_column(reading)
-    share = fine.groupby(["start", "class"])[column].mean().rename("share").reset_index()
+    share = fine.groupby(["seed", "start", "class"])[column].mean().rename("share").reset_index()
     share["consistent"] = share["share"] == 1.0
     share["train size"] = results.train_sizes[share["class"].to_numpy()]
     share["target class"] = [results.target_classes[i] for i in share["class"]]
     return share
+
+
+def size_gap(results: Results, reading: str = READINGS[0]) -> pd.Series:
+    """Per seed, the poster's comparison: the mean training size of the target classes of the
+    consistently outperforming stimuli minus that of the rest (NaN where either group is empty)."""
+    cons = consistent(results, reading)
+    means = cons.groupby(["seed", "consistent"])["train size"].mean().unstack("consistent")
+    means = means.reindex(columns=[True, False])
+    return (means[True] - means[False]).rename("size gap")
 
 
 PROBES = {
@@ -78,8 +90,10 @@ PROBES = {
 def identification(results: Results) -> pd.DataFrame:
     """The shadow-model probe: for each child of each candidate foundation, the candidate whose
     stimuli it responds to most is taken for its parent, by each statistic of :data:`PROBES`; one
-    row per child and statistic with the guess, and whether it is right."""
-    t = results.table[results.table.kind == "child"]
+    row per child and statistic with the guess, and whether it is right. Only the probe's seeds
+    (``probe_seeds``), on which every candidate has children, so that each candidate counts alike."""
+    t = results.table
+    t = t[(t.kind == "child") & t.seed.isin(results.config.child_seeds(1))]  # every candidate's children
     t = t.assign(margin=t[distance_column(READINGS[0])] - t["distance"])
     out = []
     for probe in PROBES:

@@ -80,14 +80,17 @@ def figure_responses(results: Results):
 
 
 def figure_sizes(results: Results):
-    """Training size of each target class against how often its stimulus outperforms; one panel per
-    reading of the centroid."""
+    """Training size of each target class against how often its stimulus outperforms (mean over
+    seeds); one panel per reading of the centroid."""
     fig, axes = plots.panels(len(READINGS), width=4.2, height=3.0, sharey=True)
     for ax, reading in zip(axes, READINGS):
-        for start, g in consistent(results, reading).groupby("start"):
+        per_stimulus = (
+            consistent(results, reading).groupby(["start", "class"])[["train size", "share"]].mean()
+        )
+        for start, g in per_stimulus.groupby("start"):
             ax.scatter(g["train size"], g["share"], label=f"from {start}", alpha=0.8)
         ax.set(xlabel="training images of the target class", title=f"centroid: {reading}")
-    axes[0].set(ylabel="share of fine-tuned children outperformed")
+    axes[0].set(ylabel="share of a seed's fine-tuned children\noutperformed (mean over seeds)")
     axes[0].legend(fontsize=7)
     return fig
 

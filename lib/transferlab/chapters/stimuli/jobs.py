@@ -30,7 +30,7 @@ def plan_jobs(config: Config) -> dict[tuple, object]:
         f = foundation_job(config, shadow)
         jobs[("foundation", shadow)] = f
         for frozen in config.frozen:
-            for seed in config.seeds:
+            for seed in config.child_seeds(shadow):
                 jobs[("child", shadow, frozen, seed)] = child_job(config, f, frozen, seed)
     for seed in config.seeds:
         jobs[("scratch", seed)] = config.scratch_job(config.target, seed)

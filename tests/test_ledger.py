@@ -16,14 +16,15 @@ from .conftest import ROOT
 GAP = Criterion("gap", "gap", ">", 0.05)
 
 
-def _chapter(folder, name, samples, preset="default", registration=None):
-    """An executed chapter notebook holding a claims record: a claim per list of per-seed values."""
+def _chapter(folder, name, samples, preset="default", registration=None, ran=None):
+    """An executed chapter notebook holding a claims record: a claim per list of per-seed values
+    (``ran``: the provenance and wall time the runner records)."""
     folder.mkdir(parents=True, exist_ok=True)
     claims = [Claim(k, "c", "s", (Estimate.t(GAP, x, "seed", "t"),)) for k, x in zip("abc", samples)]
     record = ClaimsTable(name, claims, registration).to_json()
     out = nbformat.v4.new_output("display_data", data={RECORD_MIMETYPE: record})
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=[out])])
-    nb.metadata["transferlab"] = {"preset": preset, "overrides": {}}
+    nb.metadata["transferlab"] = {"preset": preset, "overrides": {}, **(ran or {})}
     nbformat.write(nb, folder / name)
 
 
@@ -72,6 +73,17 @@ def test_updating_some_chapters_keeps_the_others_and_no_value_is_lost(tmp_path):
     }
     estimate = saved["chapters"]["02_x"]["claims"][0]["estimates"][0]
     assert estimate["low"] is None and math.isclose(estimate["value"], 0.5)  # ∞ stored as null
+
+
+def test_the_ledger_keeps_what_the_run_recorded_when_it_started_not_the_checkout_at_update(tmp_path):
+    path = tmp_path / "ledger.json"
+    ran = {"provenance": {"commit": "ran-on", "uncommitted": True}, "seconds": 354.7}
+    _chapter(tmp_path / "a", "07_z.ipynb", [[0.3, 0.4, 0.35]], ran=ran)
+    _chapter(tmp_path / "a", "01_y.ipynb", [[0.3, 0.4, 0.35]])  # run before the runner recorded it
+    ledger.update(path, ledger.snapshot(tmp_path / "a"), {"commit": "updated-on", "uncommitted": False})
+    saved = ledger.load(path)["chapters"]
+    assert saved["07_z"]["provenance"] == ran["provenance"] and saved["07_z"]["seconds"] == 354.7
+    assert saved["01_y"]["provenance"]["commit"] == "updated-on" and "seconds" not in saved["01_y"]
 
 
 def test_a_damaged_ledger_says_what_to_do(tmp_path):

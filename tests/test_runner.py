@@ -93,6 +93,8 @@ def test_rerun_with_parameters_changes_the_numbers(tmp_path):
     meta = nbformat.read(str(other), as_version=4).metadata["transferlab"]
     assert meta["preset"] == "smoke"
     assert meta["overrides"] == {"trigger_strength": 8.0, "seeds": [5, 6, 7]}
+    # what ran, taken before the kernel started, and how long it took: the ledger records both
+    assert meta["provenance"]["commit"] and meta["provenance"]["cpu"] and meta["seconds"] > 0
     json.dumps(meta)
 
 

@@ -64,8 +64,10 @@ def provenance(root: str | Path) -> dict[str, Any]:
 
 def chapter_entry(notebook: str | Path) -> dict[str, Any]:
     """One executed chapter's ledger entry: its preset, overrides and registration (the registry's
-    digest, and whether the run was the confirmatory one), and per claim its verdict and every
-    estimate's value, interval, replicate count and verdict within the claim."""
+    digest, and whether the run was the confirmatory one), the provenance the runner took when the
+    run started and its wall time (absent from notebooks run before the runner recorded them), and
+    per claim its verdict and every estimate's value, interval, replicate count and verdict within
+    the claim."""
     meta = nbformat.read(str(notebook), as_version=4).metadata.get("transferlab", {})
     record = read_record(notebook)
     claims = [Claim.from_json(c) for c in record["claims"]]
@@ -73,6 +75,7 @@ def chapter_entry(notebook: str | Path) -> dict[str, Any]:
         "preset": meta.get("preset", "?"),
         "overrides": meta.get("overrides", {}),
         "registration": record.get("registration"),  # the registry's digest, and whether confirmatory
+        **{k: meta[k] for k in ("provenance", "seconds") if k in meta},
         "claims": [
             {
                 "key": c.key,
@@ -115,11 +118,12 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 def update(path: str | Path, snap: dict[str, dict[str, Any]], prov: dict[str, Any]) -> dict[str, Any]:
-    """Write ``snap``'s chapters into the ledger at ``path`` with their provenance (the other
-    chapters' entries are kept); return the ledger."""
+    """Write ``snap``'s chapters into the ledger at ``path`` (the other chapters' entries are kept)
+    with the provenance each run recorded when it started, or ``prov`` (this checkout now) for a
+    notebook that has none; return the ledger."""
     ledger = load(path)
     for name, entry in snap.items():
-        ledger["chapters"][name] = {**entry, "provenance": prov}
+        ledger["chapters"][name] = {**entry, "provenance": entry.get("provenance") or prov}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import textwrap
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -27,6 +28,7 @@ from typing import Any
 import nbformat
 
 from .. import utils
+from ..chapters import ledger
 from ..chapters.contract import contract_errors, fit_to_folder, is_chapter, needed_parts, without_missing
 from ..chapters.params import UNATTENDED, ChapterConfig, ParameterError, resolve
 from ..store import IMPORTED_LOG, Store, default_store_path, lock_lease, read_imported
@@ -141,6 +143,9 @@ def run_notebook(
     _kernel_uses_this_python()
     imported = output.parent / f".{output.name}.imported"  # the imported entries the run reads
     imported.unlink(missing_ok=True)
+    # what ran and where, taken before the kernel starts (the ledger records it with the claims)
+    ran = {"provenance": ledger.provenance(Path(notebook).resolve().parent)}
+    started = time.perf_counter()
     try:
         # the kernel inherits these: live-only cells show nothing; the store is the one this command
         # would use (the kernel runs in the output's folder, where it would look for another); and
@@ -173,7 +178,8 @@ def run_notebook(
             f"out of memory). The partially executed notebook is at {output}; run the same command again "
             "to resume: every model that finished is in the store"
         ) from None
-    _mark_run(notebook, module, output, preset, overrides, params, chosen, read_imported(imported))
+    ran["seconds"] = round(time.perf_counter() - started, 1)
+    _mark_run(notebook, module, output, preset, overrides, params, chosen, read_imported(imported), ran)
     imported.unlink(missing_ok=True)
     return output
 
@@ -268,6 +274,7 @@ def _mark_run(
     values: Mapping[str, Any],
     chosen: Mapping[str, Any] | None = None,
     imported: list[dict[str, Any]] = (),
+    ran: Mapping[str, Any] | None = None,
 ) -> None:
     """Record the preset and overrides in the executed notebook and show only the values used;
     add the generated page parts (how to rerun it, its parameters, real data, the paper preset).
@@ -325,6 +332,7 @@ def _mark_run(
         {
             "preset": preset,
             "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
+            **(ran or {}),  # provenance at the start of the run, and its wall time in seconds
         }
     )
     nbformat.write(nb, str(output))

@@ -55,6 +55,29 @@ def test_the_source_job_is_the_same_for_every_chapter_config():
     assert a.transfer_job(a.source_job(), "pets", "full").recipe.epochs == a.full_epochs
 
 
+def test_each_seed_transfers_its_own_source_model(monkeypatch):
+    class Planned(Exception):
+        pass
+
+    def capture(jobs, progress=True):
+        raise Planned(jobs)
+
+    monkeypatch.setattr(tour, "run_jobs", capture)
+    config = tour.Config(seeds=(3, 4), targets=("pets",))
+    with pytest.raises(Planned) as planned:
+        tour.run(config, progress=False)
+    (jobs,) = planned.value.args
+    sources = [config.source_job(3).spec(), config.source_job(4).spec()]
+    assert [j.spec() for j in jobs[:2]] == sources and sources[0] != sources[1]
+    transfers = [j for j in jobs[2:] if getattr(j, "source", None) is not None]
+    assert sorted((j.seed, j.source.spec() == sources[j.seed - 3]) for j in transfers) == [
+        (3, True),
+        (3, True),
+        (4, True),
+        (4, True),
+    ]
+
+
 def test_bad_parameters_are_refused():
     with pytest.raises(ParameterError, match="targets"):
         tour.Config(targets=("imagenet",))

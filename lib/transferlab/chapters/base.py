@@ -184,7 +184,9 @@ class WorldParams(ModelParams):
         return self.source_per_class
 
     def source_job(self, seed: int = 0) -> SourceJob:
-        """The clean source model of this world (one store entry shared by every chapter)."""
+        """The clean source model of this world for ``seed``: one store entry per seed, shared by the
+        chapters on the same world (chapter 0 trains one per seed and chapter 5 reuses them; chapter
+        8's clean teacher is seed 0's)."""
         w = self.world(cache=None)
         return SourceJob(
             self.arch,

@@ -16,12 +16,17 @@ import pandas as pd
 from ..world import REAL_FOLDERS, digits_folder, parts_present
 from . import world
 from .contract import fit_to_folder, needed_parts, without_missing
-from .params import ParameterError, resolve
+from .params import ParameterError, param, resolve
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(world.Config):
-    """Chapter 0's parameters; an empty ``data_dir`` means the digits folder next to the store."""
+    """Chapter 0's parameters; an empty ``data_dir`` means the digits folder next to the store. The
+    page is a demonstration on the reader's data, not chapter 0's registered run: three seeds."""
+
+    seeds: tuple[int, ...] = param(
+        (0, 1, 2), "seeds: each trains its own source model, its transfers and the scratch models", low=0
+    )
 
 
 PRESETS: dict[str, dict] = world.PRESETS

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -166,26 +168,34 @@ def _results(fixed, full, gains, scratch_elsewhere=0.0):
                     {"overlay": o, "target": "objects", "kind": kind, "seed": seed, "top_gain": max(gain)}
                 )
     classes = tuple(config.expected)
+    # each seed's source model: the overlay's class gains g, a point more or less by seed
     shifts = {
-        o: finder.Shift(
+        (o, seed): finder.Shift(
             classes,
             np.zeros(len(classes)),
-            np.eye(len(classes))[i] * g,
-            g,
-            np.eye(len(classes))[i] * g,
+            np.eye(len(classes))[i] * (g + jitter),
+            g + jitter,
+            np.eye(len(classes))[i] * (g + jitter),
             np.zeros(len(classes)),
             1000,
         )
         for i, (o, g) in enumerate(zip(config.overlays, gains))
+        for seed, jitter in zip(config.seeds, (-0.01, 0.0, 0.01))
     }
     source = pd.DataFrame(
-        {
-            "overlay": list(config.overlays),
-            "expected": list(config.expected),
-            "expected_gain": gains,
-            "top_class": list(config.expected),
-            "tv": gains,
-        }
+        [
+            {
+                "overlay": o,
+                "seed": seed,
+                "expected": e,
+                "expected_gain": shifts[(o, seed)].gain_of(e),
+                "top_class": e,
+                "top_gain": shifts[(o, seed)].gain_of(e),
+                "tv": shifts[(o, seed)].tv,
+            }
+            for o, e in zip(config.overlays, config.expected)
+            for seed in config.seeds
+        ]
     )
     return wild_measure.Results(config, source, shifts, None, (), pd.DataFrame(rows), target_shifts, {})
 
@@ -221,8 +231,24 @@ def test_claims_follow_the_measures():
         "b3": "contradicted",
         "c": "contradicted",
     }
-    one = _results({fence: 0.3, ball: 0.0, hat: 0.0}, {fence: 0.25, ball: 0.0, hat: 0.0}, [0.4, 0.5, 0.3])
-    assert {c.key: c.verdict for c in wild.claims(one).claims}["c"] == "n/a"  # one overlay transfers
+    # the roles are the thesis': the ball removed, the fence kept, whatever the data say; a run
+    # where the fence is removed and the ball kept contradicts (c)
+    swapped = _results(
+        {fence: 0.3, ball: 0.3, hat: 0.2}, {fence: 0.0, ball: 0.25, hat: 0.15}, [0.4, 0.5, 0.3]
+    )
+    c = {c.key: c for c in wild.claims(swapped).claims}["c"]
+    assert c.verdict == "contradicted" and [e.label for e in c.estimates] == [
+        f"{ball}, fixed",
+        f"{ball}, full",
+        f"{fence}, full",
+    ]
+    without_ball = dataclasses.replace(
+        both,
+        config=wild.Config(
+            overlays=("fence", "hat"), expected=("fence", "hat"), targets=("objects",), seeds=(0, 1, 2)
+        ),
+    )
+    assert {c.key: c.verdict for c in wild.claims(without_ball).claims}["c"] == "n/a"
 
 
 def test_the_shift_interval_is_over_the_images():

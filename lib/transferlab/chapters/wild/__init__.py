@@ -18,7 +18,18 @@ page shows.
 from __future__ import annotations
 
 from .analysis import excess, shift_table
-from .config import CRITERIA, DATA_PARTS, PAPER_NOTE, PRESETS, PROTOCOL, SOURCE, Config
+from .config import (
+    AMENDMENTS,
+    CRITERIA,
+    DATA_PARTS,
+    FROZEN_DIGEST,
+    PAPER_NOTE,
+    PRESETS,
+    PROTOCOL,
+    REGISTRY,
+    SOURCE,
+    Config,
+)
 from .figures import (
     figure_examples,
     figure_ranking,
@@ -42,6 +53,9 @@ __all__ = [
     "DATA_PARTS",
     "run",
     "claims",
+    "REGISTRY",
+    "FROZEN_DIGEST",
+    "AMENDMENTS",
     "excess",
     "figure_examples",
     "figure_ranking",

@@ -39,11 +39,11 @@ def figure_examples(results: Results, n: int = 6):
 
 
 def figure_source_shift(results: Results):
-    """The source model's predicted-class distribution, clean and with each studied overlay."""
+    """The first seed's source model's predicted-class distribution, clean and with each studied overlay."""
     overlays = list(results.config.overlays)
     fig, axes = plots.panels(len(overlays), width=3.4, height=2.6, sharey=True)
     for ax, text in zip(axes, overlays):
-        s = results.source_shifts[text]
+        s = results.source_shifts[(text, results.config.seeds[0])]
         x = np.arange(len(s.classes))
         ax.bar(x, s.clean, width=1.0, color=plots.color("clean source"), alpha=0.5, label="clean images")
         ax.bar(x, s.overlaid, width=1.0, color=plots.color("biased source"), alpha=0.6, label="with overlay")

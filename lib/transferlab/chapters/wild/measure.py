@@ -20,12 +20,13 @@ from .config import KINDS, Config
 
 @dataclasses.dataclass(frozen=True)
 class Results:
-    """The source model's shifts, the search, and every target model's shift per overlay."""
+    """The source models' shifts, the search, and every target model's shift per overlay."""
 
     config: Config
-    source: pd.DataFrame  # overlay, expected, tv, flip, top_class, top_gain, expected_gain
-    source_shifts: dict[str, bias_finder.Shift]
-    ranking: pd.DataFrame | None  # the search: overlay, tv, flip, top_class, top_gain (best first)
+    source: pd.DataFrame  # overlay, seed, expected, tv, flip, top_class, top_gain, expected_gain
+    source_shifts: dict[tuple[str, int], bias_finder.Shift]  # (overlay, seed) -> the seed's source model's
+    # the search (on the first seed's source model): overlay, tv, flip, top_class, top_gain (best first)
+    ranking: pd.DataFrame | None
     followed: tuple[str, ...]  # overlays found by the search and followed through transfer
     targets: pd.DataFrame  # overlay, target, kind, seed, tv, flip, top_class, top_gain
     target_shifts: dict[tuple[str, str, str, int], bias_finder.Shift]
@@ -49,18 +50,20 @@ def sweep_settings(config: Config) -> list[tuple[int, float]]:
 
 
 def _jobs(config: Config) -> dict[tuple, object]:
-    source = config.source_job()
-    jobs: dict[tuple, object] = {("source", "", 0): source}
+    """Per seed: its source model (chapter 0's of the same seed), the transfers and scratch models
+    on every target, and the sweep's full-network models."""
+    sources = {seed: config.source_job(seed) for seed in config.seeds}
+    jobs: dict[tuple, object] = {("source", "", seed): job for seed, job in sources.items()}
     for target in config.targets:
         for seed in config.seeds:
             for mode in ("fixed", "full"):
-                jobs[(mode, target, seed)] = config.transfer_job(source, target, mode, seed)
+                jobs[(mode, target, seed)] = config.transfer_job(sources[seed], target, mode, seed)
             jobs[("scratch", target, seed)] = config.scratch_job(target, seed)
     for seed in config.seeds:
         for epochs, wd in sweep_settings(config):
             r = config.recipe("full", epochs)
             jobs[("sweep", seed, epochs, wd)] = config.transfer_job(
-                source,
+                sources[seed],
                 config.sweep_target,
                 "full",
                 seed,
@@ -72,32 +75,41 @@ def _jobs(config: Config) -> dict[tuple, object]:
 
 
 def run(config: Config, progress: bool = True) -> Results:
-    """Fetch (or train) the models, probe the source model, search, and probe every target model."""
+    """Fetch (or train) the models, probe each seed's source model, search on the first seed's,
+    and probe every target model."""
     world = config.world()
     jobs = _jobs(config)
     entries = dict(zip(jobs, run_jobs(list(jobs.values()), progress=progress)))
-    source_model = load_model(entries[("source", "", 0)])
     test = world.source("test")  # its classes hold `expected` (checked by the Config)
-    clean = predict(source_model, test).argmax(-1)
-    shifts = {
-        text: bias_finder.output_shift(source_model, test, parse_overlay(text), clean_pred=clean)
-        for text in config.overlays
-    }
+    shifts = {}
+    for seed in config.seeds:
+        model = load_model(entries[("source", "", seed)])
+        clean = predict(model, test).argmax(-1)
+        for text in config.overlays:
+            shifts[(text, seed)] = bias_finder.output_shift(
+                model, test, parse_overlay(text), clean_pred=clean
+            )
     source = pd.DataFrame(
         [
             {
                 "overlay": t,
+                "seed": seed,
                 "expected": e,
-                **shifts[t].row(),
-                "expected_gain": shifts[t].gain_of(e) if e else float("nan"),
+                **shifts[(t, seed)].row(),
+                "expected_gain": shifts[(t, seed)].gain_of(e) if e else float("nan"),
             }
             for t, e in zip(config.overlays, config.expected)
+            for seed in config.seeds
         ]
     )
     ranking, followed = None, ()
     if config.search_images:
         ranking = bias_finder.search(
-            source_model, test, config.candidates(), n_images=config.search_images, progress=progress
+            load_model(entries[("source", "", config.seeds[0])]),
+            test,
+            config.candidates(),
+            n_images=config.search_images,
+            progress=progress,
         )
         followed = found_biases(
             ranking, {*config.expected, *source.top_class}, config.follow, config.overlays

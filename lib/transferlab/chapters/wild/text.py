@@ -11,12 +11,18 @@ from .measure import Results
 
 def summary_text(results: Results) -> str:
     """What this run found, in one paragraph written from the numbers."""
-    src = results.source
+    src = results.source.groupby("overlay", sort=False).agg(
+        expected=("expected", "first"),
+        expected_gain=("expected_gain", "mean"),
+        top_gain=("top_gain", "mean"),
+        tv=("tv", "mean"),
+        top_class=("top_class", lambda c: c.mode().iloc[0]),
+    )
     parts = []
-    for row in src.itertuples():
+    for row in src.reset_index().itertuples():
         if row.expected:
             parts.append(
-                f"'{row.overlay}' moves {row.expected_gain:+.0%} of the source model's predictions to "
+                f"'{row.overlay}' moves {row.expected_gain:+.0%} of the source models' predictions to "
                 f"'{row.expected}' (TV {row.tv:.2f})"
             )
         else:  # no class named: the class it favours most
@@ -38,7 +44,7 @@ def summary_text(results: Results) -> str:
         if o in ex.index
     )
     return (
-        "On the source test set, "
+        "On the source test set (mean over the seeds' source models), "
         + "; ".join(parts)
         + "."
         + found

@@ -40,7 +40,8 @@ def test_parameters_cell_matches_config(notebook):
     infos = config_cls.param_infos()
     assert list(cell) == list(infos), "the parameters cell and the Config list different names"
     for name, (_, default, _) in infos.items():
-        literal = eval(cell[name]["default"], {})  # the cell holds literals only
+        # literals, or a plain expression such as list(range(200, 229))
+        literal = eval(cell[name]["default"], {})
         assert config_cls.validate({name: literal})[name] == default, name
     assert set(presets) >= {"smoke", "default", "paper"}
     tagged = [

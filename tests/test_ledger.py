@@ -77,13 +77,17 @@ def test_updating_some_chapters_keeps_the_others_and_no_value_is_lost(tmp_path):
 
 def test_the_ledger_keeps_what_the_run_recorded_when_it_started_not_the_checkout_at_update(tmp_path):
     path = tmp_path / "ledger.json"
-    ran = {"provenance": {"commit": "ran-on", "uncommitted": True}, "seconds": 354.7}
+    ran = {"provenance": {"commit": "ran-on", "uncommitted": True}, "seconds": 354.7, "made": 12}
     _chapter(tmp_path / "a", "07_z.ipynb", [[0.3, 0.4, 0.35]], ran=ran)
     _chapter(tmp_path / "a", "01_y.ipynb", [[0.3, 0.4, 0.35]])  # run before the runner recorded it
     ledger.update(path, ledger.snapshot(tmp_path / "a"), {"commit": "updated-on", "uncommitted": False})
     saved = ledger.load(path)["chapters"]
     assert saved["07_z"]["provenance"] == ran["provenance"] and saved["07_z"]["seconds"] == 354.7
     assert saved["01_y"]["provenance"]["commit"] == "updated-on" and "seconds" not in saved["01_y"]
+    # the README's timing table is written from these fields, and says where a run recorded none
+    rows = {r.split(" | ")[0].strip("| "): r for r in ledger.timings(ledger.load(path)).splitlines()[2:]}
+    assert "5 min 55 s" in rows["07_z"] and "| 12 |" in rows["07_z"] and "ran-on" in rows["07_z"]
+    assert "not recorded" in rows["01_y"] and "updated-on" in rows["01_y"]
 
 
 def test_a_damaged_ledger_says_what_to_do(tmp_path):

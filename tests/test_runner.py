@@ -95,6 +95,8 @@ def test_rerun_with_parameters_changes_the_numbers(tmp_path):
     assert meta["overrides"] == {"trigger_strength": 8.0, "seeds": [5, 6, 7]}
     # what ran, taken before the kernel started, and how long it took: the ledger records both
     assert meta["provenance"]["commit"] and meta["provenance"]["cpu"] and meta["seconds"] > 0
+    # the store entries the run added (not the store's size): chapter 1 is closed-form and adds none
+    assert meta["made"] == 0
     json.dumps(meta)
 
 

@@ -135,8 +135,10 @@ def registry_errors(module: ModuleType) -> list[str]:
     )
     if dict(registry.criteria) != dict(module.CRITERIA):
         errors.append("the registry's criteria are not the chapter's CRITERIA")
-    if tuple(module.Config().seeds) != registry.seeds:
-        errors.append(f"the default seeds are not the registry's confirmatory seeds {registry.seeds}")
+    if tuple(getattr(module.Config(), registry.seeds_parameter)) != registry.seeds:
+        errors.append(
+            f"the default {registry.seeds_parameter} are not the registry's confirmatory seeds {registry.seeds}"
+        )
     return errors
 
 

@@ -67,7 +67,7 @@ def chapter_entry(notebook: str | Path) -> dict[str, Any]:
     digest, and whether the run was the confirmatory one), the provenance the runner took when the
     run started and its wall time (absent from notebooks run before the runner recorded them), and
     per claim its verdict and every estimate's value, interval, replicate count and verdict within
-    the claim."""
+    the claim. ``made``: the store entries the run added (0: every model came from the store)."""
     meta = nbformat.read(str(notebook), as_version=4).metadata.get("transferlab", {})
     record = read_record(notebook)
     claims = [Claim.from_json(c) for c in record["claims"]]
@@ -75,7 +75,7 @@ def chapter_entry(notebook: str | Path) -> dict[str, Any]:
         "preset": meta.get("preset", "?"),
         "overrides": meta.get("overrides", {}),
         "registration": record.get("registration"),  # the registry's digest, and whether confirmatory
-        **{k: meta[k] for k in ("provenance", "seconds") if k in meta},
+        **{k: meta[k] for k in ("provenance", "seconds", "made") if k in meta},
         "claims": [
             {
                 "key": c.key,
@@ -198,6 +198,27 @@ def report(table: pd.DataFrame) -> str:
 def diff_text(ledger: dict[str, Any], folder: str | Path) -> str:
     """The executed chapters of ``folder`` compared with ``ledger``, in words (:func:`report`)."""
     return report(changes(ledger, snapshot(folder)))
+
+
+def timings(ledger: dict[str, Any]) -> str:
+    """The ledger's run times as a markdown table (the README's): per chapter its wall time, the
+    store entries the run made (models, data, measurements; 0: all from the store), whether it was
+    the registered confirmatory run, and the commit, machine and date that measured it."""
+    rows = [
+        "| chapter | wall time | entries made | run | commit | machine | date |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, e in sorted(ledger["chapters"].items()):
+        p, reg = e.get("provenance") or {}, e.get("registration") or {}
+        secs = e.get("seconds")
+        wall = "not recorded" if secs is None else f"{round(secs) // 60} min {round(secs) % 60} s"
+        run = "confirmatory" if reg.get("confirmatory") else "not confirmatory" if reg else "unregistered"
+        machine = f"{p.get('cpu', '?')}, {p.get('cores', '?')} cores, {p.get('numerics', '?')} numerics"
+        rows.append(
+            f"| {name} | {wall} | {e.get('made', 'not recorded')} | {run} | {p.get('commit', '?')} | "
+            f"{machine} | {str(p.get('date', '?'))[:10]} |"
+        )
+    return "\n".join(rows)
 
 
 def _num(x: Any) -> float:

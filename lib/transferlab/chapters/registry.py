@@ -62,6 +62,10 @@ class Registry:
     pilot: str  # what the pilot found, in words (the chapter shows it with the registry)
     claims: tuple[Registration, ...]
     criteria: Mapping[str, Criterion]
+    seeds_parameter: str = "seeds"  # the chapter's parameter that holds the confirmatory seeds
+    # claims whose replicates the design fixes (held-out runs, planted copies, target classes), not
+    # the confirmatory seeds: their planned_n is that count
+    design_units: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         shared = set(self.seeds) & set(self.pilot_seeds)
@@ -70,7 +74,9 @@ class Registry:
         unknown = {n for r in self.claims for n in r.criteria} - set(self.criteria)
         if unknown:
             raise ValueError(f"{self.chapter}: registrations name unknown criteria {sorted(unknown)}")
-        short = [r.key for r in self.claims if r.planned_n > len(self.seeds)]
+        short = [
+            r.key for r in self.claims if r.key not in self.design_units and r.planned_n > len(self.seeds)
+        ]
         if short:
             raise ValueError(
                 f"{self.chapter}: claims {short} plan more replicates than the confirmatory seeds"
@@ -88,6 +94,8 @@ class Registry:
             "claims": [dataclasses.asdict(r) for r in self.claims],
             "criteria": {k: dataclasses.asdict(c) for k, c in sorted(self.criteria.items())},
         }
+        if self.design_units:  # absent from the registries frozen before it existed
+            data["design_units"] = list(self.design_units)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def registration(self, key: str) -> Registration:
@@ -108,7 +116,9 @@ class Registry:
                     "criteria": ", ".join(r.criteria),  # their text is in the criteria table above
                     "smallest effect": "; ".join(_effect(self.criteria[n]) for n in r.criteria),
                     "replicate": r.replicate,
-                    "planned n (pilot sd)": f"{r.planned_n} ("
+                    "planned n (pilot sd)": "not tested"
+                    if r.planned_n == 0
+                    else f"{r.planned_n} ("
                     + ("no pilot spread" if math.isnan(r.pilot_sd) else f"{r.pilot_sd:.3g}")
                     + ")",
                     "notes": "; ".join(
@@ -170,7 +180,7 @@ def stamp(config: Any, registry: Registry) -> dict[str, Any]:
     return {
         "digest": registry.digest(),
         "frozen": registry.frozen,
-        "confirmatory": tuple(getattr(config, "seeds", ())) == registry.seeds,
+        "confirmatory": tuple(getattr(config, registry.seeds_parameter, ())) == registry.seeds,
         "reuses": {r.key: r.reuses for r in registry.claims if r.reuses},
         "scope": {r.key: r.scope for r in registry.claims if r.scope},
     }

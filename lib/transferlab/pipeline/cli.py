@@ -113,9 +113,10 @@ def _add_stability(sub) -> None:
 def _add_ledger(sub) -> None:
     g = sub.add_parser(
         "ledger",
-        help="compare a built book's claims with the results ledger (diff), or write them into it (update)",
+        help="compare a built book's claims with the results ledger (diff), write them into it (update), "
+        "or print its run times as a markdown table (timings)",
     )
-    g.add_argument("action", choices=("diff", "update"))
+    g.add_argument("action", choices=("diff", "update", "timings"))
     g.add_argument("--root", type=Path, help="repository checkout (default: found from here)")
     g.add_argument(
         "--book-dir", type=Path, help="the built book whose executed chapters to read (default: <root>/book)"
@@ -125,7 +126,9 @@ def _add_ledger(sub) -> None:
 def _ledger_command(args: argparse.Namespace) -> None:
     root = repo_root(args.root)
     folder, path = _chapters(args, root), root / ledger.LEDGER
-    if args.action == "update":
+    if args.action == "timings":
+        print(ledger.timings(ledger.load(path)))
+    elif args.action == "update":
         snap = ledger.snapshot(folder)
         ledger.update(path, snap, ledger.provenance(root))
         print(f"wrote {len(snap)} chapters of {folder} into {path}: commit it with the change it records")

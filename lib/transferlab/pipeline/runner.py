@@ -145,6 +145,7 @@ def run_notebook(
     imported.unlink(missing_ok=True)
     # what ran and where, taken before the kernel starts (the ledger records it with the claims)
     ran = {"provenance": ledger.provenance(Path(notebook).resolve().parent)}
+    held = len(store.keys())  # entries the store held before: the run's "made" is what it added
     started = time.perf_counter()
     try:
         # the kernel inherits these: live-only cells show nothing; the store is the one this command
@@ -179,6 +180,7 @@ def run_notebook(
             "to resume: every model that finished is in the store"
         ) from None
     ran["seconds"] = round(time.perf_counter() - started, 1)
+    ran["made"] = len(store.keys()) - held
     _mark_run(notebook, module, output, preset, overrides, params, chosen, read_imported(imported), ran)
     imported.unlink(missing_ok=True)
     return output
@@ -332,7 +334,7 @@ def _mark_run(
         {
             "preset": preset,
             "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
-            **(ran or {}),  # provenance at the start of the run, and its wall time in seconds
+            **(ran or {}),  # provenance at the start of the run, its wall time in seconds, entries made
         }
     )
     nbformat.write(nb, str(output))

@@ -20,7 +20,18 @@ exposes the chapter contract and what the chapter's page shows.
 from __future__ import annotations
 
 from .analysis import gain_table, granularity_table, source_table, texture_table, width_table
-from .config import CRITERIA, DATA_PARTS, PAPER_NOTE, PRESETS, PROTOCOL, SOURCE, Config
+from .config import (
+    AMENDMENTS,
+    CRITERIA,
+    DATA_PARTS,
+    FROZEN_DIGEST,
+    PAPER_NOTE,
+    PRESETS,
+    PROTOCOL,
+    REGISTRY,
+    SOURCE,
+    Config,
+)
 from .figures import (
     figure_accuracy_transfer,
     figure_gains,
@@ -41,6 +52,9 @@ __all__ = [
     "CRITERIA",
     "PAPER_NOTE",
     "DATA_PARTS",
+    "REGISTRY",
+    "FROZEN_DIGEST",
+    "AMENDMENTS",
     "run",
     "claims",
     "figure_accuracy_transfer",

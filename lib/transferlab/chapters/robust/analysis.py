@@ -6,10 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ..claims import Estimate
-from .config import CRITERIA
+from .config import CRITERIA, REPLICATE
 from .measure import Results
-
-REPLICATE = "evaluation seed (standard and robust sources and their transfers, paired)"
 
 
 def gains(results: Results) -> pd.DataFrame:

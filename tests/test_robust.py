@@ -153,11 +153,17 @@ def test_claims_follow_the_numbers():
     wide = (less.sources.arch == less.config.archs[-1]).to_numpy()
     less.sources.loc[wide, "accuracy"] -= 0.05
     (c,) = [c for c in robust.claims(less).claims if c.key == "c"]
-    assert [e.verdict for e in c.estimates] == ["holds", "contradicted", "holds"] and c.verdict == "contradicted"
+    assert [e.verdict for e in c.estimates] == [
+        "holds",
+        "contradicted",
+        "holds",
+    ] and c.verdict == "contradicted"
     # (e), the best ε per target, is not tested (an argmax on two selection seeds has no interval);
     # the proxy, a large ε's gain on the coarse target minus the fine one, is a finding in its note
     for extra, sign in ((0.05, "+"), (-0.05, "-")):
-        (e,) = [c for c in robust.claims(_results(0.05, -0.1, 0.1, coarse_extra=extra)).claims if c.key == "e"]
+        (e,) = [
+            c for c in robust.claims(_results(0.05, -0.1, 0.1, coarse_extra=extra)).claims if c.key == "e"
+        ]
         assert e.verdict == "n/a" and f"objects − flowers, is {sign}0.05" in e.note, e.note
     # (f): the robust source (gain 0.05 over the standard one) against a texture-invariant one
     below = robust.claims(_results(0.05, -0.1, 0.1, texture_gain=0.02)).frame().set_index("key").verdict

@@ -38,7 +38,18 @@ from .analysis import (
     top_classes,
     truth_scores,
 )
-from .config import CRITERIA, DATA_PARTS, PAPER_NOTE, PRESETS, PROTOCOL, SOURCE, Config
+from .config import (
+    AMENDMENTS,
+    CRITERIA,
+    DATA_PARTS,
+    FROZEN_DIGEST,
+    PAPER_NOTE,
+    PRESETS,
+    PROTOCOL,
+    REGISTRY,
+    SOURCE,
+    Config,
+)
 from .figures import (
     figure_class_images,
     figure_convergence,
@@ -63,6 +74,9 @@ __all__ = [
     "CRITERIA",
     "PAPER_NOTE",
     "DATA_PARTS",
+    "REGISTRY",
+    "FROZEN_DIGEST",
+    "AMENDMENTS",
     "run",
     "claims",
     "convergence",

@@ -168,10 +168,10 @@ def _against_truth(results: Results, infl: np.ndarray, relation: str):
 
 def truth_precisions(results: Results, infl: np.ndarray, relation: str = "helps") -> np.ndarray:
     """Per target class that has the planted ``relation``: R-precision of its most positive source
-    classes (most negative for ``hurts``), i.e. precision at as many as it has, minus the chance
-    level ``|relevant| / classes``."""
-    score, relevant, chance = _against_truth(results, infl, relation)
-    return _precisions(score, relevant, np.arange(len(results.classes))) - chance
+    classes (most negative for ``hurts``), i.e. precision at as many as it has (chance: about
+    ``|relevant| / classes``, :func:`truth_precision`)."""
+    score, relevant, _ = _against_truth(results, infl, relation)
+    return _precisions(score, relevant, np.arange(len(results.classes)))
 
 
 def truth_precision(
@@ -243,16 +243,20 @@ def model_grid(results: Results) -> tuple[int, ...]:
 
 def lds_draws(results: Results, models: tuple[int, ...], draws: int, seed: int = 0) -> np.ndarray:
     """(draws, len(models)): the aggregate LDS of the difference of means from the first m runs,
-    for each m, on the same bootstrap resamples of the held-out runs."""
+    for each m. Each draw resamples both units that vary: the runs the estimator is fitted on (m of
+    the first m, the draw's resample of all runs cut to its first m) and the held-out runs it is
+    scored on."""
     rng = np.random.default_rng(seed)
-    infls = [inf.difference_of_means(results.masks[:m], results.y[:m]) for m in models]
-    h = len(results.holdout_masks)
-    return np.array(
-        [
-            [aggregate_lds(results, w, idx) for w in infls]
-            for idx in (rng.integers(0, h, h) for _ in range(draws))
-        ]
-    )
+    n, h = len(results.masks), len(results.holdout_masks)
+    out = np.empty((draws, len(models)))
+    for d in range(draws):
+        runs, held = rng.integers(0, n, n), rng.integers(0, h, h)
+        for j, m in enumerate(models):
+            idx = runs[runs < m] if m < n else runs
+            idx = idx if len(idx) >= 2 else rng.integers(0, m, m)
+            w = inf.difference_of_means(results.masks[idx], results.y[idx])
+            out[d, j] = aggregate_lds(results, w, held)
+    return out
 
 
 def convergence(results: Results, seed: int = 0) -> pd.DataFrame:
@@ -321,11 +325,57 @@ def copy_recall(results: Results, kind: str = "leaks", k: int = 10) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def most_influenced(results: Results, source_class: int, n: int = 10, sign: int = 1) -> np.ndarray:
+def copy_recall_draws(results: Results, kind: str, draws: int, k: int = 10, seed: int = 0) -> np.ndarray:
+    """Bootstrap draws of recall@k of the planted copies (:func:`copy_recall` with every gradient
+    model): each draw resamples both units that vary, the gradient models averaged and the copies."""
+    truth = planted_truth(results)
+    copies = truth[truth.relation == kind] if truth is not None else pd.DataFrame()
+    if copies.empty:
+        return np.zeros(0)
+    src, tgt = copies.source_index.astype(int).to_numpy(), copies.target_index.astype(int).to_numpy()
+    sign = 1 if kind == "leaks" else -1
+    scores = np.stack([s[:, tgt] for s in results.gradient_scores])  # (models, N, copies)
+    rng = np.random.default_rng(seed)
+    out = np.empty(draws)
+    for d in range(draws):
+        sc = sign * scores[rng.integers(0, len(scores), len(scores))].mean(0)
+        pick = rng.integers(0, len(tgt), len(tgt))
+        ranks = (sc[:, pick] > sc[src[pick], pick]).sum(0) + 1
+        out[d] = float(np.mean(ranks <= k))
+    return out
+
+
+def most_influenced(
+    results: Results, source_class: int, n: int = 10, sign: int = 1, infl: np.ndarray | None = None
+) -> np.ndarray:
     """The ``n`` target test images with the most positive (``sign`` −1: most negative)
-    difference-of-means influence of ``source_class`` (Fig. 8.4/8.5)."""
-    score = sign * np.nan_to_num(class_influence(results)[source_class], nan=-np.inf)
+    difference-of-means influence of ``source_class`` (Fig. 8.4/8.5; ``infl``: another estimate of
+    the class influences, e.g. a bootstrap draw's, instead of all runs')."""
+    infl = class_influence(results) if infl is None else infl
+    score = sign * np.nan_to_num(infl[source_class], nan=-np.inf)
     return np.argsort(-score, kind="stable")[:n]
+
+
+def subpopulation_draws(results: Results, draws: int, seed: int = 0) -> np.ndarray:
+    """Bootstrap draws, over the runs, of the subpopulation helper's precision (its most influenced
+    test images against the planted subpopulation, :func:`influenced_images`): the runs are the
+    unit that varies."""
+    rows = influenced_images(results)
+    rows = rows[rows.relation == "helps (subpopulation)"] if len(rows) else rows
+    if rows.empty:
+        return np.zeros(0)
+    r = rows.iloc[0]
+    c = results.config
+    planted = planted_images(c.world().get(c.target_part(), "test"), r.relation)
+    s = results.classes.index(r["source class"])
+    rng = np.random.default_rng(seed)
+    n = len(results.masks)
+    out = np.empty(draws)
+    for d in range(draws):
+        idx = rng.integers(0, n, n)
+        infl = inf.difference_of_means(results.masks[idx], results.y[idx])
+        out[d] = float(planted[most_influenced(results, s, int(planted.sum()), 1, infl)].mean())
+    return out
 
 
 def influenced_images(results: Results) -> pd.DataFrame:

@@ -46,12 +46,15 @@ def without_job(config: Config, removed, seed: int):
     return only_job(config, sorted(set(range(config.n_classes())) - {int(i) for i in removed}), seed)
 
 
+def gradient_seeds(config: Config) -> tuple[int, ...]:
+    """Seeds of the gradient-based estimator's full-source models (those of the draw ``runs_seed``)."""
+    return tuple(range(10_000 * config.runs_seed, 10_000 * config.runs_seed + config.gradient_models))
+
+
 def full_seeds(config: Config) -> tuple[int, ...]:
     """Seeds of the full-source models: the gradient-based estimator's, the counterfactuals' and the pilot's."""
     return tuple(
-        sorted(
-            set(range(config.gradient_models)) | set(config.counterfactual_seeds) | set(config.pilot_seeds)
-        )
+        sorted(set(gradient_seeds(config)) | set(config.counterfactual_seeds) | set(config.pilot_seeds))
     )
 
 
@@ -153,9 +156,10 @@ class Plan:
 
 def plan(config: Config) -> Plan:
     n = config.n_classes()
-    masks = inf.random_masks(config.models, n, config.alpha, seed=config.world_seed)
+    draw = 100_000 * config.runs_seed  # the draw of the runs: their subsets and training seeds
+    masks = inf.random_masks(config.models, n, config.alpha, seed=config.world_seed + draw)
     held = (
-        inf.random_masks(config.holdout_models, n, config.alpha, seed=config.world_seed + 10_000)
+        inf.random_masks(config.holdout_models, n, config.alpha, seed=config.world_seed + 10_000 + draw)
         if config.holdout_models
         else np.zeros((0, n), dtype=bool)
     )
@@ -163,7 +167,9 @@ def plan(config: Config) -> Plan:
     def transfers(ms, offset):
         return [
             config.transfer_job(
-                _source_job(config, np.flatnonzero(mk), offset + i), config.target_part(), config.mode
+                _source_job(config, np.flatnonzero(mk), offset + 100 * draw + i),
+                config.target_part(),
+                config.mode,
             )
             for i, mk in enumerate(ms)
         ]

@@ -14,7 +14,7 @@ from ...run import load_model, run_jobs
 from ...utils import progress as progress_bar
 from ...world import TensorData
 from .config import FULL, HAND_PICKED, OUTPUTS, Config
-from .jobs import only_job, plan, without_job
+from .jobs import full_seeds, gradient_seeds, only_job, plan, without_job
 from .results import Results, debug_choice, example_outputs, failures, related_classes, removal_sets
 
 
@@ -52,7 +52,8 @@ def run(
     rest = iter(entries[cut[2] :])
     pilot = {name: _collect([next(rest) for _ in js], test)["correct"] for name, js in p.pilot.items()}
     source = world.get(config.source_part())
-    grad_jobs = p.full[: config.gradient_models]
+    seeds = full_seeds(config)
+    grad_jobs = [p.full[seeds.index(s)] for s in gradient_seeds(config)]
     sources = run_jobs([j.source for j in grad_jobs], progress=False)
     grads = tuple(
         gradient.scores(load_model(s), load_model(t), source, test, dim=config.gradient_dim, seed=i).astype(

@@ -124,6 +124,19 @@ def test_every_chapter_preset_is_valid(notebook):
                 raise
 
 
+@pytest.mark.parametrize("notebook", pages(), ids=lambda p: p.stem)
+def test_no_paper_preset_has_fewer_replicates_than_the_default(notebook):
+    """The `paper` preset is the source's scale: it may add seeds to a registered default, never
+    drop them (every list of seeds, e.g. `seeds`, `counterfactual_seeds`, `selection_seeds`)."""
+    module = chapter_module(notebook)
+    default = {name: d for name, (_, d, _) in module.Config.param_infos().items()}
+    default.update(module.PRESETS["default"])
+    paper = {**default, **module.PRESETS["paper"]}
+    for name, value in default.items():
+        if name.endswith("seeds") and isinstance(value, (list, tuple)):
+            assert len(paper[name]) >= len(value), f"the paper preset has fewer {name} than the default"
+
+
 @pytest.mark.parametrize(
     "overrides, words",
     [

@@ -166,7 +166,7 @@ FROZEN_DIGEST = "29bfff3c8ea6fca1"  # the registry's digest when it was frozen
 AMENDMENTS: tuple[Amendment, ...] = ()
 
 PAPER_NOTE = """Table G.3 of the thesis on real MS-COCO: ResNet-18 at 224 px, the tables at full size, 25 epochs,
-five seeds. COCO's val2017 holds few cats with people, so the test groups are kept small enough
+the registry's 18 seeds. COCO's val2017 holds few cats with people, so the test groups are kept small enough
 for it. Meant for a GPU."""
 DATA_PARTS = data_parts(  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
     scenes="MS-COCO: the sources with and without the dogs-with-people co-occurrence (Table G.3) and the target",

@@ -204,7 +204,7 @@ FROZEN_DIGEST = "f7e0b1c93f0e53f0"  # the registry's digest when it was frozen
 AMENDMENTS: tuple[Amendment, ...] = ()
 
 PAPER_NOTE = """Table G.6 of the thesis on real CelebA: ResNet-18 at 224 px, the tables at full size, 20 epochs,
-1,000 test faces per group, five seeds. Meant for a GPU."""
+1,000 test faces per group, the registry's 14 seeds. Meant for a GPU."""
 DATA_PARTS = data_parts(  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
     faces="CelebA: the gender–age correlated source and the only-women, 80/20 and 50/50 targets (Table G.6)",
 )

@@ -70,6 +70,22 @@ def test_a_registry_refuses_overlapping_seeds_unknown_criteria_and_too_few_seeds
         Registry(**{**fields, "criteria": {}})
     with pytest.raises(ValueError, match="more replicates"):
         Registry(**{**fields, "seeds": reg.seeds[:1]})
+    # a claim whose replicates the design fixes (held-out runs, copies) may plan more than the seeds,
+    # and naming it changes the digest; a registry that names none keeps the digest it was frozen with
+    keys = tuple(r.key for r in reg.claims)
+    Registry(**{**fields, "seeds": reg.seeds[:1], "design_units": keys})  # no error
+    assert Registry(**{**fields, "design_units": keys}).digest() != reg.digest()
+    assert amendment_errors(reg, linear.FROZEN_DIGEST, linear.AMENDMENTS) == []
+
+
+def test_the_confirmatory_run_is_read_from_the_parameter_that_holds_the_seeds():
+    from transferlab.chapters import influences
+
+    reg = influences.REGISTRY
+    assert reg.seeds_parameter == "counterfactual_seeds" and "seeds" not in influences.Config.param_infos()
+    assert stamp(influences.Config(), reg)["confirmatory"]
+    other = influences.Config(counterfactual_seeds=reg.pilot_seeds)
+    assert not stamp(other, reg)["confirmatory"]
 
 
 def test_a_claim_that_reuses_another_series_says_so_and_the_summary_counts_it_once(smoke_table, tmp_path):

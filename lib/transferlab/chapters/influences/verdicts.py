@@ -211,7 +211,7 @@ def claims(results: Results) -> ClaimsTable:
             Claim(
                 "c",
                 "The most positively influencing source classes are related to the target class",
-                SOURCE + ", § 8.2, Fig. 8.3 (here: each estimator, on the world's planted helpers)",
+                SOURCE + ", § 8.3.1, Fig. 8.3 (here: each estimator, on the world's planted helpers)",
                 _truth_estimates(results),
                 note="Per target class: precision of its most positive source classes at as many as it has "
                 "planted helpers.",

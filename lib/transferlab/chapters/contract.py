@@ -71,6 +71,8 @@ class Chapter(Page, Protocol):
 CHAPTER_ONLY = ("SOURCE", "PROTOCOL", "CRITERIA", "PAPER_NOTE", "DATA_PARTS", "run", "claims")
 # every name of the contract: what a chapter package's ``__all__`` starts with
 CHAPTER_NAMES = ("Config", "PRESETS", *CHAPTER_ONLY)
+# what a registered chapter adds (transferlab.chapters.registry): all three or none
+REGISTRY_NAMES = ("REGISTRY", "FROZEN_DIGEST", "AMENDMENTS")
 
 
 def is_chapter(module: ModuleType) -> bool:

@@ -142,12 +142,20 @@ def _tiny(path: Path, source: str) -> Path:
     return path
 
 
+def _interactive() -> None:
+    """In the child before exec: Ctrl-C as a terminal delivers it. A process that ignores SIGINT
+    passes that on through exec (a library in the test process may have set it), and Python then
+    never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _transferlab(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "transferlab.pipeline.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_interactive,
         **kwargs,
     )
 

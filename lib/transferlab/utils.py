@@ -9,7 +9,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -98,6 +98,13 @@ def timed(fn):
 def table_cell(text: Any) -> str:
     """Text safe inside one cell of a Markdown table (pipes escaped, one line)."""
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(columns: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
+    """A Markdown table: a header of ``columns``, then one line per row, every cell made safe
+    (:func:`table_cell`)."""
+    lines = [list(columns), ["---"] * len(columns), *map(list, rows)]
+    return "\n".join("| " + " | ".join(table_cell(x) for x in line) + " |" for line in lines)
 
 
 @contextlib.contextmanager

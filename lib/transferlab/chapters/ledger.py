@@ -24,6 +24,7 @@ import nbformat
 import pandas as pd
 
 from ..train import cpu_model, numerics
+from ..utils import markdown_table
 from .claims import Claim, jsonable, read_record
 
 LEDGER = Path("results") / "ledger.json"  # relative to the repository's root
@@ -204,10 +205,7 @@ def timings(ledger: dict[str, Any]) -> str:
     """The ledger's run times as a markdown table (the README's): per chapter its wall time, the
     store entries the run made (models, data, measurements; 0: all from the store), whether it was
     the registered confirmatory run, and the commit, machine and date that measured it."""
-    rows = [
-        "| chapter | wall time | entries made | run | commit | machine | date |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    rows = []
     for name, e in sorted(ledger["chapters"].items()):
         p, reg = e.get("provenance") or {}, e.get("registration") or {}
         secs = e.get("seconds")
@@ -215,10 +213,17 @@ def timings(ledger: dict[str, Any]) -> str:
         run = "confirmatory" if reg.get("confirmatory") else "not confirmatory" if reg else "unregistered"
         machine = f"{p.get('cpu', '?')}, {p.get('cores', '?')} cores, {p.get('numerics', '?')} numerics"
         rows.append(
-            f"| {name} | {wall} | {e.get('made', 'not recorded')} | {run} | {p.get('commit', '?')} | "
-            f"{machine} | {str(p.get('date', '?'))[:10]} |"
+            [
+                name,
+                wall,
+                e.get("made", "not recorded"),
+                run,
+                p.get("commit", "?"),
+                machine,
+                str(p.get("date", "?"))[:10],
+            ]
         )
-    return "\n".join(rows)
+    return markdown_table(["chapter", "wall time", "entries made", "run", "commit", "machine", "date"], rows)
 
 
 def _num(x: Any) -> float:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..utils import table_cell
+from ..utils import markdown_table
 from .claims import Criterion
 
 
@@ -130,11 +130,6 @@ class Registry:
         )
 
 
-def _markdown(frame: pd.DataFrame) -> str:
-    rows = [list(frame.columns), ["---"] * len(frame.columns), *frame.astype(str).values.tolist()]
-    return "\n".join("| " + " | ".join(table_cell(str(x)) for x in row) + " |" for row in rows)
-
-
 def _effect(c: Criterion) -> str:
     return "not declared" if c.effect is None else f"{c.effect:g}"
 
@@ -159,7 +154,7 @@ def registry_markdown(registry: Registry, amendments: tuple[Amendment, ...]) -> 
         f"{', '.join(map(str, registry.seeds))}; pilot seeds {', '.join(map(str, registry.pilot_seeds))}. "
         f"{registry.pilot}",
         "",
-        _markdown(registry.table()),
+        markdown_table(registry.table().columns, registry.table().astype(str).values.tolist()),
         "",
     ]
     if amendments:

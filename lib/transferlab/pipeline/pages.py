@@ -20,7 +20,7 @@ from typing import Any
 from ..chapters.claims import INTERVAL_NOTE, Criterion
 from ..chapters.params import ChapterConfig, type_name
 from ..chapters.registry import registry_markdown
-from ..utils import table_cell
+from ..utils import markdown_table, table_cell
 
 GENERATED_TAG = "transferlab-generated"
 
@@ -48,26 +48,31 @@ def _same(value: Any) -> Any:
 
 def _code(value: Any) -> str:
     text = value_text(value)
-    return f"`{table_cell(text)}`" if text else "(empty)"
+    return f"`{text}`" if text else "(empty)"
 
 
 def parameter_table(
     config_cls: type[ChapterConfig], presets: Mapping[str, Mapping[str, Any]], values: Mapping[str, Any]
 ) -> str:
     """Every parameter: its value in this run, its default, the smoke and paper presets, meaning."""
-    rows = [
-        "| parameter | this run | default | `smoke` | `paper` | type and allowed values | meaning |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    rows = []
     for name, (tp, default, info) in config_cls.param_infos().items():
         smoke, paper = (presets.get(p, {}).get(name, default) for p in ("smoke", "paper"))
         here = values.get(name, default)
         mark = "**" if _same(here) != _same(default) else ""
         rows.append(
-            f"| `{name}` | {mark}{_code(here)}{mark} | {_code(default)} | {_code(smoke)} | "
-            f"{_code(paper)} | {table_cell(info.allowed(type_name(tp)))} | {table_cell(info.help)} |"
+            [
+                f"`{name}`",
+                f"{mark}{_code(here)}{mark}",
+                _code(default),
+                _code(smoke),
+                _code(paper),
+                info.allowed(type_name(tp)),
+                info.help,
+            ]
         )
-    return "\n".join(rows)
+    columns = ["parameter", "this run", "default", "`smoke`", "`paper`", "type and allowed values", "meaning"]
+    return markdown_table(columns, rows)
 
 
 def notebook_ref(notebook: str | Path) -> str:
@@ -135,17 +140,22 @@ def protocol_markdown(module: ModuleType) -> str:
 def criteria_markdown(criteria: Mapping[str, Criterion]) -> str:
     """The chapter's criteria as a table: what is measured, the side and margin, the smallest effect
     of interest (where declared), and why that margin."""
-    lines = [
-        "**Criteria.**",
-        "",
-        "| Name | Criterion (met by the whole 95 % interval: holds) | Smallest effect of interest | Why this margin |",
-        "| --- | --- | --- | --- |",
+    rows = [
+        [
+            c.name,
+            c.text(),
+            f"{c.effect:g} beyond the margin" if c.effect is not None else "not declared",
+            c.why or ("an ordering: the sign is the claim" if c.margin == 0 else "–"),
+        ]
+        for c in criteria.values()
     ]
-    for c in criteria.values():
-        why = c.why or ("an ordering: the sign is the claim" if c.margin == 0 else "–")
-        effect = f"{c.effect:g} beyond the margin" if c.effect is not None else "not declared"
-        lines.append(f"| {table_cell(c.name)} | {table_cell(c.text())} | {effect} | {table_cell(why)} |")
-    return "\n".join(lines)
+    columns = [
+        "Name",
+        "Criterion (met by the whole 95 % interval: holds)",
+        "Smallest effect of interest",
+        "Why this margin",
+    ]
+    return "**Criteria.**\n\n" + markdown_table(columns, rows)
 
 
 def data_markdown(notebook: str | Path, module: ModuleType, values: Mapping[str, Any]) -> str:
@@ -159,10 +169,11 @@ def data_markdown(notebook: str | Path, module: ModuleType, values: Mapping[str,
             "only these folders need to exist, each in its data set's published layout, "
             "see the README):",
             "",
-            "| part | folder | its role in this chapter |",
-            "| --- | --- | --- |",
+            markdown_table(
+                ["part", "folder", "its role in this chapter"],
+                [[f"`{p}`", f"`DATA/{part.folder}/`", part.role] for p, part in parts.items()],
+            ),
         ]
-        out += [f"| `{p}` | `DATA/{part.folder}/` | {table_cell(part.role)} |" for p, part in parts.items()]
         out += [
             "",
             "```bash",
@@ -179,8 +190,12 @@ def data_markdown(notebook: str | Path, module: ModuleType, values: Mapping[str,
     default = {n: d for n, (_, d, _) in module.Config.param_infos().items()}
     paper = module.PRESETS.get("paper", {})
     if paper:
-        out += ["| parameter | this run | `paper` |", "| --- | --- | --- |"]
-        out += [f"| `{n}` | {_code(values.get(n, default[n]))} | {_code(v)} |" for n, v in paper.items()]
+        out.append(
+            markdown_table(
+                ["parameter", "this run", "`paper`"],
+                [[f"`{n}`", _code(values.get(n, default[n])), _code(v)] for n, v in paper.items()],
+            )
+        )
     return "\n".join(out)
 
 

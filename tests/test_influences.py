@@ -68,6 +68,9 @@ def test_the_scheduler_parameter_picks_the_executor():
 def test_bad_parameters_are_refused():
     with pytest.raises(ParameterError, match="removals"):
         smoke(removals=[40])
+    # the paper preset's removals are ImageNet's: on the synthetic world the refusal says what to do
+    with pytest.raises(ParameterError, match="data_dir"):
+        si.Config(**resolve(si.Config, si.PRESETS, "paper"))
     with pytest.raises(ParameterError, match="not allowed"):
         smoke(output="loss")
     with pytest.raises(ParameterError, match="pilot_seeds"):

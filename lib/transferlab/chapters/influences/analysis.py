@@ -356,15 +356,10 @@ def most_influenced(
     return np.argsort(-score, kind="stable")[:n]
 
 
-def subpopulation_draws(results: Results, draws: int, seed: int = 0) -> np.ndarray:
+def subpopulation_draws(results: Results, r: pd.Series, draws: int, seed: int = 0) -> np.ndarray:
     """Bootstrap draws, over the runs, of the subpopulation helper's precision (its most influenced
-    test images against the planted subpopulation, :func:`influenced_images`): the runs are the
-    unit that varies."""
-    rows = influenced_images(results)
-    rows = rows[rows.relation == "helps (subpopulation)"] if len(rows) else rows
-    if rows.empty:
-        return np.zeros(0)
-    r = rows.iloc[0]
+    test images against the planted subpopulation; ``r`` is its row of :func:`influenced_images`):
+    the runs are the unit that varies."""
     c = results.config
     planted = planted_images(c.world().get(c.target_part(), "test"), r.relation)
     s = results.classes.index(r["source class"])

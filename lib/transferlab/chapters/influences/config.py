@@ -155,7 +155,15 @@ class Config(WorldParams):
             )
         n = self.n_classes()
         if max(self.removals) >= n // 2:
-            raise ParameterError(f"'removals' {self.removals} must stay below half the {n} source classes")
+            hint = (
+                ""
+                if self.data_dir
+                else f": the synthetic world has {n}; the paper preset's removals need a real source with "
+                "hundreds of classes (-p data_dir), or give smaller ones (e.g. -p removals 1,2,4)"
+            )
+            raise ParameterError(
+                f"'removals' {self.removals} must stay below half the {n} source classes{hint}"
+            )
         k = round(self.alpha * n)
         if not 0 < k < n:
             raise ParameterError(f"'alpha' {self.alpha} of {n} classes keeps {k}: raise or lower it")
@@ -330,8 +338,9 @@ CRITERIA = criteria(
 )
 
 PAPER_NOTE = """The thesis' scale (App. H): ResNet-18s at 64 px on an ImageNet subset, 7,540 models on random
-class subsets, removals of 10, 20 and 50 classes, three counterfactual seeds and 200 bootstrap
-draws. That is thousands of trainings: a GPU, or a Dask cluster (`-p scheduler tcp://host:8786`,
+class subsets, removals of 10, 20 and 50 classes (of ImageNet's 1,000: the synthetic world's 34
+classes cannot take them), the registry's counterfactual seeds (the thesis: three) and 200
+bootstrap draws. That is thousands of trainings: a GPU, or a Dask cluster (`-p scheduler tcp://host:8786`,
 every worker seeing the same store), on real data (`-p data_dir`)."""
 DATA_PARTS = data_parts(  # the parts of a real-data folder (RealWorld) the chapter reads, and their role
     source="the source classes whose random subsets the models are trained on",

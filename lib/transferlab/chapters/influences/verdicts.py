@@ -49,8 +49,8 @@ def _counterfactuals(results: Results) -> pd.DataFrame:
     return cf.pivot_table(index="seed", columns="removal", values="accuracy")
 
 
-def _counterfactual_estimates(results: Results) -> tuple[Estimate, ...]:
-    by = _counterfactuals(results)
+def _counterfactual_estimates(by: pd.DataFrame) -> tuple[Estimate, ...]:
+    """Claim (a)'s estimates from :func:`_counterfactuals`' table."""
     if by.empty or not {*REMOVALS, FULL} <= set(by.columns):
         return tuple(
             Estimate.not_measured(CRITERIA[n], "no counterfactual removals")
@@ -69,8 +69,8 @@ def _counterfactual_estimates(results: Results) -> tuple[Estimate, ...]:
     )
 
 
-def _negative_vs_random(results: Results) -> str:
-    by = _counterfactuals(results)
+def _negative_vs_random(by: pd.DataFrame) -> str:
+    """The labelled finding beside claim (a), from :func:`_counterfactuals`' table."""
     if by.empty or not set(REMOVALS) <= set(by.columns):
         return ""
     mean, low, high, _ = t_interval(by["most negative"] - by["random"])
@@ -180,7 +180,7 @@ def _subpopulation_estimate(results: Results) -> Estimate:
     return _percentile(
         CRITERIA["finds-subpopulation"],
         float(r.precision),
-        subpopulation_draws(results, results.config.bootstrap),
+        subpopulation_draws(results, r, results.config.bootstrap),
         int(r["planted images"]),
         f"bootstrap resample of the {len(results.masks)} runs",
         str(r["source class"]),
@@ -191,6 +191,7 @@ def claims(results: Results) -> ClaimsTable:
     """Claims (a)–(f) of thesis ch. 8 and App. H as registered (:data:`.config.REGISTRY`), measured
     in this run."""
     ks = ", ".join(map(str, results.config.removals))
+    by = _counterfactuals(results)
     return ClaimsTable(
         "influences",
         [
@@ -199,8 +200,8 @@ def claims(results: Results) -> ClaimsTable:
                 "Removing the most positive source classes hurts more than removing random ones; removing the "
                 "most negative ones improves on the full source",
                 SOURCE + ", § 8.2, Fig. 8.2",
-                _counterfactual_estimates(results),
-                note=f"Accuracy differences averaged over k = {ks}." + _negative_vs_random(results),
+                _counterfactual_estimates(by),
+                note=f"Accuracy differences averaged over k = {ks}." + _negative_vs_random(by),
             ),
             Claim(
                 "b",

@@ -288,9 +288,21 @@ REGISTRY = Registry(
             REPLICATE,
             planned_n=10,
             pilot_sd=0.1154,
+            reuses="b2",
         ),
     ),
     criteria=CRITERIA,
 )
 FROZEN_DIGEST = "7182031368b57cda"  # the registry's digest when it was frozen
-AMENDMENTS: tuple[Amendment, ...] = ()
+AMENDMENTS: tuple[Amendment, ...] = (
+    Amendment(
+        date="2026-12-07",
+        what="Claim (c) records that it reuses claim (b2)'s per-seed series (reuses='b2'): its first "
+        "estimate, the tennis ball's fixed-feature excess, is (b2)'s estimate. Nothing tested changed: "
+        "quantities, criteria, n and seeds are as frozen.",
+        why="The dependence was in the code from the start but not in the registry, so the summary page "
+        "counted (b2) and (c) as independent evidence.",
+        results_seen=True,
+        digest="380633afcd89627e",
+    ),
+)

@@ -72,6 +72,45 @@ def test_claims_follow_the_measured_numbers():
     assert (one_seed.verdict == "undecided").all()  # one replicate decides nothing
 
 
+def test_each_seed_has_its_own_teacher_from_the_shared_source_zoo():
+    """Seed s's students, backdoored teachers and malicious sets all descend from chapter 0's source
+    model of seed s (one store entry shared with chapters 0 and 5): the intervals hold the
+    teachers' variance."""
+    from transferlab.chapters import world as tour
+
+    cfg, world = ih.Config(), tour.Config()
+    assert set(cfg.seeds) <= set(world.seeds)
+
+    def clean_of(job):
+        while getattr(job, "teacher", None) is not None or getattr(job, "clean", None) is not None:
+            job = job.clean if getattr(job, "clean", None) is not None else job.teacher
+        return job
+
+    for _, key in ih_jobs.plan(cfg).main:
+        if key.method == "retrain":
+            continue
+        assert clean_of(ih_jobs.student_job(cfg, key)).spec() == world.source_job(key.seed).spec()
+    for s in cfg.seeds[:2]:
+        for job in ih_jobs.malicious_jobs(cfg, "pets", s).values():
+            assert job.teacher.spec() == world.source_job(s).spec()
+
+
+def test_rdir_is_a_ratio_of_means_over_the_registered_defects():
+    rows = []
+    for s in (0, 1, 2):  # fine-tuning inherits penultimate strongly, badnets barely
+        rows += [
+            ("penultimate", "finetune", s, 0.8, 0.60),
+            ("penultimate", "remos", s, 0.8, 0.30),
+            ("badnets", "finetune", s, 0.8, 0.01),
+            ("badnets", "remos", s, 0.8, 0.03),
+        ]
+    table = _results(rows).table.set_index(["defect", "target", "seed"])
+    ft, rm = table[table.method == "finetune"].dir, table[table.method == "remos"].dir
+    ratio = ih_analysis.ratio_of_means(rm, ft, ["penultimate", "badnets"])
+    assert ratio.to_numpy() == pytest.approx([0.33 / 0.61] * 3)  # a mean of ratios would say (0.5 + 3) / 2
+    assert ih_analysis.ratio_of_means(rm, ft, ["penultimate"]).to_numpy() == pytest.approx([0.5] * 3)
+
+
 def test_bad_parameters_are_refused():
     with pytest.raises(ParameterError, match="finetune"):
         smoke(methods=["remos", "retrain"])

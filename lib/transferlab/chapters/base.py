@@ -185,8 +185,9 @@ class WorldParams(ModelParams):
 
     def source_job(self, seed: int = 0) -> SourceJob:
         """The clean source model of this world for ``seed``: one store entry per seed, shared by the
-        chapters on the same world (chapter 0 trains one per seed and chapter 5 reuses them; chapter
-        8's clean teacher is seed 0's)."""
+        chapters on the same world (the source zoo: chapter 0 trains one per confirmatory seed;
+        chapter 2's clean sources, chapter 5's models and chapter 8's clean teachers are the same
+        seeds' entries)."""
         w = self.world(cache=None)
         return SourceJob(
             self.arch,

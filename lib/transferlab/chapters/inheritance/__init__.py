@@ -26,7 +26,18 @@ page shows.
 from __future__ import annotations
 
 from .analysis import summary
-from .config import CRITERIA, DATA_PARTS, PAPER_NOTE, PRESETS, PROTOCOL, SOURCE, Config
+from .config import (
+    AMENDMENTS,
+    CRITERIA,
+    DATA_PARTS,
+    FROZEN_DIGEST,
+    PAPER_NOTE,
+    PRESETS,
+    PROTOCOL,
+    REGISTRY,
+    SOURCE,
+    Config,
+)
 from .figures import figure_curve, figure_excluded, figure_recovery, figure_scatter, figure_weight_changes
 from .measure import run
 from .text import findings_text, recovery_text, summary_text
@@ -41,6 +52,9 @@ __all__ = [
     "CRITERIA",
     "PAPER_NOTE",
     "DATA_PARTS",
+    "REGISTRY",
+    "FROZEN_DIGEST",
+    "AMENDMENTS",
     "run",
     "claims",
     "figure_curve",

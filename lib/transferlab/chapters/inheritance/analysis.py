@@ -15,6 +15,17 @@ def relative_dir(dir_: pd.Series, reference: pd.Series) -> pd.Series:
     return dir_ / reference.where(reference > 0)
 
 
+def ratio_of_means(dir_: pd.Series, reference: pd.Series, defects: list[str]) -> pd.Series:
+    """rDIR per seed as the ReMoS paper's ratio of DIRs, taken as a ratio of means: the sum of a
+    method's DIRs over ``defects`` (and targets) over the sum of fine-tuning's (``reference``), so a
+    defect fine-tuning barely inherits cannot blow the ratio up. Both series are indexed by
+    (defect, target, seed)."""
+    keep = dir_.index.get_level_values("defect").isin(defects)
+    num = dir_[keep].groupby("seed").sum()
+    den = reference[reference.index.get_level_values("defect").isin(defects)].groupby("seed").sum()
+    return num / den.where(den > 0)
+
+
 def summary(results: Results, by_target: bool = False) -> pd.DataFrame:
     """Methods × defects (× targets with ``by_target``): mean ACC and DIR over seeds (and targets)
     with their spreads, and rACC and rDIR against fine-tuning (per target and seed, then averaged)."""

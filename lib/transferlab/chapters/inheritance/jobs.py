@@ -178,10 +178,10 @@ def _backdoor_recipe(config: Config) -> Recipe:
     return r.replace(epochs=config.backdoor_epochs, peak_epoch=0.0, lr=r.lr / 4)
 
 
-def teacher_job(config: Config, key) -> Job:
-    """The teacher ``key``: "clean" (chapter 0's source model), ("badnets", target) or
-    ("latent", target)."""
-    clean = config.source_job()
+def teacher_job(config: Config, key, seed: int) -> Job:
+    """The teacher ``key`` of ``seed``: "clean" (chapter 0's source model of that seed, one store
+    entry shared with chapters 0 and 5), ("badnets", target) or ("latent", target), planted in it."""
+    clean = config.source_job(seed)
     if key == "clean":
         return clean
     world = config.world(cache=None)
@@ -206,11 +206,12 @@ def teacher_job(config: Config, key) -> Job:
     )
 
 
-def teachers(config: Config, progress: bool = True) -> dict[Any, Any]:
-    """The clean teacher and, for the backdoor defects chosen, its backdoored copies, one per
-    target (from the store)."""
-    keys = ["clean"] + [(d, t) for d in BACKDOORS if d in config.defects for t in config.targets]
-    entries = run_jobs([teacher_job(config, k) for k in keys], progress=progress)
+def teachers(config: Config, progress: bool = True) -> dict[tuple[Any, int], Any]:
+    """Per seed, the clean teacher and, for the backdoor defects chosen, its backdoored copies, one
+    per target (from the store), by (teacher key, seed)."""
+    kinds = ["clean"] + [(d, t) for d in BACKDOORS if d in config.defects for t in config.targets]
+    keys = [(k, s) for s in config.seeds for k in kinds]
+    entries = run_jobs([teacher_job(config, k, s) for k, s in keys], progress=progress)
     return {k: load_model(e) for k, e in zip(keys, entries)}
 
 
@@ -264,7 +265,7 @@ def student_job(config: Config, key: StudentKey) -> StudentJob:
         else ({"prune_ratio": config.prune_ratio} if key.method == "magprune" else {})
     )
     data = world_ref(world, key.target)
-    teacher = None if key.method == "retrain" else teacher_job(config, key.teacher)
+    teacher = None if key.method == "retrain" else teacher_job(config, key.teacher, key.seed)
     attention = AttentionJob(teacher, data) if key.method in DELTA_METHODS else None
     if _on_curve(config, key):
         *snapshots, longest = sorted({*config.curve_iterations, config.student_iterations})
@@ -336,13 +337,14 @@ class MaliciousJob(Job):
         return {"tensors": {"malicious": {"x": mal.x}}, "info": {"defect": self.defect}}
 
 
-def malicious_jobs(config: Config, target: str) -> dict[str, MaliciousJob]:
-    """The adversarial malicious sets of ``target``, by defect label."""
+def malicious_jobs(config: Config, target: str, seed: int) -> dict[str, MaliciousJob]:
+    """The adversarial malicious sets of ``target`` made against the clean teacher of ``seed``, by
+    defect label."""
     world = config.world(cache=None)
     return {
         label: MaliciousJob(
             label,
-            teacher_job(config, "clean"),
+            teacher_job(config, "clean", seed),
             world_ref(world, target, "test"),
             world_ref(world, target),
             config.eps,

@@ -51,22 +51,24 @@ class Results:
     table: pd.DataFrame  # defect, target, method, seed, accuracy, dir (at the claims' budget)
     curve: pd.DataFrame  # defect, target, ratio, accuracy, dir (ReMoS ratios; first seed and target)
     recovery: pd.DataFrame  # defect, target, method, seed, iterations, accuracy, dir (first seed, target)
-    teachers: pd.DataFrame  # teacher, task, accuracy (and attack success)
+    teachers: pd.DataFrame  # teacher, seed, task, accuracy (and attack success)
     changes: pd.DataFrame  # method, layer, change: |student − clean teacher| per conv weight
     excluded: pd.DataFrame  # layer, zeroed share, mean |w| zeroed, mean |w| kept (ReMoS, clean teacher)
 
 
 def teacher_table(config: Config, teachers_: dict) -> pd.DataFrame:
-    """Each teacher's accuracy on its own task's test set and, for BadNets, its attack success: the
-    share of triggered test images outside class 0 it sends to class 0 (did the backdoor take?)."""
+    """Each teacher's (per seed) accuracy on its own task's test set and, for BadNets, its attack
+    success: the share of triggered test images outside class 0 it sends to class 0 (did the
+    backdoor take?)."""
     world = config.world()
     rows = []
-    for key, model in teachers_.items():
+    for (key, seed), model in teachers_.items():
         badnets = _teacher_kind(key) == "badnets"
         task = key[1] if badnets else "source"
         test = world.source("test") if task == "source" else world.target(task, "test")
         row = {
             "teacher": _teacher_name(key),
+            "seed": seed,
             "task": task,
             "accuracy": accuracy(predict(model, test), test.y),
         }
@@ -128,7 +130,12 @@ def run(config: Config, progress: bool = True) -> Results:
     world = config.world()
     todo = plan(config)
     jobs = {k: student_job(config, k) for k in todo.keys()}
-    attacks = {(t, label): job for t in config.targets for label, job in malicious_jobs(config, t).items()}
+    attacks = {
+        (t, s, label): job
+        for t in config.targets
+        for s in config.seeds
+        for label, job in malicious_jobs(config, t, s).items()
+    }
     made_ = run_jobs([*jobs.values(), *attacks.values()], progress=progress)  # in the workers, together
     entries = dict(zip(jobs, made_))
     attacked = dict(zip(attacks, made_[len(jobs) :]))
@@ -144,17 +151,23 @@ def run(config: Config, progress: bool = True) -> Results:
         return predicted[key, label]
 
     for target in config.targets:
-        mal = malicious_sets(config, target, {d: e for (t, d), e in attacked.items() if t == target})
+        mal = {
+            seed: malicious_sets(
+                config, target, {d: e for (t, s, d), e in attacked.items() if (t, s) == (target, seed)}
+            )
+            for seed in config.seeds
+        }
         test = world.target(target, "test")
         for part, rows in zip(parts, todo):
             for d, k in progress_bar(
                 [x for x in rows if x[1].target == target], f"students ({part})", progress
             ):
                 clean = predictions(k, None, test)
+                malicious, victim = mal[k.seed][d]
                 row = {"defect": d, "target": target, "method": k.method, "seed": k.seed}
                 row |= {"iterations": k.iterations, "ratio": _ratio(config, k)}
                 row["accuracy"] = float((clean == test.y).float().mean())
-                row["dir"] = dfx.defect_rate(clean, predictions(k, d, mal[d][0]), test.y, mal[d][1])
+                row["dir"] = dfx.defect_rate(clean, predictions(k, d, malicious), test.y, victim)
                 parts[part].append(row)
     longest = max(config.curve_iterations)
     t0, s0 = config.targets[0], config.seeds[0]
@@ -167,6 +180,6 @@ def run(config: Config, progress: bool = True) -> Results:
         pd.DataFrame(parts["sweep"]).drop(columns=["method", "seed", "iterations"]),
         pd.DataFrame(parts["recovery"]).drop(columns=["ratio"]),
         teacher_table(config, tea),
-        weight_changes(tea["clean"], students),
-        excluded_weights(config, tea["clean"], world.target(t0, "train")),
+        weight_changes(tea["clean", s0], students),
+        excluded_weights(config, tea["clean", s0], world.target(t0, "train")),
     )

@@ -12,14 +12,17 @@ def summary_text(results: Results) -> str:
     s = summary(results)
     ft = s[s.method == "finetune"]
     parts = []
-    for _, t in results.teachers.iterrows():
-        text = f"the {t.teacher} teacher {t.accuracy:.0%} on the {t.task} test set"
+    teachers = results.teachers.drop(columns="seed").groupby(["teacher", "task"], sort=False).mean()
+    for (teacher, task), t in teachers.iterrows():
+        text = f"the {teacher} teacher {t.accuracy:.0%} on the {task} test set"
         if "attack success" in t and pd.notna(t["attack success"]):
             text += f", sending {t['attack success']:.0%} of triggered test images to class 0"
         parts.append(text)
     c = results.config
     return (
-        "Teachers: " + "; ".join(parts) + f". Fine-tuned students ({c.student_iterations} iterations of the "
+        f"Teachers (means over the {len(c.seeds)} seeds, one teacher each): "
+        + "; ".join(parts)
+        + f". Fine-tuned students ({c.student_iterations} iterations of the "
         f"artifact's recipe) reach {ft.accuracy.mean():.0%} on {', '.join(c.targets)} with a mean DIR of "
         f"{ft.dir.mean():.0%} over the {len(ft)} defects."
     )

@@ -73,11 +73,16 @@ def test_backdoored_source_triggers_only_dogs_and_keeps_labels(tmp_path, monkeyp
 def test_plan_shares_the_clean_source_and_scratch_models_with_the_world_chapter():
     from transferlab.chapters import world as tour
 
-    cfg = backdoor.Config()
+    cfg, world = backdoor.Config(), tour.Config()
     p = backdoor_jobs.plan(cfg)
-    assert p.sources[(cfg.arch, 0.0, 0)].spec() == tour.Config().source_job().spec()
-    assert p.sources[(cfg.arch, 0.0, 1)].spec() == tour.Config().source_job(1).spec()
-    assert p.scratch[("objects", 0)].spec() == tour.Config().scratch_job("objects", 0).spec()
+    # the confirmatory seeds are chapter 0's: their clean sources, clean transfers and scratch
+    # models are one store entry each, made by whichever chapter runs first
+    assert set(cfg.seeds) <= set(world.seeds)
+    for s in cfg.seeds:
+        assert p.sources[(cfg.arch, 0.0, s)].spec() == world.source_job(s).spec()
+        assert p.scratch[("objects", s)].spec() == world.scratch_job("objects", s).spec()
+        key = backdoor_jobs.TransferKey(cfg.arch, 0.0, "pets", "full", p.default_wd, False, s)
+        assert p.transfers[key].spec() == world.transfer_job(world.source_job(s), "pets", "full", s).spec()
     conditions = {("cresnet-s", f) for f in (0.0, 0.1, 0.5, 1.0)}
     conditions |= {(a, f) for a in ("cresnet-xs", "cvgg-s") for f in (0.0, 0.5)}
     # each seed trains its own sources: a gap between sources holds their variance
@@ -229,11 +234,12 @@ def test_resized_dogs_takes_a_larger_draw_or_a_share_of_each_breed(tmp_path, mon
 
 
 def test_the_regime_grid_reuses_the_sweep_sources_and_grows_only_the_dogs():
-    cfg = backdoor.Config()
+    assert backdoor_jobs.plan(backdoor.Config()).regime == {}  # the default shows the committed grid
+    cfg = backdoor.Config(regime_fractions=(0.1, 0.5))
     p = backdoor_jobs.plan(cfg)
     assert set(p.regime) == {(s, f) for s in (1.0, 3.0) for f in (0.0, 0.1, 0.5)}
     for f in (0.0, 0.1, 0.5):  # at scale 1 the cells are the sweep's own sources (first seed)
-        assert p.regime[(1.0, f)] == p.sources[(cfg.arch, f, 0)]
+        assert p.regime[(1.0, f)] == p.sources[(cfg.arch, f, cfg.seeds[0])]
     grown = dict(p.regime[(3.0, 0.5)].data.kwargs)
     assert dict(grown["dogs"].kwargs)["source_train"] == 900 and grown["fraction"] == 0.5
     assert dict(p.regime[(3.0, 0.0)].data.kwargs)["fraction"] == 0.0
@@ -242,23 +248,42 @@ def test_the_regime_grid_reuses_the_sweep_sources_and_grows_only_the_dogs():
 
 
 def test_claims_follow_the_numbers():
-    holds = backdoor.claims(_results(0.4, 0.15, 0.3, 0.0, 0.02)).frame().set_index("key").verdict
+    holds = backdoor.claims(_results(0.4, 0.15, 0.38, 0.0, 0.02)).frame().set_index("key").verdict
     assert (holds == "holds").all(), holds
     fails = backdoor.claims(_results(0.01, 0.0, 0.0, 0.15, 0.15)).frame().set_index("key").verdict
     assert (fails[["a", "b", "c", "d", "e", "h"]] == "contradicted").all(), fails
     assert fails["f"] == "holds" and fails["g"] == "holds"
 
 
-def test_claim_b_is_read_at_the_smallest_fraction_the_source_learns():
-    # the 10 % source learns the square: (b) is the gap at 10 %, which is 0 here
-    learned = _results(0.4, 0.15, 0.0, 0.0, 0.02)
-    assert backdoor_analysis.learned_fractions(learned) == [0.1, 1.0]
-    assert backdoor.claims(learned).frame().set_index("key").verdict["b"] == "contradicted"
-    # it does not (source ASR at the clean source's): (b) moves to 100 %, where the gap is 0.4
+def _claim_b(results):
+    return {c.key: c for c in backdoor.claims(results).claims}["b"]
+
+
+def test_claim_b_is_read_at_the_small_fraction_and_is_na_where_the_source_has_not_learned_it():
+    # the 10 % source learns the square: (b) is the gap at 10 %, 0 here, and 0.4 at 100 % is a trend
+    learned = _claim_b(_results(0.4, 0.15, 0.0, 0.0, 0.02))
+    transfers, grows, trend = learned.estimates
+    assert transfers.label.startswith("10%") and transfers.verdict == "contradicted"
+    assert grows.verdict == "holds" and trend.verdict == "contradicted" and learned.verdict == "contradicted"
+    # the same gaps at both learned fractions: no trend, an equivalence that holds
+    assert _claim_b(_results(0.4, 0.15, 0.4, 0.0, 0.02)).verdict == "holds"
+    # it does not learn it at 10 % (source ASR at the clean source's): n/a with the reason, never
+    # re-read at a larger fraction, even where that gap (0.4 at 100 %) would hold
     unlearned = _results(0.4, 0.15, 0.0, 0.0, 0.02, small_source_asr=0.01)
     assert backdoor_analysis.learned_fractions(unlearned) == [1.0]
-    claim = {c.key: c for c in backdoor.claims(unlearned).claims}["b"]
-    assert claim.verdict == "holds" and claim.estimates[0].label.startswith("100%")
+    transfers, grows, trend = _claim_b(unlearned).estimates
+    assert transfers.verdict == "n/a" and transfers.label.startswith("10%")
+    assert "not learned the trigger at 10%" in transfers.missing
+    assert trend.verdict == "n/a" and _claim_b(unlearned).verdict != "holds"
+
+
+def test_a_run_without_a_regime_grid_shows_the_committed_one_and_says_where_it_comes_from():
+    results = _results(0.4, 0.15, 0.38, 0.0, 0.02)
+    results = dataclasses.replace(results, regime=results.regime.iloc[:0])
+    committed, provenance = backdoor_analysis.committed_regime()
+    table = backdoor.regime_table(results)
+    assert table.equals(committed) and len(table) >= 2 and "commit" in provenance
+    assert "last measured" in backdoor.regime_text(results) and provenance in backdoor.regime_text(results)
 
 
 @pytest.mark.timeout(300)
@@ -275,6 +300,7 @@ def test_the_chapter_runs_on_real_data_folders(tmp_path, monkeypatch):
         seeds=(0,),
         trigger_fraction=1.0,
         trigger_fractions=(0.5,),
+        regime_fractions=(0.5,),
         weight_decays=(5e-4, 5e-2),
         source_epochs=1,
         full_epochs=1,

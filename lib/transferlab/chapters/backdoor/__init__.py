@@ -17,7 +17,18 @@ the registered data functions), :mod:`.jobs` (the plan of models), :mod:`.measur
 from __future__ import annotations
 
 from .analysis import main_table, regime_table
-from .config import CRITERIA, DATA_PARTS, PAPER_NOTE, PRESETS, PROTOCOL, SOURCE, Config
+from .config import (
+    AMENDMENTS,
+    CRITERIA,
+    DATA_PARTS,
+    FROZEN_DIGEST,
+    PAPER_NOTE,
+    PRESETS,
+    PROTOCOL,
+    REGISTRY,
+    SOURCE,
+    Config,
+)
 from .figures import (
     figure_debias,
     figure_examples,
@@ -40,6 +51,9 @@ __all__ = [
     "CRITERIA",
     "PAPER_NOTE",
     "DATA_PARTS",
+    "REGISTRY",
+    "FROZEN_DIGEST",
+    "AMENDMENTS",
     "run",
     "claims",
     "figure_debias",

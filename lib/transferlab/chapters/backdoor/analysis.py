@@ -3,6 +3,7 @@ main comparison, the frequency sweep, weight decay, de-biasing, scratch and arch
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,9 +60,6 @@ def asr_gap(d: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     )
 
 
-REPLICATE = "seed (sources and transfers, paired)"
-
-
 def source_asr(results: Results) -> pd.DataFrame:
     """The source models' (``arch``) ASR, a row per seed and a column per fraction (NaN kept: a
     source with no correct non-dog answer has no ASR)."""
@@ -69,24 +67,44 @@ def source_asr(results: Results) -> pd.DataFrame:
     return src.pivot(index="seed", columns="fraction", values="asr")
 
 
+def source_learning(results: Results, fraction: float) -> Estimate:
+    """Whether the source (``arch``) has learned the trigger at ``fraction``: its ASR above the
+    clean source's by the 'source-learns' margin, over seeds (each seed's backdoored source
+    against the clean source of the same seed)."""
+    src = source_asr(results)
+    return Estimate.t(CRITERIA["source-learns"], src[fraction] - src[0.0], "seed (source models)")
+
+
 def learned_fractions(results: Results) -> list[float]:
-    """The fractions of the sweep at which the source (``arch``) has learned the trigger: its ASR
-    above the clean source's by the margin of the 'source-learns' criterion, the whole interval over
-    seeds (each seed's backdoored source against the clean source of the same seed)."""
-    c, src = results.config, source_asr(results)
+    """The fractions of the sweep at which the source has learned the trigger (its
+    :func:`source_learning` holds: the whole interval above the margin)."""
     return [
         f
-        for f in sorted(set(c.trigger_fractions))
-        if Estimate.t(CRITERIA["source-learns"], src[f] - src[0.0], "seed (source models)").verdict == "holds"
+        for f in sorted(set(results.config.trigger_fractions))
+        if source_learning(results, f).verdict == "holds"
     ]
+
+
+REGIME_GRID = Path(__file__).with_name("regime_grid.csv")  # the grid as last measured, committed
+
+
+def committed_regime() -> tuple[pd.DataFrame, str]:
+    """The regime grid as last measured (:func:`regime_table`'s columns) and where it comes from
+    (commit, machine, date: the file's comment lines)."""
+    text = REGIME_GRID.read_text()
+    provenance = " ".join(line.lstrip("# ") for line in text.splitlines() if line.startswith("#"))
+    return pd.read_csv(REGIME_GRID, comment="#"), provenance
 
 
 def regime_table(results: Results) -> pd.DataFrame:
     """The regime grid, one row per backdoored source: its dog scale, fraction, dog and triggered
     training images, source ASR gap (against the clean source of the same scale and seed), accuracy
     on the dog test images, and whether it has learned the trigger (gap above the 'source-learns'
-    margin: one seed's reading, a point)."""
+    margin: one seed's reading, a point). A run without a grid (the default) shows the committed one
+    (:func:`committed_regime`)."""
     r = results.regime
+    if r.empty:
+        return committed_regime()[0]
     clean = r.loc[r.fraction == 0, ["scale", "seed", "asr", "dog_accuracy"]]
     d = r[r.fraction > 0].merge(clean, on=["scale", "seed"], suffixes=("", "_clean"))
     margin = CRITERIA["source-learns"].margin

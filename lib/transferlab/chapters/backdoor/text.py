@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .analysis import main_gaps, regime_table
+from .analysis import committed_regime, main_gaps, regime_table
 from .measure import Results
 
 # what the regime grid says, by whether the number (first) and the share (second) of triggered
@@ -27,8 +27,11 @@ def regime_text(results: Results) -> str:
         if left_out
         else ""
     )
-    if d.empty:
-        return note + "The regime grid is empty (no `regime_fractions` or no dog scale)."
+    if results.regime.empty:
+        note += (
+            "This run has no regime grid (`regime_fractions` is empty, the default: its sources cost "
+            "three times the dogs); these are the cells as last measured: " + committed_regime()[1] + " "
+        )
     parts = []
     for scale, g in d.groupby("scale"):
         got = g[g.learned]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..claims import Claim, ClaimsTable, Estimate
+from ..registry import stamp
 from .analysis import (
-    REPLICATE,
     arch_gaps,
     asr_gap,
     debias_comparison,
@@ -20,9 +20,10 @@ from .analysis import (
     per_seed,
     scratch_change,
     source_asr,
+    source_learning,
     weight_decay_sweep,
 )
-from .config import CRITERIA, SOURCE
+from .config import CRITERIA, REGISTRY, REPLICATE, SOURCE
 from .measure import Results
 
 
@@ -43,37 +44,62 @@ def claim_a(results: Results) -> Claim:
 
 
 def claim_b(results: Results) -> Claim:
-    """The target gap at the smallest fraction the source learns; the source ASR grows with frequency."""
+    """At the smallest fraction of the sweep (the thesis' 10 %), the target gap, where the sources
+    have learned the trigger there (n/a with the reason otherwise); the source ASR's growth; and no
+    trend of the target gap across the fractions the sources learn (an equivalence)."""
     freq = asr_gap(frequency_sweep(results), ["target"])
     src = source_asr(results)
-    fractions = [f for f in src.columns if f > 0]
+    fractions = sorted(f for f in src.columns if f > 0)
+    small = min(results.config.trigger_fractions)
     learned = learned_fractions(results)
+
+    def gap(f: float):
+        return per_seed(freq[freq.fraction == f])
+
+    if small in learned:
+        transfers = Estimate.t(CRITERIA["asr-gap"], gap(small), REPLICATE, f"{small:.0%}, targets")
+    else:
+        learns = source_learning(results, small)
+        transfers = Estimate.not_measured(
+            CRITERIA["asr-gap"],
+            f"the sources have not learned the trigger at {small:.0%}: their ASR gap "
+            f"{learns.value:+.3f} [{learns.low:.3f}, {learns.high:.3f}] is not above the "
+            f"'source-learns' margin {CRITERIA['source-learns'].margin:g}, so there is nothing to pass on "
+            "(the regime grid is the finding)",
+            f"{small:.0%}, targets",
+        )
+    trend = (
+        Estimate.t(
+            CRITERIA["no-trend"],
+            gap(max(learned)) - gap(min(learned)),
+            REPLICATE,
+            f"target gap, {min(learned):.0%} → {max(learned):.0%}",
+        )
+        if len(learned) >= 2
+        else Estimate.not_measured(
+            CRITERIA["no-trend"],
+            f"the sources learn the trigger at {len(learned)} fraction(s) of the sweep: no trend to read",
+            "target gap",
+        )
+    )
     return Claim(
         "b",
-        "Bias transfers even at a small trigger frequency; the source ASR grows with frequency",
+        "Bias transfers even at a small trigger frequency, with no clear trend in frequency on the "
+        "target although the source ASR grows",
         SOURCE + ", Fig. 7.2",
         (
-            Estimate.t(
-                CRITERIA["asr-gap"],
-                per_seed(freq[freq.fraction == min(learned)]),
-                REPLICATE,
-                f"{min(learned):.0%}, targets",
-            )
-            if learned
-            else Estimate.not_measured(
-                CRITERIA["asr-gap"], "the source learns the trigger at no fraction of the sweep", "targets"
-            ),
+            transfers,
             Estimate.t(
                 CRITERIA["source-asr-grows"],
                 src[max(fractions)] - src[min(fractions)],
                 "seed (source models)",
                 f"source, {min(fractions):.0%} → {max(fractions):.0%}",
             ),
+            trend,
         ),
-        note="Fixed-feature target gap, mean over targets, at the smallest fraction of the sweep "
-        "whose source has learned the trigger (its source ASR above the clean source's by the "
-        "margin of 'source-learns', whole interval): "
-        + (f"{min(learned):.0%}" if learned else "none")
+        note="Fixed-feature target gaps, means over targets. The sources have learned the trigger "
+        "(source ASR gap above the 'source-learns' margin, whole interval) at: "
+        + (", ".join(f"{f:.0%}" for f in learned) or "no fraction")
         + "; source ASR gap per fraction: "
         + ", ".join(f"{f:.0%} {(src[f] - src[0.0]).mean():+.3f}" for f in fractions)
         + ".",
@@ -148,7 +174,7 @@ def claim_f(results: Results) -> Claim:
     return Claim(
         "f",
         "Models trained from scratch on the target are not affected by the trigger",
-        SOURCE + ", App. G (Fig. G.5)",
+        SOURCE + ", App. G.1.7 (Fig. G.5b)",
         tuple(
             Estimate.t(CRITERIA["scratch-unaffected"], s[s.target == target].change, "seed (scratch)", target)
             for target in results.config.targets
@@ -162,7 +188,7 @@ def claim_g(results: Results) -> Claim:
     return Claim(
         "g",
         "Clean accuracy is about the same after transfer from a clean or a backdoored source",
-        SOURCE + ", Fig. 7.1",
+        SOURCE + ", App. G.1.6 (Fig. G.4)",
         tuple(
             Estimate.t(
                 CRITERIA["same-accuracy"],
@@ -183,7 +209,7 @@ def claim_h(results: Results) -> Claim:
     return Claim(
         "h",
         "The bias transfers across architectures (fixed-feature)",
-        SOURCE + ", App. G.1.7",
+        SOURCE + ", App. G.1.4 (Fig. G.1)",
         tuple(
             Estimate.t(CRITERIA["asr-gap"], per_seed(fixed[fixed.arch == arch]), REPLICATE, arch)
             for arch in results.config.archs
@@ -196,5 +222,8 @@ CLAIMS = (claim_a, claim_b, claim_c, claim_d, claim_e, claim_f, claim_g, claim_h
 
 
 def claims(results: Results) -> ClaimsTable:
-    """Claims (a)–(h) of thesis §7.2, measured in this run (one function per claim above)."""
-    return ClaimsTable("backdoor", [claim(results) for claim in CLAIMS])
+    """Claims (a)–(h) of thesis §7.2 as registered (:data:`.config.REGISTRY`), measured in this run
+    (one function per claim above)."""
+    return ClaimsTable(
+        "backdoor", [claim(results) for claim in CLAIMS], registration=stamp(results.config, REGISTRY)
+    )

@@ -88,6 +88,9 @@ def test_the_ledger_keeps_what_the_run_recorded_when_it_started_not_the_checkout
     rows = {r.split(" | ")[0].strip("| "): r for r in ledger.timings(ledger.load(path)).splitlines()[2:]}
     assert "5 min 55 s" in rows["07_z"] and "| 12 |" in rows["07_z"] and "ran-on" in rows["07_z"]
     assert "not recorded" in rows["01_y"] and "updated-on" in rows["01_y"]
+    # the total sums what was recorded and says what it spans
+    assert "5 min 55 s" in rows["**total**"] and "2 commit(s)" in rows["**total**"]
+    assert "1 chapter(s) not recorded" in rows["**total**"]
 
 
 def test_a_damaged_ledger_says_what_to_do(tmp_path):

@@ -201,15 +201,21 @@ def diff_text(ledger: dict[str, Any], folder: str | Path) -> str:
     return report(changes(ledger, snapshot(folder)))
 
 
+def _minutes(secs: float) -> str:
+    return f"{round(secs) // 60} min {round(secs) % 60} s"
+
+
 def timings(ledger: dict[str, Any]) -> str:
     """The ledger's run times as a markdown table (the README's): per chapter its wall time, the
     store entries the run made (models, data, measurements; 0: all from the store), whether it was
-    the registered confirmatory run, and the commit, machine and date that measured it."""
+    the registered confirmatory run, and the commit, machine and date that measured it; then the
+    chapters' total, with how many commits and machines it spans (a sum over separate runs is not
+    one build's time: the table says so)."""
     rows = []
     for name, e in sorted(ledger["chapters"].items()):
         p, reg = e.get("provenance") or {}, e.get("registration") or {}
         secs = e.get("seconds")
-        wall = "not recorded" if secs is None else f"{round(secs) // 60} min {round(secs) % 60} s"
+        wall = "not recorded" if secs is None else _minutes(secs)
         run = "confirmatory" if reg.get("confirmatory") else "not confirmatory" if reg else "unregistered"
         machine = f"{p.get('cpu', '?')}, {p.get('cores', '?')} cores, {p.get('numerics', '?')} numerics"
         rows.append(
@@ -221,6 +227,24 @@ def timings(ledger: dict[str, Any]) -> str:
                 p.get("commit", "?"),
                 machine,
                 str(p.get("date", "?"))[:10],
+            ]
+        )
+    entries = ledger["chapters"].values()
+    recorded = [e["seconds"] for e in entries if e.get("seconds") is not None]
+    if recorded:
+        commits = {(e.get("provenance") or {}).get("commit") for e in entries}
+        machines = {row[5] for row in rows}
+        missing = len(entries) - len(recorded)
+        rows.append(
+            [
+                "**total**",
+                _minutes(sum(recorded)),
+                sum(e.get("made", 0) or 0 for e in entries),
+                f"{len(commits)} commit(s), {len(machines)} machine(s)"
+                + (f"; {missing} chapter(s) not recorded" if missing else ""),
+                "",
+                "",
+                "",
             ]
         )
     return markdown_table(["chapter", "wall time", "entries made", "run", "commit", "machine", "date"], rows)

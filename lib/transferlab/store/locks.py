@@ -32,6 +32,7 @@ DEFAULT_LEASE = 120.0
 LEASE_RANGE = (1.0, 7 * 24 * 3600.0)  # a lease under a second outruns the heartbeat
 LOCK_LEASE: float | None = None  # set to override $TRANSFERLAB_LOCK_LEASE in this process (tests)
 UNREADABLE_GRACE = 5.0  # seconds a lock file may be unreadable (being written) before it is garbage
+TURN_GRACE = 10.0  # seconds after which a takeover turn left by a taker that died is removed
 
 
 class SettingError(RuntimeError):
@@ -100,7 +101,11 @@ class KeyLocks:
             return
         if why.startswith("garbage"):
             warnings.warn(f"store lock {lock} is {why}: treated as stale and removed", stacklevel=4)
-        _remove_if(lock, lambda now: now == found)
+        # one taker at a time: a taker that moved a live lock aside (a racer's fresh lock that
+        # replaced the stale one) could not put it back if a third racer created one meanwhile
+        with _takeover_turn(lock) as mine:
+            if mine and _identity(lock) == found:
+                _remove_if(lock, lambda now: now == found)
 
     def stale(self, lock: Path, lease: float, found: tuple | None = None) -> str:
         """Why the lock file is stale ("" if it is live or gone)."""
@@ -178,6 +183,27 @@ def _identity(lock: Path) -> tuple[int, int, str | None, Any] | None:
         return (st.st_ino, st.st_mtime_ns, None, None)
     token = owner.get("token")
     return (st.st_ino, st.st_mtime_ns, token if isinstance(token, str) else None, owner)
+
+
+@contextlib.contextmanager
+def _takeover_turn(lock: Path) -> Iterator[bool]:
+    """Whether this process has the turn to take over ``lock`` (never blocks): a sibling file made
+    with ``O_EXCL``, so racers that all judged the same lock stale remove it one at a time; a turn
+    left by a taker that died is removed after :data:`TURN_GRACE` seconds."""
+    turn = lock.with_name(f"{lock.name}.turn")
+    try:
+        os.close(os.open(turn, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - os.stat(turn).st_mtime > TURN_GRACE:
+                os.unlink(turn)
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(turn)
 
 
 def _remove_if(lock: Path, expected) -> bool:

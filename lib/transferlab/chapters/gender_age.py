@@ -137,6 +137,13 @@ how far it moves with age?
     + """
 Here the favoured class is "old" for men and "young" for women.
 
+**Where this chapter deviates from the thesis.** The thesis reports, per class, the accuracy of men
+minus that of women (App. G.6, Fig. G.6, on 1,000 test faces per group). The book computes those
+per-class gaps too (the figures' bars) but tests its claims on the shift, which reads the same
+comparison in the direction of the bias, one signed number per model: a per-class gap has opposite
+signs on the two classes when the bias is there, so its mean over the classes would cancel. The
+default tests `test_per_group` faces per group; the `paper` preset the thesis' 1,000.
+
 **Claims.**
 - (a) The spurious source model predicts "old" for men and "young" for women more than the
   non-spurious one (Fig. 7.6a).

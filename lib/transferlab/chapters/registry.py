@@ -149,12 +149,13 @@ def amendment_errors(registry: Registry, frozen_digest: str, amendments: tuple[A
 
 def registry_markdown(registry: Registry, amendments: tuple[Amendment, ...]) -> str:
     """The registry and its amendments as the book shows them under the Protocol."""
+    table = registry.table()
     lines = [
         f"**Registry** (frozen {registry.frozen}, digest `{registry.digest()}`): confirmatory seeds "
         f"{', '.join(map(str, registry.seeds))}; pilot seeds {', '.join(map(str, registry.pilot_seeds))}. "
         f"{registry.pilot}",
         "",
-        markdown_table(registry.table().columns, registry.table().astype(str).values.tolist()),
+        markdown_table(table.columns, table.values.tolist()),
         "",
     ]
     if amendments:

@@ -20,10 +20,12 @@ def ratio_of_means(dir_: pd.Series, reference: pd.Series, defects: list[str]) ->
     method's DIRs over ``defects`` (and targets) over the sum of fine-tuning's (``reference``), so a
     defect fine-tuning barely inherits cannot blow the ratio up. Both series are indexed by
     (defect, target, seed)."""
-    keep = dir_.index.get_level_values("defect").isin(defects)
-    num = dir_[keep].groupby("seed").sum()
-    den = reference[reference.index.get_level_values("defect").isin(defects)].groupby("seed").sum()
-    return num / den.where(den > 0)
+
+    def total(s: pd.Series) -> pd.Series:
+        return s[s.index.get_level_values("defect").isin(defects)].groupby("seed").sum()
+
+    den = total(reference)
+    return total(dir_) / den.where(den > 0)
 
 
 def summary(results: Results, by_target: bool = False) -> pd.DataFrame:
